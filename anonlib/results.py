@@ -1,0 +1,53 @@
+"""What an operation gives back: an outcome, or an error that leaves the world unchanged."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The outcome of one operation, as the scenario transcript prints it.
+
+    ``word`` is what ``expect OUTCOME`` compares: ``ok``, a value read,
+    ``SIGSEGV``, ``SIGBUS``, ``EFAULT``, ``EHWPOISON`` or ``skipped``.
+    ``detail`` says why (the reason for ``skipped``, or which path a GUP
+    took); it is printed but never compared.
+    """
+
+    word: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.word} ({self.detail})" if self.detail else self.word
+
+
+class ErrorKind(Enum):
+    """Why an operation could not be carried out at all."""
+
+    #: the statement is not valid here: unknown name, page out of range, an
+    #: operation the scheme's kernel lacks. A scenario with one exits 2.
+    INVALID = "invalid"
+    #: the statement is well formed but the state does not allow it: a handle
+    #: whose GUP failed, a process that has exited. A scenario with one exits 1.
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ModelError:
+    """An operation that was refused. The world it was applied to is unchanged."""
+
+    kind: ErrorKind
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class OpFailed(Exception):
+    """Raised inside transition functions; turned into a ModelError by :func:`anonlib.model.apply`."""
+
+    def __init__(self, message: str, kind: ErrorKind = ErrorKind.FAILED) -> None:
+        super().__init__(message)
+        self.kind = kind

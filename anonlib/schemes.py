@@ -1,0 +1,196 @@
+"""Kernel eras as schemes: the decision points where the rules differ.
+
+A scheme is a record of choices. Every transition function in the model
+asks the scheme at a named decision point (a field below) and nowhere else,
+so the whole difference between two kernel eras is the difference between
+two records in this file. ``python -m anonlib schemes`` (and
+:func:`describe_difference`) prints it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from enum import Enum
+
+
+class Reuse(Enum):
+    """How a write (or unshare) fault decides to reuse a page instead of copying it."""
+
+    ANON_EXCLUSIVE = "PG_anon_exclusive, else refcount == 1 (small folios only)"
+    PAGE_COUNT = "page_count == 1"
+    MAPCOUNT = "mapcount + swapcount == 1 (reuse_swap_page)"
+
+
+class ForkPinned(Enum):
+    """What fork does with a page that may be pinned."""
+
+    SHARE = "share it like any other page"
+    COPY_MAYBE_PINNED = "copy every maybe-pinned page for the child (early COW)"
+    COPY_PINNED_EXCLUSIVE = "copy for the child if the page is exclusive and maybe pinned"
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """One kernel era. Fields after ``description`` are the decision points."""
+
+    name: str
+    versions: str
+    commits: tuple[str, ...]
+    description: str
+    #: PG_anon_exclusive exists (5.19+).
+    anon_exclusive: bool = True
+    #: swap PTEs carry the exclusive bit (__HAVE_ARCH_PTE_SWP_EXCLUSIVE; 5.19 x86, every arch 6.3).
+    swp_exclusive: bool = True
+    #: the flag of a large (THP) folio lives on its head page only (the seed review's question).
+    head_only: bool = False
+    #: do_wp_page on a PTE (mm/memory.c).
+    wp_reuse: Reuse = Reuse.ANON_EXCLUSIVE
+    #: do_huge_pmd_wp_page on a PMD-mapped THP (mm/huge_memory.c).
+    pmd_reuse: Reuse = Reuse.ANON_EXCLUSIVE
+    #: do_swap_page on a write fault (mm/memory.c).
+    swapin_reuse: Reuse = Reuse.ANON_EXCLUSIVE
+    #: an exclusive page swapped in by a read fault is mapped writable (6.11+).
+    swapin_writable_on_read: bool = True
+    #: R/O FOLL_PIN unshares a maybe-shared anonymous page first (FAULT_FLAG_UNSHARE, 5.19).
+    gup_unshare: bool = True
+    #: R/O long-term pins also unshare the zero page in COW mappings (6.2).
+    gup_unshare_zero_page: bool = True
+    #: every GUP in a COW mapping breaks COW first, as a write would (5.8 only).
+    gup_cow_break: bool = False
+    #: fork and pages that may be pinned (5.9 early COW; 5.19 only exclusive ones).
+    fork_pinned: ForkPinned = ForkPinned.COPY_PINNED_EXCLUSIVE
+    #: reclaim leaves maybe-pinned folios alone (feb889fb40fa, 5.11; the 5.19 share check).
+    reclaim_skips_pinned: bool = True
+    #: mprotect(PROT_WRITE) makes exclusive anonymous PTEs writable at once (64fe24a3e05e, 6.0).
+    mprotect_upgrade: bool = True
+    #: make_device_exclusive exists (5.14).
+    device_exclusive: bool = True
+
+
+MAINLINE = Scheme(
+    name="mainline",
+    versions="Linux 6.12 (LTS)",
+    commits=(
+        "6c287605fd56 mm: remember exclusively mapped anonymous pages with PG_anon_exclusive",
+        "1493a1913e34 mm/swap: remember PG_anon_exclusive via a swp pte bit",
+        "64fe24a3e05e mm/mprotect: allow clean exclusive anon pages to be writable",
+    ),
+    description=(
+        "PG_anon_exclusive per page (head page for PMD-mapped THP and hugetlb), the swap-PTE "
+        "exclusive bit, unsharing for R/O pins, early COW only of exclusive maybe-pinned pages."
+    ),
+)
+
+SCHEMES: dict[str, Scheme] = {
+    s.name: s
+    for s in (
+        MAINLINE,
+        replace(
+            MAINLINE,
+            name="no-swp-exclusive",
+            versions="5.19 to 6.2 on architectures without __HAVE_ARCH_PTE_SWP_EXCLUSIVE",
+            commits=("6c287605fd56 (PG_anon_exclusive) without 1493a1913e34 (the swap bit)",),
+            description="mainline, but every swap PTE reads as not exclusive.",
+            swp_exclusive=False,
+        ),
+        replace(
+            MAINLINE,
+            name="page-count",
+            versions="5.9 to 5.17",
+            commits=(
+                "09854ba94c6a mm: do_wp_page() simplification",
+                "70e806e4e645 mm: Do early cow for pinned pages during fork() for ptes",
+                "feb889fb40fa mm: don't put pinned pages into the swap cache",
+            ),
+            description=(
+                "COW reuse by page_count == 1; PMD write faults and swap-in write faults still "
+                "by map count; early COW of every maybe-pinned page at fork; no unsharing."
+            ),
+            anon_exclusive=False,
+            swp_exclusive=False,
+            wp_reuse=Reuse.PAGE_COUNT,
+            pmd_reuse=Reuse.MAPCOUNT,
+            swapin_reuse=Reuse.MAPCOUNT,
+            swapin_writable_on_read=False,
+            gup_unshare=False,
+            gup_unshare_zero_page=False,
+            fork_pinned=ForkPinned.COPY_MAYBE_PINNED,
+            mprotect_upgrade=False,
+        ),
+        replace(
+            MAINLINE,
+            name="gup-cow-break",
+            versions="5.8 (and 5.7.3)",
+            commits=(
+                "17839856fd58 gup: document and work around 'COW can break either way' issue",
+            ),
+            description="map-count reuse, but every GUP in a COW mapping breaks COW first.",
+            anon_exclusive=False,
+            swp_exclusive=False,
+            wp_reuse=Reuse.MAPCOUNT,
+            pmd_reuse=Reuse.MAPCOUNT,
+            swapin_reuse=Reuse.MAPCOUNT,
+            swapin_writable_on_read=False,
+            gup_unshare=False,
+            gup_unshare_zero_page=False,
+            gup_cow_break=True,
+            fork_pinned=ForkPinned.SHARE,
+            reclaim_skips_pinned=False,
+            mprotect_upgrade=False,
+            device_exclusive=False,
+        ),
+        replace(
+            MAINLINE,
+            name="legacy-mapcount",
+            versions="up to 5.7",
+            commits=("(before 17839856fd58) reuse_swap_page() decides COW reuse",),
+            description="COW reuse by map count (and swap count); GUP references are ignored.",
+            anon_exclusive=False,
+            swp_exclusive=False,
+            wp_reuse=Reuse.MAPCOUNT,
+            pmd_reuse=Reuse.MAPCOUNT,
+            swapin_reuse=Reuse.MAPCOUNT,
+            swapin_writable_on_read=False,
+            gup_unshare=False,
+            gup_unshare_zero_page=False,
+            fork_pinned=ForkPinned.SHARE,
+            reclaim_skips_pinned=False,
+            mprotect_upgrade=False,
+            device_exclusive=False,
+        ),
+        replace(
+            MAINLINE,
+            name="head-only",
+            versions="hypothetical: the alternative asked about in the 5.19 review (11 Mar 2022)",
+            commits=("none: Matthew Wilcox's question on the PG_anon_exclusive v1 series",),
+            description=(
+                "mainline, but a THP's flag lives on its head page only; where one bit cannot "
+                "describe every subpage it reads as shared (the conservative choice)."
+            ),
+            head_only=True,
+        ),
+    )
+}
+
+DECISION_POINTS: tuple[str, ...] = tuple(
+    f.name for f in fields(Scheme) if f.name not in ("name", "versions", "commits", "description")
+)
+
+
+def get_scheme(name: str) -> Scheme:
+    """The scheme called ``name``; KeyError names the known schemes."""
+    try:
+        return SCHEMES[name]
+    except KeyError:
+        raise KeyError(f"unknown scheme {name!r}; known schemes: {', '.join(SCHEMES)}") from None
+
+
+def describe_difference(a: Scheme, b: Scheme) -> list[str]:
+    """The decision points where two schemes differ, one line each."""
+    out = []
+    for point in DECISION_POINTS:
+        va, vb = getattr(a, point), getattr(b, point)
+        if va != vb:
+            show = (lambda v: v.name if isinstance(v, Enum) else str(v))
+            out.append(f"{point}: {a.name}={show(va)} {b.name}={show(vb)}")
+    return out

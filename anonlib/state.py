@@ -1,0 +1,230 @@
+"""The state of the model: immutable values, one World per point in time.
+
+Everything here is a frozen dataclass of tuples, so a World can be hashed,
+compared, kept for undo, and shared between the scenario runner, the
+explorer and the widgets. Transition functions never modify a World; they
+work on a :class:`~anonlib.mem.Mem` (a mutable scratch copy) and freeze it
+into a new World, or return an error and leave the old one untouched.
+
+What is stored and what is derived
+----------------------------------
+Stored: page tables (per process, per mapping), folios with their pages'
+flags and contents, swap slots' contents, GUP references ("handles"), and
+``MMF_HAS_PINNED`` per mm.
+
+Derived, never stored (see :mod:`anonlib.mem`): a folio's refcount, its
+exact pin count, per-page and total mapcounts, and a swap slot's swap count.
+The kernel keeps these as counters; deriving them means the model cannot
+get them out of step with the page tables, which is the property the
+kernel's counters are meant to have.
+
+Ghost state (not in the kernel; used to state user-visible truths):
+``Vma.shadow`` and ``Handle.allowed`` hold, per page, the set of values a
+correct kernel may show the process (or the device behind a reference);
+``World.copies`` counts page copies for the design discussion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from .ops import MapKind
+
+#: Folio id of the shared zero page. It is not anonymous and never stored in World.folios.
+ZERO_FOLIO = 0
+#: What a never-written anonymous page reads as.
+ZERO_VALUE = "0"
+
+
+class EntryKind(Enum):
+    """Kinds of page-table entry (none is represented by ``None``)."""
+
+    PRESENT = "present"
+    SWAP = "swap"
+    MIGRATION = "migration"
+    DEVICE_PRIVATE = "device-private"
+    DEVICE_EXCLUSIVE = "device-exclusive"
+    HWPOISON = "hwpoison"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One page-table entry: a PTE, or a PMD / hugetlb entry covering a whole folio.
+
+    ``folio``/``page`` say which physical page the entry leads to (for a
+    huge entry, ``page`` is 0: the head). ``exclusive`` is the bit the
+    *entry* carries: the swap PTE's exclusive bit, or for a migration entry
+    whether it is writable/readable_exclusive (True) or readable (False).
+    Present and device entries leave it False: for them exclusivity lives
+    in PG_anon_exclusive on the page.
+    """
+
+    kind: EntryKind
+    folio: int = ZERO_FOLIO
+    page: int = 0
+    writable: bool = False
+    exclusive: bool = False
+    soft_dirty: bool = False
+    slot: int = -1
+
+    def __post_init__(self) -> None:
+        if self.kind is EntryKind.SWAP and self.slot < 0:
+            raise ValueError("a swap entry needs a slot")
+
+
+@dataclass(frozen=True)
+class Vma:
+    """A private anonymous mapping (struct vm_area_struct) and its page table.
+
+    For a THP mapping, ``huge`` holds the PMD while the folio is PMD-mapped
+    (and the PTEs are then all None); after a PMD split the PTEs hold the
+    entries. A hugetlb mapping only ever uses ``huge``. The kernel splits a
+    VMA when MADV_DONTFORK covers part of it; the model keeps one Vma and
+    records the excluded pages in ``dontfork`` (and, in a fork child, the
+    pages that were not copied in ``holes``).
+    """
+
+    name: str
+    kind: MapKind
+    npages: int
+    writable: bool = True  # VM_WRITE
+    softdirty_tracking: bool = False  # VM_SOFTDIRTY cleared by clear_refs: writes must fault
+    dontfork: frozenset[int] = frozenset()
+    holes: frozenset[int] = frozenset()
+    huge: Entry | None = None
+    ptes: tuple[Entry | None, ...] = ()
+    shadow: tuple[frozenset[str], ...] = ()
+
+    def entry(self, index: int) -> Entry | None:
+        """The entry that maps page ``index`` (the huge entry when there is one)."""
+        if self.huge is not None:
+            return self.huge
+        if self.kind is MapKind.HUGETLB:
+            return None
+        return self.ptes[index]
+
+
+@dataclass(frozen=True)
+class Process:
+    """A process and its mm."""
+
+    name: str
+    vmas: tuple[Vma, ...] = ()
+    has_pinned: bool = False  # MMF_HAS_PINNED: set by the first FOLL_PIN, never cleared
+
+    def vma(self, name: str) -> Vma | None:
+        for v in self.vmas:
+            if v.name == name:
+                return v
+        return None
+
+
+class FolioKind(Enum):
+    """What kind of folio: decides granularity of the flag and the COW rules."""
+
+    SMALL = "small"
+    THP = "thp"
+    HUGETLB = "hugetlb"
+    KSM = "ksm"
+    DEVICE = "device-private"
+
+
+@dataclass(frozen=True)
+class Page:
+    """One struct page: its contents and the flags the model follows."""
+
+    data: str = ZERO_VALUE
+    anon_exclusive: bool = False  # PG_anon_exclusive
+    hwpoison: bool = False
+
+
+@dataclass(frozen=True)
+class Folio:
+    """An anonymous folio. ``swapcache`` is the slot of each page while in the swap cache."""
+
+    id: int
+    kind: FolioKind
+    pages: tuple[Page, ...]
+    swapcache: tuple[int, ...] | None = None
+
+    @property
+    def large(self) -> bool:
+        return len(self.pages) > 1
+
+
+@dataclass(frozen=True)
+class Handle:
+    """A GUP reference (FOLL_GET or FOLL_PIN) held outside the page tables: a pipe, a DMA buffer.
+
+    ``mapping``/``index`` name the address it was taken at, so pin coherence
+    can be checked; ``tracking`` turns False once the owner unmaps that
+    address itself (the kernel promises nothing after that).
+    """
+
+    name: str
+    owner: str
+    pin: bool
+    write: bool
+    longterm: bool
+    folio: int
+    page: int
+    mapping: str
+    index: int
+    tracking: bool = True
+    allowed: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A swap slot and the contents written to it."""
+
+    id: int
+    data: str
+
+
+@dataclass(frozen=True)
+class Config:
+    """The ``config`` keys of the scenario language."""
+
+    thp_pages: int = 4
+    hugetlb_pages: int = 4
+    swap_slots: int = 16
+
+    def pages_for(self, kind: MapKind, npages: int = 0) -> int:
+        if kind is MapKind.THP:
+            return self.thp_pages
+        if kind is MapKind.HUGETLB:
+            return self.hugetlb_pages
+        return npages
+
+
+@dataclass(frozen=True)
+class World:
+    """The whole state at one point in time."""
+
+    config: Config = field(default_factory=Config)
+    procs: tuple[Process, ...] = ()
+    folios: tuple[Folio, ...] = ()
+    handles: tuple[Handle, ...] = ()
+    slots: tuple[Slot, ...] = ()
+    next_id: int = 1  # next folio or slot number to hand out (not part of the canonical form)
+    copies: int = 0  # ghost: page copies made so far (COW, unshare, early COW at fork)
+
+    def proc(self, name: str) -> Process | None:
+        for p in self.procs:
+            if p.name == name:
+                return p
+        return None
+
+    def folio(self, fid: int) -> Folio | None:
+        for f in self.folios:
+            if f.id == fid:
+                return f
+        return None
+
+    def handle(self, name: str) -> Handle | None:
+        for h in self.handles:
+            if h.name == name:
+                return h
+        return None
