@@ -1,0 +1,860 @@
+"""Scenario text to :class:`~anonlib.scenario.syntax.Scenario`, or a precise error.
+
+The grammar is the contract in ``shared/scenario-language.md``; this module
+adds ``P madvise A collapse`` (MADV_COLLAPSE) and lets ``config`` set several
+keys on one line. Besides syntax, the parser checks what can be known without
+running the model: names against keywords, unknown processes, mappings and
+handles (it follows ``spawn``, ``fork``, ``mmap`` and ``as H``; a fork child
+inherits its parent's mapping names), pages out of range (mapping sizes are
+known from ``mmap`` and ``config``), ``H write`` on a read-only reference,
+``unpin`` of a ``get`` reference and ``put`` of a pin, and the header's place
+and values. Anything that depends on the state (a process that has exited, a
+GUP that failed) is left to the model.
+
+Errors are values: :func:`parse` returns a :class:`ScenarioError` naming the
+line and column; it raises nothing for bad input.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field, replace
+
+from ..ops import (
+    Advice,
+    ClearSoftDirty,
+    Exit,
+    Fork,
+    Gup,
+    HandleRead,
+    HandleWrite,
+    Kernel,
+    KernelAction,
+    Ksm,
+    Madvise,
+    MapKind,
+    Mmap,
+    Mprotect,
+    Munmap,
+    Op,
+    PageRef,
+    Read,
+    Release,
+    Spawn,
+    Write,
+)
+from ..schemes import SCHEMES
+from ..state import Config
+from .syntax import (
+    KIND_WORDS,
+    PAIRED_WORDS,
+    STATE_WORDS,
+    Check,
+    ExpectInvariants,
+    ExpectState,
+    Scenario,
+    ScenarioError,
+    Show,
+    Statement,
+    StateWord,
+)
+
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+VALUE_RE = re.compile(r"[A-Za-z0-9_.:-]+")
+PAGE_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\[([0-9]+)\]")
+
+#: Largest sizes the parser accepts (the real PMD THP has 512 subpages).
+MAX_PAGES = 512
+MAX_SWAP_SLOTS = 4096
+
+PROCESS_VERBS: tuple[str, ...] = (
+    "mmap",
+    "write",
+    "read",
+    "fork",
+    "pin",
+    "get",
+    "mprotect",
+    "madvise",
+    "clear-softdirty",
+    "munmap",
+    "exit",
+)
+HANDLE_VERBS: tuple[str, ...] = ("write", "read")
+STARTERS: tuple[str, ...] = (
+    "scheme",
+    "config",
+    "spawn",
+    "show",
+    "expect",
+    "unpin",
+    "put",
+    "kernel",
+)
+PAGE_ACTIONS: dict[str, KernelAction] = {
+    a.value: a for a in KernelAction if a not in (KernelAction.SPLIT_PMD, KernelAction.SPLIT_FOLIO)
+}
+MAPPING_ACTIONS: dict[str, KernelAction] = {
+    "split-pmd": KernelAction.SPLIT_PMD,
+    "split-folio": KernelAction.SPLIT_FOLIO,
+}
+KERNEL_ACTIONS: tuple[str, ...] = (*PAGE_ACTIONS, *MAPPING_ACTIONS, "ksm")
+ADVICE: dict[str, Advice] = {a.value: a for a in Advice}
+CONFIG_KEYS: tuple[str, ...] = ("thp_pages", "hugetlb_pages", "swap_slots")
+
+#: Words of the language; none of them may name a process, mapping or handle.
+KEYWORDS: frozenset[str] = frozenset(
+    w
+    for w in (
+        *STARTERS,
+        *PROCESS_VERBS,
+        *KERNEL_ACTIONS,
+        *ADVICE,
+        *STATE_WORDS,
+        "thp",
+        "hugetlb",
+        "ro",
+        "rw",
+        "longterm",
+        "fast",
+        "as",
+        "invariants",
+    )
+    if NAME_RE.fullmatch(w)
+)
+
+
+@dataclass(frozen=True)
+class Token:
+    """One word of a line: ``text`` is its value (no quotes, no escapes), ``raw`` as written."""
+
+    text: str
+    column: int
+    raw: str
+    quoted: bool = False
+
+    @property
+    def end(self) -> int:
+        """The column just after the token."""
+        return self.column + len(self.raw)
+
+
+class _Invalid(Exception):
+    """Internal: a statement is not valid. Never escapes :func:`parse`."""
+
+    def __init__(self, column: int, message: str) -> None:
+        super().__init__(message)
+        self.column = column
+        self.message = message
+
+
+def tokenize(line: str) -> list[Token]:
+    """Split one line into tokens; ``#`` outside quotes ends it. Raises ``_Invalid``."""
+    tokens: list[Token] = []
+    i, n = 0, len(line)
+    while i < n:
+        c = line[i]
+        if c.isspace():
+            i += 1
+        elif c == "#":
+            break
+        elif c == '"':
+            start, i, chars = i, i + 1, []
+            while True:
+                if i >= n:
+                    raise _Invalid(start + 1, 'unterminated quoted value: a closing " is missing')
+                c = line[i]
+                if c == '"':
+                    i += 1
+                    break
+                if c == "\\":
+                    if i + 1 < n and line[i + 1] in '"\\':
+                        chars.append(line[i + 1])
+                        i += 2
+                        continue
+                    bad = line[i : i + 2]
+                    raise _Invalid(
+                        i + 1,
+                        f"unknown escape '{bad}' in a quoted value; only \\\" and \\\\ are allowed",
+                    )
+                chars.append(c)
+                i += 1
+            if i < n and not line[i].isspace() and line[i] != "#":
+                raise _Invalid(i + 1, "put a space after a quoted value")
+            tokens.append(Token("".join(chars), start + 1, line[start:i], quoted=True))
+        else:
+            start = i
+            while i < n and not line[i].isspace() and line[i] != "#":
+                if line[i] == '"':
+                    raise _Invalid(i + 1, 'unexpected \'"\': quote a whole value, as in "a b"')
+                i += 1
+            word = line[start:i]
+            tokens.append(Token(word, start + 1, word))
+    return tokens
+
+
+def _suggest(word: str, known: list[str] | tuple[str, ...]) -> str:
+    """`` did you mean 'x'?`` for the nearest known word, or nothing."""
+    for k in known:
+        if k.lower() == word.lower():
+            return f" did you mean '{k}'?"
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f" did you mean '{close[0]}'?" if close else ""
+
+
+def _unknown(what: str, word: str, known: list[str], listing: str, empty: str) -> str:
+    """A message for an unknown name: the nearest known one, then the known ones."""
+    if not known:
+        return f"unknown {what} '{word}'; {empty}"
+    hint = _suggest(word, known)
+    return f"unknown {what} '{word}';{hint} {listing}: {', '.join(known)}"
+
+
+@dataclass
+class _Mapping:
+    kind: MapKind
+    npages: int
+    line: int
+    unmapped: bool = False
+
+
+@dataclass
+class _Proc:
+    line: int
+    mappings: dict[str, _Mapping] = field(default_factory=dict)
+
+
+@dataclass
+class _Handle:
+    owner: str
+    pin: bool
+    write: bool
+    line: int
+
+
+class Parser:
+    """Parses one scenario, following the names it creates. Use :func:`parse`."""
+
+    def __init__(self, name: str = "<scenario>") -> None:
+        self.name = name
+        self.scheme: str | None = None
+        self.scheme_line = 0
+        self.config = Config()
+        self.config_lines: dict[str, int] = {}
+        self.first_statement = 0  # line of the first statement that is not header
+        self.procs: dict[str, _Proc] = {}
+        self.handles: dict[str, _Handle] = {}
+        self.released: dict[str, int] = {}
+        self.statements: list[Statement] = []
+        self.line = 0
+
+    # ---------------------------------------------------------------- entry point
+
+    def parse(self, text: str) -> Scenario | ScenarioError:
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            self.line = lineno
+            try:
+                tokens = tokenize(line)
+                if tokens:
+                    self._line(tokens)
+            except _Invalid as e:
+                return ScenarioError(self.name, lineno, e.column, e.message)
+        return Scenario(
+            name=self.name,
+            scheme=self.scheme,
+            scheme_line=self.scheme_line,
+            config=self.config,
+            statements=tuple(self.statements),
+        )
+
+    # ---------------------------------------------------------------- one line
+
+    def _line(self, tokens: list[Token]) -> None:
+        head = tokens[0]
+        text = " ".join(t.raw for t in tokens)
+        if head.text in ("scheme", "config") and not head.quoted:
+            self._no_suffix(tokens, f"'{head.text}' has no outcome to expect")
+            if head.text == "scheme":
+                self._scheme(tokens)
+            else:
+                self._config(tokens)
+            return
+        if not self.first_statement:
+            self.first_statement = self.line
+        expect, expect_column = None, 0
+        if head.text in ("expect", "show") and not head.quoted:
+            what = "a check" if head.text == "expect" else "'show'"
+            self._no_suffix(tokens, f"{what} has no outcome to expect")
+            action: Op | Check = (
+                self._expect(tokens) if head.text == "expect" else self._show(tokens)
+            )
+        else:
+            tokens, expect, expect_column = self._split_suffix(tokens)
+            action = self._op(tokens)
+        self.statements.append(
+            Statement(self.line, head.column, text, action, expect, expect_column)
+        )
+
+    def _no_suffix(self, tokens: list[Token], message: str) -> None:
+        for t in tokens[1:]:
+            if t.text == "expect" and not t.quoted:
+                raise _Invalid(t.column, message)
+
+    def _split_suffix(self, tokens: list[Token]) -> tuple[list[Token], str | None, int]:
+        for k, t in enumerate(tokens):
+            if k and t.text == "expect" and not t.quoted:
+                rest = tokens[k + 1 :]
+                if not rest:
+                    raise _Invalid(
+                        t.end + 1, "missing the outcome after 'expect' (e.g. 'expect ok')"
+                    )
+                if len(rest) > 1:
+                    raise _Invalid(
+                        rest[1].column,
+                        f"unexpected '{rest[1].raw}': 'expect' takes one outcome "
+                        "(quote a value with spaces)",
+                    )
+                return tokens[:k], self._value(rest[0]), t.column
+        return tokens, None, 0
+
+    # ---------------------------------------------------------------- header
+
+    def _scheme(self, tokens: list[Token]) -> None:
+        head = tokens[0]
+        if self.first_statement:
+            raise _Invalid(
+                head.column,
+                f"'scheme' must come before any other statement (line {self.first_statement} "
+                "has one)",
+            )
+        if self.scheme is not None:
+            raise _Invalid(head.column, f"the scheme is already set at line {self.scheme_line}")
+        if self.config_lines:
+            first = min(self.config_lines.values())
+            raise _Invalid(head.column, f"'scheme' must come before 'config' (line {first})")
+        args = self._args(tokens, 1, "the scheme name, e.g. 'scheme mainline'")
+        word = args[0]
+        if word.text not in SCHEMES:
+            known = list(SCHEMES)
+            hint = _suggest(word.text, known)
+            raise _Invalid(
+                word.column, f"unknown scheme '{word.text}';{hint} schemes: {', '.join(known)}"
+            )
+        self.scheme, self.scheme_line = word.text, self.line
+
+    def _config(self, tokens: list[Token]) -> None:
+        head = tokens[0]
+        if self.first_statement:
+            raise _Invalid(
+                head.column,
+                f"'config' must come before any other statement (line {self.first_statement} "
+                "has one)",
+            )
+        if len(tokens) == 1:
+            raise _Invalid(head.end + 1, "missing KEY=VALUE after 'config' (e.g. thp_pages=8)")
+        for t in tokens[1:]:
+            key, eq, value = t.text.partition("=")
+            if not eq or t.quoted:
+                raise _Invalid(t.column, f"expected KEY=VALUE, not '{t.raw}' (e.g. thp_pages=8)")
+            if key not in CONFIG_KEYS:
+                hint = _suggest(key, CONFIG_KEYS)
+                raise _Invalid(
+                    t.column, f"unknown config key '{key}';{hint} keys: {', '.join(CONFIG_KEYS)}"
+                )
+            if key in self.config_lines:
+                raise _Invalid(t.column, f"{key} is already set at line {self.config_lines[key]}")
+            vcol = t.column + len(key) + 1
+            if not value.isdigit():
+                raise _Invalid(vcol, f"{key} must be a whole number, not '{value}'")
+            number = int(value)
+            if key == "thp_pages":
+                if number < 2 or number & (number - 1) or number > MAX_PAGES:
+                    raise _Invalid(
+                        vcol,
+                        f"thp_pages must be a power of two from 2 to {MAX_PAGES}, not {number}",
+                    )
+            elif key == "hugetlb_pages":
+                if not 1 <= number <= MAX_PAGES:
+                    raise _Invalid(
+                        vcol, f"hugetlb_pages must be from 1 to {MAX_PAGES}, not {number}"
+                    )
+            elif number > MAX_SWAP_SLOTS:
+                raise _Invalid(vcol, f"swap_slots must be at most {MAX_SWAP_SLOTS}, not {number}")
+            self.config = replace(self.config, **{key: number})
+            self.config_lines[key] = self.line
+
+    # ---------------------------------------------------------------- checks and show
+
+    def _show(self, tokens: list[Token]) -> Show:
+        if len(tokens) == 1:
+            return Show()
+        if len(tokens) == 2:
+            raise _Invalid(tokens[1].end + 1, "missing the page after the process: 'show P A[i]'")
+        if len(tokens) > 3:
+            raise _Invalid(
+                tokens[3].column, f"unexpected '{tokens[3].raw}': 'show' takes at most 'P A[i]'"
+            )
+        return Show(self._page(tokens[2], self._proc(tokens[1])))
+
+    def _expect(self, tokens: list[Token]) -> ExpectInvariants | ExpectState:
+        if len(tokens) == 1:
+            raise _Invalid(
+                tokens[0].end + 1,
+                "missing what to expect: 'expect invariants' or 'expect P A[i] WORD...'",
+            )
+        if tokens[1].text == "invariants" and not tokens[1].quoted:
+            if len(tokens) > 2:
+                raise _Invalid(
+                    tokens[2].column, f"unexpected '{tokens[2].raw}' after 'expect invariants'"
+                )
+            return ExpectInvariants()
+        proc = self._proc(tokens[1])
+        if len(tokens) == 2:
+            raise _Invalid(tokens[1].end + 1, f"missing the page after 'expect {proc}'")
+        page = self._page(tokens[2], proc)
+        if len(tokens) == 3:
+            raise _Invalid(
+                tokens[2].end + 1,
+                f"missing state words after 'expect {page}' (e.g. present writable exclusive)",
+            )
+        words: list[StateWord] = []
+        seen: dict[str, int] = {}
+        i = 3
+        while i < len(tokens):
+            t = tokens[i]
+            if t.quoted or t.text not in STATE_WORDS:
+                hint = _suggest(t.text, STATE_WORDS)
+                raise _Invalid(
+                    t.column,
+                    f"unknown state word '{t.raw}';{hint} state words: {', '.join(STATE_WORDS)}",
+                )
+            if t.text in seen:
+                raise _Invalid(t.column, f"'{t.text}' is repeated")
+            other = None
+            if t.text == "same-page":
+                if i + 2 >= len(tokens):
+                    raise _Invalid(tokens[-1].end + 1, "missing the other page: 'same-page Q B[j]'")
+                other = self._page(tokens[i + 2], self._proc(tokens[i + 1]))
+                i += 2
+            self._compatible(t, seen)
+            seen[t.text] = t.column
+            words.append(StateWord(t.text, t.column, other))
+            i += 1
+        return ExpectState(page, tuple(words))
+
+    @staticmethod
+    def _compatible(t: Token, seen: dict[str, int]) -> None:
+        word = t.text
+        opposite = PAIRED_WORDS.get(word)
+        if opposite in seen:
+            raise _Invalid(t.column, f"'{word}' contradicts '{opposite}'")
+        kinds = [w for w in seen if w in KIND_WORDS]
+        if word in KIND_WORDS:
+            for k in kinds:
+                if {k, word} != {"present", "pmd"}:
+                    raise _Invalid(t.column, f"'{word}' contradicts '{k}': an entry has one kind")
+            kinds.append(word)
+        undefined = {
+            "writable": ("swap", "hwpoison", "none"),
+            "readonly": ("swap", "hwpoison", "none"),
+            "exclusive": ("hwpoison", "none"),
+            "shared": ("hwpoison", "none"),
+        }
+        for w in [word, *seen]:
+            for k in kinds:
+                if k in undefined.get(w, ()):
+                    col = t.column
+                    raise _Invalid(col, f"'{w}' is undefined for a {k} entry")
+
+    # ---------------------------------------------------------------- operations
+
+    def _op(self, tokens: list[Token]) -> Op:
+        head = tokens[0]
+        if not head.quoted:
+            if head.text == "spawn":
+                (name,) = self._args(tokens, 1, "the new process's name: 'spawn P'")
+                proc = self._new_proc(name)
+                self.procs[proc] = _Proc(self.line)
+                return Spawn(proc)
+            if head.text in ("unpin", "put"):
+                (name,) = self._args(tokens, 1, f"the handle: '{head.text} H'")
+                return self._release(head, name)
+            if head.text == "kernel":
+                return self._kernel(tokens)
+        if len(tokens) < 2:
+            if head.text in self.procs or head.text in self.handles:
+                raise _Invalid(head.end + 1, f"missing the operation after '{head.raw}'")
+            return self._unknown_statement(head)
+        verb = tokens[1]
+        if head.text in self.handles and verb.text not in HANDLE_VERBS:
+            raise _Invalid(verb.column, f"'{head.text}' is a handle; a handle can: write, read")
+        if verb.quoted or (verb.text not in PROCESS_VERBS):
+            if head.text in self.procs:
+                hint = _suggest(verb.text, PROCESS_VERBS)
+                raise _Invalid(
+                    verb.column,
+                    f"unknown operation '{verb.raw}';{hint} a process can: "
+                    + ", ".join(PROCESS_VERBS),
+                )
+            if head.text in self.handles:
+                hint = _suggest(verb.text, HANDLE_VERBS)
+                raise _Invalid(
+                    verb.column, f"unknown operation '{verb.raw}';{hint} a handle can: write, read"
+                )
+            return self._unknown_statement(head)
+        if verb.text in HANDLE_VERBS and head.text not in self.procs:
+            if head.text in self.handles or head.text in self.released:
+                return self._handle_op(tokens)
+            names = sorted(self.procs) + sorted(self.handles)
+            raise _Invalid(
+                head.column,
+                _unknown(
+                    "process or handle",
+                    head.raw,
+                    names,
+                    "processes and handles",
+                    "no process exists yet (create one with 'spawn P')",
+                ),
+            )
+        proc = self._proc(head)
+        return getattr(self, "_" + verb.text.replace("-", "_"))(proc, tokens)
+
+    def _unknown_statement(self, head: Token) -> Op:
+        starters = [*STARTERS]
+        lower = head.text.lower()
+        if lower in KEYWORDS or not NAME_RE.fullmatch(head.text):
+            hint = _suggest(head.text, starters)
+            raise _Invalid(
+                head.column,
+                f"unknown statement '{head.raw}';{hint} a statement starts with "
+                f"{', '.join(starters)}, or a process or handle name",
+            )
+        hint = _suggest(head.text, [*starters, *self.procs, *self.handles])
+        known = ", ".join(sorted(self.procs)) or "none yet"
+        raise _Invalid(
+            head.column,
+            f"unknown statement '{head.raw}';{hint} a statement starts with "
+            f"{', '.join(starters)}, or a process (processes: {known}) or handle name",
+        )
+
+    def _args(self, tokens: list[Token], count: int, missing: str, start: int = 1) -> list[Token]:
+        """Exactly ``count`` tokens after ``tokens[:start]``."""
+        args = tokens[start:]
+        if len(args) < count:
+            raise _Invalid(tokens[-1].end + 1, f"missing {missing}")
+        if len(args) > count:
+            extra = args[count]
+            before = " ".join(t.raw for t in tokens[: start + count])
+            raise _Invalid(extra.column, f"unexpected '{extra.raw}' after '{before}'")
+        return args
+
+    def _mmap(self, proc: str, tokens: list[Token]) -> Mmap:
+        name_tok, size = self._args(
+            tokens, 2, "the mapping name and its size: 'P mmap A 4', 'thp' or 'hugetlb'", start=2
+        )
+        name = self._name(name_tok, "a mapping")
+        existing = self.procs[proc].mappings.get(name)
+        if existing is not None and not existing.unmapped:
+            raise _Invalid(
+                name_tok.column, f"mapping '{name}' already exists in {proc} (line {existing.line})"
+            )
+        if size.text in ("thp", "hugetlb") and not size.quoted:
+            kind = MapKind(size.text)
+            npages = self.config.pages_for(kind)
+            op = Mmap(proc, name, kind)
+        else:
+            if size.quoted or not size.text.isdigit() or not 1 <= int(size.text) <= MAX_PAGES:
+                raise _Invalid(
+                    size.column,
+                    f"the size must be a number of pages from 1 to {MAX_PAGES}, 'thp' or "
+                    f"'hugetlb', not '{size.raw}'",
+                )
+            kind, npages = MapKind.BASE, int(size.text)
+            op = Mmap(proc, name, kind, npages)
+        self.procs[proc].mappings[name] = _Mapping(kind, npages, self.line)
+        return op
+
+    def _write(self, proc: str, tokens: list[Token]) -> Write:
+        if len(tokens) == 3:
+            raise _Invalid(tokens[2].end + 1, "missing the value to write: 'P write A[0] v'")
+        page, value = self._args(tokens, 2, "the page and the value: 'P write A[0] v'", start=2)
+        return Write(self._page(page, proc), self._value(value))
+
+    def _read(self, proc: str, tokens: list[Token]) -> Read:
+        (page,) = self._args(tokens, 1, "the page: 'P read A[0]'", start=2)
+        return Read(self._page(page, proc))
+
+    def _fork(self, proc: str, tokens: list[Token]) -> Fork:
+        (child_tok,) = self._args(tokens, 1, "the child's name: 'P fork Q'", start=2)
+        child = self._new_proc(child_tok)
+        mappings = {k: replace(m) for k, m in self.procs[proc].mappings.items() if not m.unmapped}
+        self.procs[child] = _Proc(self.line, mappings)
+        return Fork(proc, child)
+
+    def _pin(self, proc: str, tokens: list[Token]) -> Gup:
+        return self._gup(proc, tokens, pin=True)
+
+    def _get(self, proc: str, tokens: list[Token]) -> Gup:
+        return self._gup(proc, tokens, pin=False)
+
+    def _gup(self, proc: str, tokens: list[Token], pin: bool) -> Gup:
+        verb = tokens[1].text
+        usage = f"'P {verb} A[i] ro|rw {'[longterm] ' if pin else ''}[fast] as H'"
+        if len(tokens) < 3:
+            raise _Invalid(tokens[-1].end + 1, f"missing the page: {usage}")
+        page = self._page(tokens[2], proc)
+        if len(tokens) < 4:
+            raise _Invalid(tokens[-1].end + 1, f"missing ro or rw after the page: {usage}")
+        mode = tokens[3]
+        if mode.quoted or mode.text not in ("ro", "rw"):
+            raise _Invalid(mode.column, f"expected ro or rw, not '{mode.raw}': {usage}")
+        flags: dict[str, bool] = {"longterm": False, "fast": False}
+        i = 4
+        while i < len(tokens) and not tokens[i].quoted and tokens[i].text in flags:
+            t = tokens[i]
+            if t.text == "longterm" and not pin:
+                raise _Invalid(
+                    t.column, "'longterm' applies to 'pin' (FOLL_LONGTERM needs FOLL_PIN)"
+                )
+            if flags[t.text]:
+                raise _Invalid(t.column, f"'{t.text}' is repeated")
+            flags[t.text] = True
+            i += 1
+        if i >= len(tokens):
+            raise _Invalid(tokens[-1].end + 1, f"missing 'as H' to name the reference: {usage}")
+        if tokens[i].text != "as" or tokens[i].quoted:
+            raise _Invalid(tokens[i].column, f"expected 'as H', not '{tokens[i].raw}': {usage}")
+        if i + 1 >= len(tokens):
+            raise _Invalid(tokens[i].end + 1, f"missing the handle's name after 'as': {usage}")
+        if i + 2 < len(tokens):
+            raise _Invalid(
+                tokens[i + 2].column, f"unexpected '{tokens[i + 2].raw}' after the handle's name"
+            )
+        handle_tok = tokens[i + 1]
+        handle = self._name(handle_tok, "a handle")
+        if handle in self.procs:
+            raise _Invalid(handle_tok.column, f"'{handle}' is already a process")
+        if handle in self.handles:
+            raise _Invalid(
+                handle_tok.column,
+                f"handle '{handle}' already exists (line {self.handles[handle].line}); release it "
+                "first or pick another name",
+            )
+        write = mode.text == "rw"
+        self.handles[handle] = _Handle(proc, pin, write, self.line)
+        self.released.pop(handle, None)
+        return Gup(page, handle, pin, write, flags["longterm"], flags["fast"])
+
+    def _mprotect(self, proc: str, tokens: list[Token]) -> Mprotect:
+        mapping, mode = self._args(
+            tokens, 2, "the mapping and ro or rw: 'P mprotect A ro'", start=2
+        )
+        if PAGE_RE.fullmatch(mapping.text):
+            raise _Invalid(mapping.column, "mprotect takes a whole mapping: 'P mprotect A ro|rw'")
+        name = self._mapping(mapping, proc)
+        if mode.quoted or mode.text not in ("ro", "rw"):
+            raise _Invalid(mode.column, f"expected ro or rw, not '{mode.raw}'")
+        return Mprotect(proc, name, mode.text == "rw")
+
+    def _madvise(self, proc: str, tokens: list[Token]) -> Madvise:
+        target, advice_tok = self._args(
+            tokens, 2, "the page (or mapping) and the advice: 'P madvise A[0] dontneed'", start=2
+        )
+        if advice_tok.quoted or advice_tok.text not in ADVICE:
+            hint = _suggest(advice_tok.text, list(ADVICE))
+            raise _Invalid(
+                advice_tok.column,
+                f"unknown advice '{advice_tok.raw}';{hint} advice: {', '.join(ADVICE)}",
+            )
+        advice = ADVICE[advice_tok.text]
+        if PAGE_RE.fullmatch(target.text) and not target.quoted:
+            if advice is Advice.COLLAPSE:
+                raise _Invalid(
+                    target.column, "collapse applies to a whole mapping: 'P madvise A collapse'"
+                )
+            page = self._page(target, proc)
+            return Madvise(proc, page.mapping, page.index, advice)
+        return Madvise(proc, self._mapping(target, proc), None, advice)
+
+    def _clear_softdirty(self, proc: str, tokens: list[Token]) -> ClearSoftDirty:
+        self._args(tokens, 0, "", start=2)
+        return ClearSoftDirty(proc)
+
+    def _munmap(self, proc: str, tokens: list[Token]) -> Munmap:
+        (mapping,) = self._args(tokens, 1, "the mapping: 'P munmap A'", start=2)
+        if PAGE_RE.fullmatch(mapping.text):
+            raise _Invalid(mapping.column, "munmap takes a whole mapping: 'P munmap A'")
+        name = self._mapping(mapping, proc)
+        self.procs[proc].mappings[name].unmapped = True
+        return Munmap(proc, name)
+
+    def _exit(self, proc: str, tokens: list[Token]) -> Exit:
+        self._args(tokens, 0, "", start=2)
+        return Exit(proc)
+
+    def _handle_op(self, tokens: list[Token]) -> HandleWrite | HandleRead:
+        handle = self._handle(tokens[0])
+        if tokens[1].text == "read":
+            self._args(tokens, 0, "", start=2)
+            return HandleRead(handle)
+        (value,) = self._args(tokens, 1, "the value: 'H write v'", start=2)
+        info = self.handles[handle]
+        if not info.write:
+            raise _Invalid(
+                tokens[1].column,
+                f"handle '{handle}' is read-only (taken 'ro' at line {info.line}); only a 'rw' "
+                "reference can write",
+            )
+        return HandleWrite(handle, self._value(value))
+
+    def _release(self, head: Token, name: Token) -> Release:
+        handle = self._handle(name)
+        info = self.handles[handle]
+        pin = head.text == "unpin"
+        if pin != info.pin:
+            took, use = ("pin", "unpin") if info.pin else ("get", "put")
+            raise _Invalid(
+                head.column,
+                f"'{head.text}' cannot release '{handle}': it was taken with '{took}' at line "
+                f"{info.line}; use '{use} {handle}'",
+            )
+        del self.handles[handle]
+        self.released[handle] = self.line
+        return Release(handle, pin)
+
+    def _kernel(self, tokens: list[Token]) -> Kernel | Ksm:
+        if len(tokens) < 2:
+            raise _Invalid(
+                tokens[0].end + 1,
+                f"missing what the kernel does: one of {', '.join(KERNEL_ACTIONS)}",
+            )
+        action = tokens[1]
+        if action.quoted or action.text not in KERNEL_ACTIONS:
+            hint = _suggest(action.text, KERNEL_ACTIONS)
+            raise _Invalid(
+                action.column,
+                f"unknown kernel action '{action.raw}';{hint} actions: {', '.join(KERNEL_ACTIONS)}",
+            )
+        if action.text == "ksm":
+            p, a, q, b = self._args(tokens, 4, "two pages: 'kernel ksm P A[i] Q B[j]'", start=2)
+            return Ksm(self._page(a, self._proc(p)), self._page(b, self._proc(q)))
+        if action.text in MAPPING_ACTIONS:
+            p, a = self._args(tokens, 2, f"the mapping: 'kernel {action.text} P A'", start=2)
+            proc = self._proc(p)
+            if PAGE_RE.fullmatch(a.text) and not a.quoted:
+                page = self._page(a, proc)
+            else:
+                page = PageRef(proc, self._mapping(a, proc), 0)
+            return Kernel(MAPPING_ACTIONS[action.text], page)
+        p, a = self._args(tokens, 2, f"the page: 'kernel {action.text} P A[i]'", start=2)
+        return Kernel(PAGE_ACTIONS[action.text], self._page(a, self._proc(p)))
+
+    # ---------------------------------------------------------------- names and values
+
+    def _name(self, tok: Token, what: str) -> str:
+        if tok.quoted or not NAME_RE.fullmatch(tok.text):
+            raise _Invalid(
+                tok.column,
+                f"'{tok.raw}' cannot name {what}: a name is a letter or _ followed by letters, "
+                "digits and _",
+            )
+        if tok.text in KEYWORDS:
+            raise _Invalid(tok.column, f"'{tok.text}' is a keyword and cannot name {what}")
+        return tok.text
+
+    def _new_proc(self, tok: Token) -> str:
+        name = self._name(tok, "a process")
+        if name in self.procs:
+            raise _Invalid(
+                tok.column, f"process '{name}' already exists (line {self.procs[name].line})"
+            )
+        if name in self.handles or name in self.released:
+            raise _Invalid(tok.column, f"'{name}' is already a handle")
+        return name
+
+    def _proc(self, tok: Token) -> str:
+        if not tok.quoted and tok.text in self.procs:
+            return tok.text
+        raise _Invalid(
+            tok.column,
+            _unknown(
+                "process",
+                tok.raw,
+                sorted(self.procs),
+                "processes",
+                f"no process exists yet (create one with 'spawn {tok.raw}')",
+            ),
+        )
+
+    def _mapping(self, tok: Token, proc: str) -> str:
+        mappings = self.procs[proc].mappings
+        if not tok.quoted and tok.text in mappings:
+            return tok.text
+        return self._unknown_mapping(tok, tok.raw, proc)
+
+    def _unknown_mapping(self, tok: Token, name: str, proc: str) -> str:
+        known = sorted(self.procs[proc].mappings)
+        raise _Invalid(
+            tok.column,
+            _unknown(
+                "mapping",
+                name,
+                known,
+                f"mappings of {proc}",
+                f"{proc} has no mappings (create one with '{proc} mmap {name} 1')",
+            ),
+        )
+
+    def _page(self, tok: Token, proc: str) -> PageRef:
+        m = None if tok.quoted else PAGE_RE.fullmatch(tok.text)
+        if m is None:
+            raise _Invalid(
+                tok.column, f"expected a page such as A[0], not '{tok.raw}': write A[i], i from 0"
+            )
+        name, index = m.group(1), int(m.group(2))
+        mapping = self.procs[proc].mappings.get(name)
+        if mapping is None:
+            self._unknown_mapping(tok, name, proc)
+            raise AssertionError  # not reached
+        if index >= mapping.npages:
+            last = mapping.npages - 1
+            pages = f"{mapping.npages} page" + ("s" if mapping.npages != 1 else "")
+            span = f"{name}[0]" if last == 0 else f"{name}[0] to {name}[{last}]"
+            raise _Invalid(
+                tok.column + len(name) + 1,
+                f"page {index} is out of range: mapping {name} of {proc} has {pages} ({span})",
+            )
+        return PageRef(proc, name, index)
+
+    def _handle(self, tok: Token) -> str:
+        if not tok.quoted and tok.text in self.handles:
+            return tok.text
+        if tok.text in self.released:
+            raise _Invalid(
+                tok.column, f"handle '{tok.text}' was released at line {self.released[tok.text]}"
+            )
+        raise _Invalid(
+            tok.column,
+            _unknown(
+                "handle",
+                tok.raw,
+                sorted(self.handles),
+                "handles",
+                "no handle exists (take one with 'P pin A[0] rw as H')",
+            ),
+        )
+
+    @staticmethod
+    def _value(tok: Token) -> str:
+        if tok.quoted or VALUE_RE.fullmatch(tok.text):
+            return tok.text
+        raise _Invalid(
+            tok.column,
+            f"'{tok.raw}' is not a value: use letters, digits and _ . : - or quote it (\"a b\")",
+        )
+
+
+def parse(text: str, name: str = "<scenario>") -> Scenario | ScenarioError:
+    """Parse scenario ``text``; ``name`` (a file name) prefixes error messages."""
+    return Parser(name).parse(text)
