@@ -51,3 +51,12 @@ class OpFailed(Exception):
     def __init__(self, message: str, kind: ErrorKind = ErrorKind.FAILED) -> None:
         super().__init__(message)
         self.kind = kind
+
+
+class BackOff(Exception):
+    """Raised where the kernel backs off (reclaim or KSM meeting a pinned page, ...).
+
+    :func:`anonlib.model.apply` turns it into the outcome ``skipped`` with the
+    reason, and keeps the world as it was before the operation: the kernel
+    restores whatever it had begun to change.
+    """

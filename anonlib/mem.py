@@ -1,0 +1,317 @@
+"""A mutable scratch copy of a World, and the derived quantities the kernel keeps as counters.
+
+Transition functions take a :class:`Mem`, change it, and :func:`anonlib.model.apply`
+freezes it into the next World. Because the World they started from is never
+touched, an operation that fails half-way leaves nothing behind.
+
+The derived quantities follow the kernel's accounting:
+
+* ``refcount(folio)``: one per PTE / PMD / hugetlb / device entry that maps
+  it (the mapping's reference), one per GUP reference (FOLL_GET or FOLL_PIN;
+  the kernel adds GUP_PIN_COUNTING_BIAS for a pin on a small folio, the
+  model keeps an exact pin count instead), and one per page while the folio
+  is in the swap cache. Migration and hwpoison entries hold no reference.
+* ``mapcount``: per page, the PTE-level entries that map it plus the
+  "entire" (PMD or hugetlb) mappings of its folio.
+* ``swap_count(slot)``: the swap entries that refer to the slot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+from .ops import MapKind
+from .results import ErrorKind, OpFailed
+from .schemes import Scheme
+from .state import (
+    ZERO_FOLIO,
+    ZERO_VALUE,
+    Entry,
+    EntryKind,
+    Folio,
+    FolioKind,
+    Handle,
+    Page,
+    Process,
+    Slot,
+    Vma,
+    World,
+)
+
+#: Entry kinds that map a page and hold a reference on its folio.
+MAPPING_KINDS = (EntryKind.PRESENT, EntryKind.DEVICE_PRIVATE, EntryKind.DEVICE_EXCLUSIVE)
+#: Entry kinds that name a physical page (including those that hold no reference).
+PAGE_KINDS = MAPPING_KINDS + (EntryKind.MIGRATION, EntryKind.HWPOISON)
+
+
+@dataclass(frozen=True)
+class Loc:
+    """Where an entry lives: a PTE (``huge`` False, ``index`` its page) or a huge entry."""
+
+    proc: str
+    vma: str
+    huge: bool
+    index: int  # for a huge entry: 0
+
+    def page_index(self, entry: Entry, i: int = 0) -> int:
+        """Which page of the folio this entry maps for virtual page ``i`` of the range."""
+        return i if self.huge else entry.page
+
+
+class Mem:
+    """Mutable working copy of a World under one scheme."""
+
+    def __init__(self, world: World, scheme: Scheme) -> None:
+        self.scheme = scheme
+        self.config = world.config
+        self.procs: dict[str, Process] = {p.name: p for p in world.procs}
+        self.folios: dict[int, Folio] = {f.id: f for f in world.folios}
+        self.handles: dict[str, Handle] = {h.name: h for h in world.handles}
+        self.slots: dict[int, Slot] = {s.id: s for s in world.slots}
+        self.next_id = world.next_id
+        self.copies = world.copies
+
+    # ----------------------------------------------------------------- freezing
+    def freeze(self) -> World:
+        """Free what nothing refers to any more and return the new World."""
+        self.collect_garbage()
+        return World(
+            config=self.config,
+            procs=tuple(self.procs[n] for n in sorted(self.procs)),
+            folios=tuple(self.folios[i] for i in sorted(self.folios)),
+            handles=tuple(self.handles[n] for n in sorted(self.handles)),
+            slots=tuple(self.slots[i] for i in sorted(self.slots)),
+            next_id=self.next_id,
+            copies=self.copies,
+        )
+
+    def collect_garbage(self) -> None:
+        """Free folios whose refcount dropped to 0 and swap slots nobody refers to.
+
+        Models folio_put() reaching zero (free_pages_prepare clears
+        PG_anon_exclusive with the mapping) and swap_free() / put_swap_folio()
+        releasing a slot. Folios still named by a migration or hwpoison entry
+        are kept: the migration code holds them, and a poisoned page never
+        returns to the allocator.
+        """
+        named: set[int] = set()
+        slot_refs: dict[int, int] = {}
+        for _loc, e in self.entries():
+            if e.kind in PAGE_KINDS:
+                named.add(e.folio)
+            elif e.kind is EntryKind.SWAP:
+                slot_refs[e.slot] = slot_refs.get(e.slot, 0) + 1
+        for h in self.handles.values():
+            named.add(h.folio)
+        for fid, f in list(self.folios.items()):
+            if fid not in named and f.swapcache is None:
+                del self.folios[fid]
+        cached = {s for f in self.folios.values() if f.swapcache for s in f.swapcache}
+        for sid in list(self.slots):
+            if sid not in slot_refs and sid not in cached:
+                del self.slots[sid]
+
+    # ------------------------------------------------------------------ lookups
+    def proc(self, name: str) -> Process:
+        try:
+            return self.procs[name]
+        except KeyError:
+            raise OpFailed(f"no process {name!r} (it exited, or was never created)") from None
+
+    def vma(self, proc: str, name: str) -> Vma:
+        v = self.proc(proc).vma(name)
+        if v is None:
+            raise OpFailed(f"process {proc} has no mapping {name!r}")
+        return v
+
+    def folio(self, fid: int) -> Folio:
+        return self.folios[fid]
+
+    def handle(self, name: str) -> Handle:
+        try:
+            return self.handles[name]
+        except KeyError:
+            raise OpFailed(
+                f"no reference {name!r}: its GUP failed, or it was released or dropped at exit"
+            ) from None
+
+    def entries(self) -> Iterator[tuple[Loc, Entry]]:
+        """Every non-empty entry of every page table, in a stable order."""
+        for pname in sorted(self.procs):
+            for v in self.procs[pname].vmas:
+                if v.huge is not None:
+                    yield Loc(pname, v.name, True, 0), v.huge
+                for i, e in enumerate(v.ptes):
+                    if e is not None:
+                        yield Loc(pname, v.name, False, i), e
+
+    def get(self, loc: Loc) -> Entry | None:
+        v = self.vma(loc.proc, loc.vma)
+        return v.huge if loc.huge else v.ptes[loc.index]
+
+    def loc_of(self, proc: str, vma: str, index: int) -> Loc:
+        """The location of the entry that maps virtual page ``index``."""
+        v = self.vma(proc, vma)
+        if v.huge is not None or v.kind is MapKind.HUGETLB:
+            return Loc(proc, vma, True, 0)
+        return Loc(proc, vma, False, index)
+
+    def page_at(self, proc: str, vma: str, index: int) -> tuple[Loc, Entry | None, int]:
+        """(location, entry, page index in the entry's folio) for a virtual page."""
+        loc = self.loc_of(proc, vma, index)
+        e = self.get(loc)
+        return loc, e, (index if loc.huge else (e.page if e is not None else 0))
+
+    # ----------------------------------------------------------------- updates
+    def set_vma(self, proc: str, v: Vma) -> None:
+        p = self.proc(proc)
+        self.procs[proc] = replace(
+            p, vmas=tuple(v if old.name == v.name else old for old in p.vmas)
+        )
+
+    def set(self, loc: Loc, entry: Entry | None) -> None:
+        v = self.vma(loc.proc, loc.vma)
+        if loc.huge:
+            v = replace(v, huge=entry)
+        else:
+            ptes = list(v.ptes)
+            ptes[loc.index] = entry
+            v = replace(v, ptes=tuple(ptes))
+        self.set_vma(loc.proc, v)
+
+    def set_folio(self, f: Folio) -> None:
+        self.folios[f.id] = f
+
+    def set_page(self, fid: int, index: int, **changes: object) -> None:
+        f = self.folios[fid]
+        pages = list(f.pages)
+        pages[index] = replace(pages[index], **changes)  # type: ignore[arg-type]
+        self.folios[fid] = replace(f, pages=tuple(pages))
+
+    def new_folio(self, kind: FolioKind, data: tuple[str, ...]) -> Folio:
+        """Allocate a folio; a new allocation never starts exclusive (free_pages_prepare)."""
+        f = Folio(self.next_id, kind, tuple(Page(d) for d in data))
+        self.next_id += 1
+        self.folios[f.id] = f
+        return f
+
+    def new_slot(self, data: str) -> int:
+        if len(self.slots) >= self.config.swap_slots:
+            raise OpFailed("no free swap slot", ErrorKind.FAILED)
+        sid = self.next_id
+        self.next_id += 1
+        self.slots[sid] = Slot(sid, data)
+        return sid
+
+    # ------------------------------------------------------------- derived data
+    def data(self, fid: int, index: int) -> str:
+        return ZERO_VALUE if fid == ZERO_FOLIO else self.folios[fid].pages[index].data
+
+    def mappings_of(self, fid: int, kinds: tuple[EntryKind, ...] = MAPPING_KINDS
+                    ) -> list[tuple[Loc, Entry]]:
+        return [(loc, e) for loc, e in self.entries() if e.kind in kinds and e.folio == fid]
+
+    def refcount(self, fid: int) -> int:
+        """folio_ref_count(): mappings + GUP references + swap cache (see module doc)."""
+        f = self.folios[fid]
+        refs = len(self.mappings_of(fid))
+        refs += sum(1 for h in self.handles.values() if h.folio == fid)
+        if f.swapcache is not None:
+            refs += len(f.pages)
+        return refs
+
+    def pincount(self, fid: int) -> int:
+        return sum(1 for h in self.handles.values() if h.folio == fid and h.pin)
+
+    def maybe_pinned(self, fid: int) -> bool:
+        """folio_maybe_dma_pinned() (include/linux/mm.h), exact: no refcount-bias false positives."""
+        return fid != ZERO_FOLIO and self.pincount(fid) > 0
+
+    def mapcount(self, fid: int, index: int) -> int:
+        """page_mapcount(): PTE mappings of this page plus entire mappings of its folio."""
+        n = 0
+        for loc, e in self.mappings_of(fid):
+            if loc.huge or e.page == index:
+                n += 1
+        return n
+
+    def folio_mapcount(self, fid: int) -> int:
+        """folio_mapcount(): every PTE mapping of any page, plus each entire mapping."""
+        return len(self.mappings_of(fid))
+
+    def swap_count(self, slot: int) -> int:
+        return sum(1 for _l, e in self.entries() if e.kind is EntryKind.SWAP and e.slot == slot)
+
+    def swapcache_folio(self, slot: int) -> Folio | None:
+        for f in self.folios.values():
+            if f.swapcache is not None and slot in f.swapcache:
+                return f
+        return None
+
+    def folio_swapped(self, fid: int) -> bool:
+        """folio_swapped(): some swap entry still refers to one of the folio's slots."""
+        f = self.folios[fid]
+        return f.swapcache is not None and any(self.swap_count(s) for s in f.swapcache)
+
+    # ------------------------------------------------------- PG_anon_exclusive
+    def flag_page(self, fid: int, index: int, huge: bool) -> int:
+        """Which page carries the flag for this mapping (page-flags.h; scheme `head-only`)."""
+        f = self.folios[fid]
+        if huge or f.kind is FolioKind.HUGETLB:
+            return 0
+        if self.scheme.head_only and f.kind is FolioKind.THP:
+            return 0
+        return index
+
+    def exclusive(self, fid: int, index: int, huge: bool = False) -> bool:
+        """PageAnonExclusive() for the page as mapped (head page for PMD and hugetlb)."""
+        if fid == ZERO_FOLIO or not self.scheme.anon_exclusive:
+            return False
+        f = self.folios[fid]
+        return f.pages[self.flag_page(fid, index, huge)].anon_exclusive
+
+    def set_exclusive(self, fid: int, indexes: tuple[int, ...] | range, huge: bool = False
+                      ) -> None:
+        """SetPageAnonExclusive() on the pages (or head) that carry the flag for these pages.
+
+        Under ``head-only`` one head bit stands for every subpage of a THP:
+        it is set only when every subpage is being made exclusive at once.
+        """
+        if fid == ZERO_FOLIO or not self.scheme.anon_exclusive:
+            return
+        f = self.folios[fid]
+        assert f.kind is not FolioKind.KSM, "KSM pages are never exclusive"
+        if (self.scheme.head_only and f.kind is FolioKind.THP and not huge
+                and set(indexes) != set(range(len(f.pages)))):
+            return  # one bit cannot say "only these subpages": stays as it is
+        for i in {self.flag_page(fid, i, huge) for i in indexes}:
+            self.set_page(fid, i, anon_exclusive=True)
+
+    def clear_exclusive(self, fid: int, index: int, huge: bool = False) -> None:
+        """ClearPageAnonExclusive() on the page (or head) that carries the flag."""
+        if fid == ZERO_FOLIO or not self.scheme.anon_exclusive:
+            return
+        self.set_page(fid, self.flag_page(fid, index, huge), anon_exclusive=False)
+
+    # ------------------------------------------------------------ ghost state
+    def note_write(self, owner: str, vma: str, index: int, value: str, exact: bool) -> None:
+        """Record in the ghost state that ``owner`` legitimately wrote ``value`` at vma[index].
+
+        ``exact``: a CPU store by the process (its view is now exactly the
+        value); otherwise a device write through one of its references (the
+        process may or may not see it).
+        """
+        v = self.vma(owner, vma)
+        shadow = list(v.shadow)
+        shadow[index] = frozenset({value}) if exact else shadow[index] | {value}
+        self.set_vma(owner, replace(v, shadow=tuple(shadow)))
+        for h in list(self.handles.values()):
+            if h.owner == owner and h.mapping == vma and h.index == index and h.tracking:
+                self.handles[h.name] = replace(h, allowed=h.allowed | {value})
+
+    def forget_address(self, owner: str, vma: str, index: int | None) -> None:
+        """The owner unmapped this address: its references there no longer promise coherence."""
+        for h in list(self.handles.values()):
+            if h.owner == owner and h.mapping == vma and (index is None or h.index == index):
+                self.handles[h.name] = replace(h, tracking=False)

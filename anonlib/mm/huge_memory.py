@@ -1,0 +1,150 @@
+"""PMD-mapped THPs: first touch, write faults, PMD split and folio split (mm/huge_memory.c)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..mem import Loc, Mem
+from ..ops import MapKind
+from ..results import ErrorKind, OpFailed
+from ..schemes import Reuse
+from ..state import ZERO_FOLIO, ZERO_VALUE, Entry, EntryKind, FolioKind, Vma
+from .rmap import folio_add_new_anon_rmap
+
+
+def pmd_fault_possible(v: Vma) -> bool:
+    """A fault in a THP mapping may install a PMD: the range is whole and has no page table yet.
+
+    mm/memory.c: __handle_mm_fault -> create_huge_pmd (6.12): only while the PMD is
+    empty; once split, faults are handled PTE by PTE. MADV_DONTFORK on part of
+    the range splits the VMA, after which no PMD fits.
+    """
+    return (
+        v.kind is MapKind.THP
+        and v.huge is None
+        and not v.holes
+        and len(v.dontfork) in (0, v.npages)
+        and all(e is None for e in v.ptes)
+    )
+
+
+def do_huge_pmd_anonymous_page(m: Mem, proc: str, v: Vma, write: bool) -> None:
+    """First touch of a THP range: the huge zero page on read, a fresh exclusive THP on write.
+
+    mm/huge_memory.c: do_huge_pmd_anonymous_page, __do_huge_pmd_anonymous_page (6.12).
+    """
+    loc = Loc(proc, v.name, True, 0)
+    if not write:
+        m.set(loc, Entry(EntryKind.PRESENT, ZERO_FOLIO))
+        return
+    f = m.new_folio(FolioKind.THP, (ZERO_VALUE,) * v.npages)
+    folio_add_new_anon_rmap(m, f.id, huge=True)
+    m.set(loc, Entry(EntryKind.PRESENT, f.id, 0, writable=v.writable, soft_dirty=True))
+
+
+def do_huge_pmd_wp_page(m: Mem, loc: Loc, page: int, unshare: bool) -> None:
+    """Write or unshare fault on a read-only PMD: reuse the THP, or split the PMD and fall back.
+
+    mm/huge_memory.c: do_huge_pmd_wp_page (6.12); the huge zero page gets a fresh
+    THP (do_huge_zero_wp_pmd). Reuse needs the head flag or refcount == 1 (5.18+);
+    the scheme's ``pmd_reuse`` decision point gives the older map-count rule.
+    The fallback splits the PMD; the retried fault is then a PTE fault.
+    """
+    from .memory import folio_free_swap, reuse_swap_page
+
+    e = m.get(loc)
+    assert e is not None and e.kind is EntryKind.PRESENT
+    v = m.vma(loc.proc, loc.vma)
+    if e.folio == ZERO_FOLIO:
+        f = m.new_folio(FolioKind.THP, (ZERO_VALUE,) * v.npages)
+        folio_add_new_anon_rmap(m, f.id, huge=True)
+        m.copies += v.npages
+        m.set(loc, Entry(EntryKind.PRESENT, f.id, 0, writable=not unshare,
+                         soft_dirty=not unshare or e.soft_dirty))
+        return
+    rule = m.scheme.pmd_reuse
+    fid = e.folio
+    if rule is Reuse.ANON_EXCLUSIVE:
+        if m.exclusive(fid, 0, huge=True):
+            reuse = True
+        else:
+            if not m.folio_swapped(fid):
+                folio_free_swap(m, fid)
+            reuse = m.refcount(fid) == 1
+            if reuse:
+                m.set_exclusive(fid, (0,), huge=True)
+    elif rule is Reuse.PAGE_COUNT:
+        reuse = m.refcount(fid) == 1
+    else:
+        reuse = reuse_swap_page(m, fid, page)
+    if reuse:
+        if not unshare:
+            m.set(loc, replace(e, writable=True, soft_dirty=True))
+        return
+    split_huge_pmd(m, loc.proc, loc.vma)
+
+
+def split_huge_pmd(m: Mem, proc: str, vma: str) -> bool:
+    """Replace a PMD by a page table of PTEs; each subpage inherits the head's exclusivity.
+
+    mm/huge_memory.c: __split_huge_pmd_locked, non-freezing (6.12). The PTEs
+    inherit write and soft-dirty; a PMD migration entry becomes PTE migration
+    entries of the same type; the huge zero page becomes small zero pages.
+    Returns False when there is no PMD to split.
+    """
+    v = m.vma(proc, vma)
+    e = v.huge
+    if v.kind is not MapKind.THP or e is None:
+        return False
+    n = v.npages
+    if e.kind is EntryKind.PRESENT and e.folio == ZERO_FOLIO:
+        ptes = tuple(Entry(EntryKind.PRESENT, ZERO_FOLIO) for _ in range(n))
+    else:
+        ptes = tuple(replace(e, page=i) for i in range(n))
+        if e.kind is EntryKind.PRESENT and m.exclusive(e.folio, 0, huge=True):
+            m.set_exclusive(e.folio, range(n))
+    m.set_vma(proc, replace(v, huge=None, ptes=ptes))
+    return True
+
+
+def split_folio(m: Mem, fid: int) -> str | None:
+    """Split a THP into small folios; exclusivity of mapped subpages travels with them.
+
+    mm/huge_memory.c: split_huge_page_to_list_to_order -> __split_huge_page (6.12).
+    Refused when something other than mappings and the swap cache holds a
+    reference (can_split_folio): a pinned or GUP-referenced THP cannot be
+    split. PMD mappings are split first (freezing: via migration entries,
+    which carry each subpage's exclusivity); a flag on an unmapped subpage is
+    dropped. Returns the reason for backing off, or None.
+    """
+    f = m.folio(fid)
+    if f.kind is FolioKind.HUGETLB:
+        return "hugetlb folios are not split"
+    if not f.large:
+        return "not a large folio"
+    if any(h.folio == fid for h in m.handles.values()):
+        return "the folio has references beyond its mappings (pinned or GUP), can_split_folio"
+    for loc, e in m.mappings_of(fid, (EntryKind.PRESENT, EntryKind.MIGRATION,
+                                      EntryKind.DEVICE_EXCLUSIVE, EntryKind.HWPOISON)):
+        if loc.huge:
+            split_huge_pmd(m, loc.proc, loc.vma)
+    mapped: dict[int, bool] = {}
+    for _loc, e in m.mappings_of(fid):
+        mapped[e.page] = mapped.get(e.page, False) or m.exclusive(fid, e.page)
+    f = m.folio(fid)
+    new_ids = []
+    for i, p in enumerate(f.pages):
+        g = m.new_folio(FolioKind.SMALL, (p.data,))
+        g = replace(g, pages=(replace(g.pages[0], hwpoison=p.hwpoison),),
+                    swapcache=(f.swapcache[i],) if f.swapcache is not None else None)
+        m.set_folio(g)
+        if mapped.get(i, False):
+            m.set_exclusive(g.id, (0,))
+        new_ids.append(g.id)
+    for loc, e in list(m.entries()):
+        if e.kind not in (EntryKind.SWAP,) and e.folio == fid:
+            if loc.huge:
+                raise OpFailed("internal: PMD left after split", ErrorKind.FAILED)
+            m.set(loc, replace(e, folio=new_ids[e.page], page=0))
+    del m.folios[fid]
+    return None

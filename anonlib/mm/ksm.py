@@ -1,0 +1,87 @@
+"""KSM: merging identical anonymous pages into one read-only, never-exclusive page (mm/ksm.c)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..mem import Loc, Mem
+from ..ops import PageRef
+from ..results import BackOff
+from ..state import ZERO_FOLIO, Entry, EntryKind, FolioKind
+from .huge_memory import split_folio
+from .rmap import folio_try_share_anon_rmap
+
+
+def _candidate(m: Mem, ref: PageRef) -> tuple[Loc, Entry]:
+    loc, e, _page = m.page_at(ref.proc, ref.mapping, ref.index)
+    if e is None or e.kind is not EntryKind.PRESENT:
+        raise BackOff(f"{ref} is not a present page")
+    if e.folio == ZERO_FOLIO:
+        raise BackOff(f"{ref} maps the zero page, not an anonymous page")
+    f = m.folio(e.folio)
+    if f.kind is FolioKind.HUGETLB:
+        raise BackOff("KSM does not merge hugetlb pages")
+    if f.large:
+        reason = split_folio(m, f.id)  # KSM splits large folios first
+        if reason:
+            raise BackOff(f"{ref}: the large folio cannot be split: {reason}")
+        loc, e, _page = m.page_at(ref.proc, ref.mapping, ref.index)
+        assert e is not None
+    return loc, e
+
+
+def write_protect_page(m: Mem, loc: Loc) -> None:
+    """Make one mapping of a page read-only and shared before merging; refuse if GUP holds it.
+
+    mm/ksm.c: write_protect_page (6.12): with the PTE cleared, the refcount must be
+    mapcount + swap cache (no FOLL_GET, no O_DIRECT), and an exclusive page is
+    shared with folio_try_share_anon_rmap_pte (refused if maybe pinned).
+    """
+    e = m.get(loc)
+    assert e is not None
+    fid = e.folio
+    exclusive = m.exclusive(fid, e.page)
+    if not (e.writable or exclusive):
+        return
+    f = m.folio(fid)
+    expected = m.folio_mapcount(fid) + (len(f.pages) if f.swapcache else 0)
+    if m.refcount(fid) != expected:
+        raise BackOff(f"{loc.proc} {loc.vma}: the page has references beyond its mappings "
+                      "(GUP): write_protect_page refuses")
+    if exclusive and not folio_try_share_anon_rmap(m, fid, e.page):
+        raise BackOff("the folio may be pinned: folio_try_share_anon_rmap refused")
+    m.set(loc, replace(e, writable=False))
+
+
+def replace_page(m: Mem, loc: Loc, kfid: int) -> None:
+    """Map the KSM page read-only where the duplicate was (RMAP_NONE); the duplicate is dropped.
+
+    mm/ksm.c: replace_page (6.12).
+    """
+    e = m.get(loc)
+    assert e is not None
+    m.set(loc, Entry(EntryKind.PRESENT, kfid, 0, writable=False, soft_dirty=e.soft_dirty))
+
+
+def try_to_merge_pages(m: Mem, first: PageRef, second: PageRef) -> None:
+    """Merge two pages with equal contents (both areas treated as MADV_MERGEABLE).
+
+    mm/ksm.c: cmp_and_merge_page -> try_to_merge_with_ksm_page / try_to_merge_two_pages
+    -> try_to_merge_one_page (6.12). The first page becomes the KSM page unless
+    the second already is one.
+    """
+    loc1, e1 = _candidate(m, first)
+    loc2, e2 = _candidate(m, second)
+    if (e1.folio, e1.page) == (e2.folio, e2.page):
+        raise BackOff("both already map the same page")
+    if m.data(e1.folio, e1.page) != m.data(e2.folio, e2.page):
+        raise BackOff("the contents differ")
+    if m.folio(e2.folio).kind is FolioKind.KSM and m.folio(e1.folio).kind is not FolioKind.KSM:
+        loc1, e1, loc2, e2 = loc2, e2, loc1, e1
+    kf = m.folio(e1.folio)
+    if kf.kind is not FolioKind.KSM:
+        for loc, _e in m.mappings_of(kf.id):
+            write_protect_page(m, loc)
+        m.set_folio(replace(m.folio(kf.id), kind=FolioKind.KSM))
+    write_protect_page(m, loc2)
+    replace_page(m, loc2, kf.id)

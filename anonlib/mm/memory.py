@@ -1,0 +1,341 @@
+"""Page faults, COW and zapping (mm/memory.c).
+
+The entry points are :func:`handle_mm_fault`, which takes exactly the
+faults a CPU access would take (retrying as the hardware does), and
+:func:`zap_pte_range` for unmapping. PMD and hugetlb entries are handed to
+:mod:`.huge_memory` and :mod:`.hugetlb`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..mem import Loc, Mem
+from ..ops import MapKind
+from ..schemes import Reuse
+from ..state import ZERO_FOLIO, ZERO_VALUE, Entry, EntryKind, FolioKind
+from . import huge_memory, hugetlb, migrate, migrate_device
+from .rmap import folio_add_new_anon_rmap
+
+SIGSEGV = "SIGSEGV"
+SIGBUS = "SIGBUS"
+
+#: More retries than any fault sequence needs; guards the model against a loop.
+MAX_RETRIES = 8
+
+
+def handle_mm_fault(m: Mem, proc: str, vma: str, index: int, write: bool,
+                    unshare: bool = False) -> str | None:
+    """Resolve an access to vma[index] as the kernel would; return a signal name or None.
+
+    mm/memory.c: handle_mm_fault -> __handle_mm_fault -> handle_pte_fault (6.12), including
+    the retry a CPU makes after each fault. ``unshare`` is FAULT_FLAG_UNSHARE (GUP only).
+    """
+    v = m.vma(proc, vma)
+    if index in v.holes:
+        return SIGSEGV
+    if write and not v.writable:
+        return SIGSEGV
+    for _ in range(MAX_RETRIES):
+        loc, e, page = m.page_at(proc, vma, index)
+        if e is None:
+            do_anonymous_page(m, loc, index, write)
+            continue
+        if e.kind is EntryKind.PRESENT:
+            if write and not e.writable:
+                wp_fault(m, loc, page, unshare=False)
+                continue
+            if unshare and must_unshare_for_fault(m, loc, e, page):
+                wp_fault(m, loc, page, unshare=True)
+                continue
+            return None
+        if e.kind is EntryKind.SWAP:
+            do_swap_page(m, loc, write)
+            continue
+        if e.kind is EntryKind.MIGRATION:
+            migrate.migration_entry_wait(m, e.folio)
+            continue
+        if e.kind is EntryKind.DEVICE_PRIVATE:
+            migrate_device.migrate_to_ram(m, e.folio)
+            continue
+        if e.kind is EntryKind.DEVICE_EXCLUSIVE:
+            remove_device_exclusive_entry(m, loc)
+            continue
+        if e.kind is EntryKind.HWPOISON:
+            return SIGBUS
+    raise AssertionError(f"fault on {proc} {vma}[{index}] did not settle")  # pragma: no cover
+
+
+def must_unshare_for_fault(m: Mem, loc: Loc, e: Entry, page: int) -> bool:
+    """An unshare fault has work to do: the page is not (provably) exclusive.
+
+    mm/memory.c: do_wp_page, the FAULT_FLAG_UNSHARE branch (6.12): an already
+    exclusive anonymous page needs nothing.
+    """
+    if e.folio == ZERO_FOLIO:
+        return True
+    f = m.folio(e.folio)
+    return f.kind is FolioKind.KSM or not m.exclusive(e.folio, page, loc.huge)
+
+
+def wp_fault(m: Mem, loc: Loc, page: int, unshare: bool) -> None:
+    """Route a write (or unshare) fault on a read-only present entry to its handler."""
+    v = m.vma(loc.proc, loc.vma)
+    if v.kind is MapKind.HUGETLB:
+        hugetlb.hugetlb_wp(m, loc, page, unshare)
+    elif loc.huge:
+        huge_memory.do_huge_pmd_wp_page(m, loc, page, unshare)
+    else:
+        do_wp_page(m, loc, unshare)
+
+
+def do_anonymous_page(m: Mem, loc: Loc, index: int, write: bool) -> None:
+    """First touch of anonymous memory: zero page on read, a fresh exclusive folio on write.
+
+    mm/memory.c: do_anonymous_page (6.12); THP and hugetlb ranges go to
+    do_huge_pmd_anonymous_page (mm/huge_memory.c) and hugetlb_no_page (mm/hugetlb.c).
+    """
+    v = m.vma(loc.proc, loc.vma)
+    if v.kind is MapKind.HUGETLB:
+        hugetlb.hugetlb_no_page(m, loc, write)
+        return
+    if v.kind is MapKind.THP and huge_memory.pmd_fault_possible(v):
+        huge_memory.do_huge_pmd_anonymous_page(m, loc.proc, v, write)
+        return
+    if not write:
+        m.set(loc, Entry(EntryKind.PRESENT, ZERO_FOLIO))
+        return
+    f = m.new_folio(FolioKind.SMALL, (ZERO_VALUE,))
+    folio_add_new_anon_rmap(m, f.id)
+    m.set(loc, Entry(EntryKind.PRESENT, f.id, 0, writable=v.writable, soft_dirty=True))
+
+
+def do_wp_page(m: Mem, loc: Loc, unshare: bool) -> None:
+    """Write or unshare fault on a read-only PTE: reuse the page or copy it.
+
+    mm/memory.c: do_wp_page (6.12). The reuse rule is the scheme's
+    ``wp_reuse`` decision point: PG_anon_exclusive (5.19+), page_count (5.9-5.17)
+    or the map count (up to 5.8).
+    """
+    e = m.get(loc)
+    assert e is not None and e.kind is EntryKind.PRESENT
+    if e.folio == ZERO_FOLIO:
+        wp_page_copy(m, loc, unshare)
+        return
+    f = m.folio(e.folio)
+    rule = m.scheme.wp_reuse
+    if f.kind is FolioKind.KSM:
+        # KSM pages are never reused since 5.9 (1a0cf26323c8); before, a KSM page
+        # mapped once with no other reference was taken back.
+        if rule is Reuse.MAPCOUNT and m.refcount(f.id) == 1:
+            m.set_folio(replace(f, kind=FolioKind.SMALL))
+            wp_page_reuse(m, loc, unshare)
+        else:
+            wp_page_copy(m, loc, unshare)
+        return
+    if rule is Reuse.ANON_EXCLUSIVE:
+        if m.exclusive(f.id, e.page):
+            wp_page_reuse(m, loc, unshare)
+        elif not f.large and wp_can_reuse_anon_folio(m, f.id):
+            m.set_exclusive(f.id, (e.page,))
+            wp_page_reuse(m, loc, unshare)
+        else:
+            # 6.12 never reuses a large folio that is not exclusive (6.15 does, with MM ids)
+            wp_page_copy(m, loc, unshare)
+        return
+    if rule is Reuse.PAGE_COUNT:
+        # page_count() of a subpage is the folio's refcount: a PTE-mapped THP never qualifies
+        reuse = m.refcount(f.id) == 1
+    else:
+        reuse = reuse_swap_page(m, f.id, e.page)
+    if reuse:
+        wp_page_reuse(m, loc, unshare)
+    else:
+        wp_page_copy(m, loc, unshare)
+
+
+def wp_can_reuse_anon_folio(m: Mem, fid: int) -> bool:
+    """May a small anonymous folio that is not exclusive be reused? Only if we hold the only ref.
+
+    mm/memory.c: wp_can_reuse_anon_folio (6.12): drop the swap cache copy if
+    nothing else refers to the slot, then require refcount == 1. (The model
+    has no per-CPU LRU batches, so the draining step has nothing to do.)
+    """
+    f = m.folio(fid)
+    if f.swapcache is not None and not m.folio_swapped(fid):
+        folio_free_swap(m, fid)
+    return m.refcount(fid) == 1
+
+
+def reuse_swap_page(m: Mem, fid: int, index: int) -> bool:
+    """The old rule: reuse if map count plus swap count is 1; then leave the swap cache.
+
+    mm/swapfile.c: reuse_swap_page (5.8 and earlier; PMD faults and swap-in until 5.17).
+    GUP references are invisible to it, which is CVE-2020-29374.
+    """
+    f = m.folio(fid)
+    count = m.mapcount(fid, index)
+    if f.swapcache is not None:
+        count += m.swap_count(f.swapcache[index])
+    if count > 1:
+        return False
+    if f.swapcache is not None and not m.folio_swapped(fid):
+        folio_free_swap(m, fid)
+    return True
+
+
+def wp_page_reuse(m: Mem, loc: Loc, unshare: bool) -> None:
+    """Reuse the mapped page: make the PTE writable (or, for unshare, leave it read-only).
+
+    mm/memory.c: wp_page_reuse (6.12).
+    """
+    if unshare:
+        return
+    e = m.get(loc)
+    assert e is not None
+    m.set(loc, replace(e, writable=True, soft_dirty=True))
+
+
+def wp_page_copy(m: Mem, loc: Loc, unshare: bool) -> None:
+    """COW: copy the page into a fresh exclusive small folio and map that instead.
+
+    mm/memory.c: wp_page_copy (6.12). An unshare fault maps the copy
+    read-only and keeps the soft-dirty bit. The old page keeps its flag.
+    """
+    e = m.get(loc)
+    assert e is not None
+    data = m.data(e.folio, e.page)
+    f = m.new_folio(FolioKind.SMALL, (data,))
+    folio_add_new_anon_rmap(m, f.id)
+    m.copies += 1
+    if unshare:
+        m.set(loc, Entry(EntryKind.PRESENT, f.id, 0, writable=False, soft_dirty=e.soft_dirty))
+    else:
+        m.set(loc, Entry(EntryKind.PRESENT, f.id, 0, writable=True, soft_dirty=True))
+
+
+def folio_free_swap(m: Mem, fid: int) -> bool:
+    """Remove a folio from the swap cache if no swap entry refers to its slots any more.
+
+    mm/swapfile.c: folio_free_swap (6.12).
+    """
+    f = m.folio(fid)
+    if f.swapcache is None or m.folio_swapped(fid):
+        return False
+    m.set_folio(replace(f, swapcache=None))
+    return True
+
+
+def do_swap_page(m: Mem, loc: Loc, write: bool) -> None:
+    """Fault on a swap PTE: find the folio in the swap cache or read it in, and map it.
+
+    mm/memory.c: do_swap_page (6.12). Exclusive if the swap PTE's exclusive bit
+    says so (scheme ``swp_exclusive``) or if, after the swap cache copy was
+    dropped, ours is the only reference. The model's swap device is not
+    SWP_SYNCHRONOUS_IO, so a page read back always passes through the swap
+    cache, and a large folio is mapped one page at a time.
+    """
+    e = m.get(loc)
+    assert e is not None and e.kind is EntryKind.SWAP
+    v = m.vma(loc.proc, loc.vma)
+    slot = e.slot
+    f = m.swapcache_folio(slot)
+    if f is None:
+        f = m.new_folio(FolioKind.SMALL, (m.slots[slot].data,))
+        f = replace(f, swapcache=(slot,))
+        m.set_folio(f)
+    assert f.swapcache is not None
+    page = f.swapcache.index(slot)
+    scheme = m.scheme
+    if scheme.swapin_reuse is Reuse.MAPCOUNT:
+        # 5.17 and earlier: reuse_swap_page() decides on a write fault; swap count includes ours
+        m.set(loc, None)
+        count = m.mapcount(f.id, page) + m.swap_count(slot) + 1
+        writable = write and count == 1 and v.writable
+        if writable and not m.folio_swapped(f.id):
+            folio_free_swap(m, f.id)
+        m.set(loc, Entry(EntryKind.PRESENT, f.id, page, writable=writable,
+                         soft_dirty=e.soft_dirty or writable))
+        return
+    exclusive = e.exclusive and scheme.swp_exclusive and f.kind is not FolioKind.KSM
+    m.set(loc, None)  # swap_free(): our swap reference is gone
+    if should_try_to_free_swap(m, f.id, write):
+        folio_free_swap(m, f.id)
+    if f.kind is not FolioKind.KSM and (exclusive or m.refcount(f.id) == 0):
+        needs_wp = v.softdirty_tracking and not e.soft_dirty
+        writable = v.writable and not needs_wp and (write or scheme.swapin_writable_on_read)
+        m.set(loc, Entry(EntryKind.PRESENT, f.id, page, writable=writable,
+                         soft_dirty=e.soft_dirty or (writable and write)))
+        m.set_exclusive(f.id, (page,))
+    else:
+        m.set(loc, Entry(EntryKind.PRESENT, f.id, page, writable=False,
+                         soft_dirty=e.soft_dirty))
+
+
+def should_try_to_free_swap(m: Mem, fid: int, write: bool) -> bool:
+    """Drop the swap cache copy on a write fault when nothing else holds the folio.
+
+    mm/memory.c: should_try_to_free_swap (6.12): ``folio_ref_count == 1 + nr_pages``
+    (our lookup reference plus the swap cache's), i.e. no mapping and no GUP reference.
+    """
+    f = m.folio(fid)
+    if f.swapcache is None or not write or f.kind is FolioKind.KSM:
+        return False
+    return m.refcount(fid) == len(f.pages)
+
+
+def remove_device_exclusive_entry(m: Mem, loc: Loc) -> None:
+    """A CPU access to a device-exclusive entry revokes device access and restores the PTE.
+
+    mm/memory.c: remove_device_exclusive_entry -> restore_exclusive_pte (6.12): writable
+    (and dirty) if the mapping has VM_WRITE; the page stays exclusive.
+    """
+    e = m.get(loc)
+    assert e is not None and e.kind is EntryKind.DEVICE_EXCLUSIVE
+    v = m.vma(loc.proc, loc.vma)
+    m.set(loc, Entry(EntryKind.PRESENT, e.folio, e.page, writable=v.writable,
+                     soft_dirty=e.soft_dirty or v.writable))
+
+
+def zap_pte_range(m: Mem, proc: str, vma: str, indexes: range | list[int]) -> None:
+    """Unmap pages (MADV_DONTNEED, munmap, exit); the flag on a zapped page is left alone.
+
+    mm/memory.c: zap_pte_range -> zap_present_ptes / zap_nonpresent_ptes (6.12). A swap
+    entry drops its swap count; when the last one goes, the swap cache copy of an
+    unmapped folio goes too (free_swap_and_cache, mm/swapfile.c). A PMD that covers
+    only part of the range is split first (__split_huge_pmd).
+    """
+    v = m.vma(proc, vma)
+    idx = list(indexes)
+    if v.huge is not None:
+        if v.kind is MapKind.HUGETLB or set(idx) == set(range(v.npages)):
+            m.set(Loc(proc, vma, True, 0), None)
+        else:
+            huge_memory.split_huge_pmd(m, proc, vma)
+    v = m.vma(proc, vma)
+    for i in idx:
+        if v.kind is MapKind.HUGETLB:
+            break
+        e = v.ptes[i]
+        if e is None:
+            continue
+        m.set(Loc(proc, vma, False, i), None)
+        if e.kind is EntryKind.SWAP:
+            free_swap_and_cache(m, e.slot)
+        v = m.vma(proc, vma)
+    shadow = tuple(frozenset({ZERO_VALUE}) if i in idx else s for i, s in enumerate(v.shadow))
+    m.set_vma(proc, replace(m.vma(proc, vma), shadow=shadow))
+    for i in idx:
+        m.forget_address(proc, vma, i)
+
+
+def free_swap_and_cache(m: Mem, slot: int) -> None:
+    """The last swap entry for a slot is gone: drop an unmapped folio from the swap cache.
+
+    mm/swapfile.c: free_swap_and_cache_nr -> __try_to_reclaim_swap (TTRS_UNMAPPED) (6.12).
+    """
+    if m.swap_count(slot):
+        return
+    f = m.swapcache_folio(slot)
+    if f is not None and m.folio_mapcount(f.id) == 0:
+        folio_free_swap(m, f.id)

@@ -1,0 +1,85 @@
+"""Migration of anonymous folios: migration entries carry exclusivity (mm/migrate.c, mm/rmap.c)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..mem import Loc, Mem
+from ..results import BackOff
+from ..state import Entry, EntryKind
+from .rmap import folio_try_share_anon_rmap
+
+
+def try_to_migrate_one(m: Mem, loc: Loc, e: Entry) -> None:
+    """Replace one present entry of a folio by a migration entry; the entry takes the flag over.
+
+    mm/rmap.c: try_to_migrate_one (6.12); set_pmd_migration_entry (mm/huge_memory.c)
+    for a PMD. Entry type: writable if the PTE was, else readable_exclusive if
+    the page was exclusive, else readable. An exclusive page of a folio that
+    may be pinned cannot be shared, and the migration backs off.
+    """
+    exclusive = m.exclusive(e.folio, e.page, loc.huge)
+    if exclusive and not folio_try_share_anon_rmap(m, e.folio, e.page, loc.huge):
+        raise BackOff("the folio may be pinned: folio_try_share_anon_rmap refused")
+    if not m.scheme.anon_exclusive:
+        exclusive = e.writable  # before 5.19 there were only writable and readable entries
+    m.set(loc, Entry(EntryKind.MIGRATION, e.folio, e.page, writable=e.writable,
+                     exclusive=exclusive or e.writable, soft_dirty=e.soft_dirty))
+
+
+def migrate_folio_unmap(m: Mem, fid: int) -> None:
+    """First half of migrating a folio: unmap it everywhere, installing migration entries.
+
+    mm/migrate.c: migrate_folio_unmap -> try_to_migrate (mm/rmap.c) (6.12).
+    """
+    if m.mappings_of(fid, (EntryKind.MIGRATION,)):
+        raise BackOff("the folio is already under migration")
+    for loc, e in m.mappings_of(fid):
+        if e.kind is not EntryKind.PRESENT:
+            raise BackOff(f"the folio is mapped by a {e.kind.value} entry")
+    for loc, e in m.mappings_of(fid):
+        try_to_migrate_one(m, loc, e)
+
+
+def migrate_folio_move(m: Mem, fid: int) -> str | None:
+    """Second half: copy to a new folio and map it from the entries, or restore the old one.
+
+    mm/migrate.c: migrate_folio_move -> folio_migrate_mapping, remove_migration_ptes (6.12).
+    folio_migrate_mapping refuses a folio with references it did not expect
+    (a FOLL_GET or a pin): the old folio is then mapped back from the same
+    entries. Returns the reason for failing, or None.
+    """
+    entries = m.mappings_of(fid, (EntryKind.MIGRATION,))
+    if not entries:
+        return "no migration entry refers to this folio"
+    old = m.folio(fid)
+    if any(h.folio == fid for h in m.handles.values()):
+        remove_migration_ptes(m, fid, fid)
+        return ("folio_migrate_mapping: unexpected references (GUP); "
+                "the old folio was mapped back")
+    new = m.new_folio(old.kind, tuple(p.data for p in old.pages))
+    m.set_folio(replace(new, swapcache=old.swapcache))
+    m.set_folio(replace(old, swapcache=None))
+    remove_migration_ptes(m, fid, new.id)
+    return None
+
+
+def remove_migration_ptes(m: Mem, old: int, new: int) -> None:
+    """Map ``new`` where migration entries for ``old`` are: writable iff the entry was,
+    exclusive iff the entry was writable or readable_exclusive.
+
+    mm/migrate.c: remove_migration_ptes -> remove_migration_pte (6.12); remove_migration_pmd.
+    """
+    for loc, e in m.mappings_of(old, (EntryKind.MIGRATION,)):
+        m.set(loc, Entry(EntryKind.PRESENT, new, e.page, writable=e.writable,
+                         soft_dirty=e.soft_dirty))
+        if e.exclusive:
+            m.set_exclusive(new, (e.page,), loc.huge)
+
+
+def migration_entry_wait(m: Mem, fid: int) -> None:
+    """A fault on a migration entry waits until the migration is over (here: finishes it).
+
+    mm/migrate.c: migration_entry_wait (6.12).
+    """
+    migrate_folio_move(m, fid)

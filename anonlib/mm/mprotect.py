@@ -1,0 +1,75 @@
+"""mprotect() and soft-dirty clearing: write permission and the flag (mm/mprotect.c,
+fs/proc/task_mmu.c)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..mem import Loc, Mem
+from ..ops import MapKind
+from ..state import ZERO_FOLIO, Entry, EntryKind, FolioKind, Vma
+
+
+def can_change_pte_writable(m: Mem, v: Vma, loc: Loc, e: Entry) -> bool:
+    """May mprotect make this private PTE (or PMD) writable without a write fault?
+
+    mm/mprotect.c: can_change_pte_writable / can_change_pmd_writable (6.12): only an
+    exclusive anonymous page, and not while soft-dirty tracking needs the write
+    fault. Scheme point ``mprotect_upgrade`` (64fe24a3e05e, 6.0).
+    """
+    if not m.scheme.mprotect_upgrade or e.kind is not EntryKind.PRESENT:
+        return False
+    if v.softdirty_tracking and not e.soft_dirty:
+        return False
+    if e.folio == ZERO_FOLIO or m.folio(e.folio).kind is FolioKind.KSM:
+        return False
+    return m.exclusive(e.folio, e.page, loc.huge)
+
+
+def change_protection(m: Mem, proc: str, vma: str, write: bool) -> None:
+    """Change a mapping's protection to read-only or read/write.
+
+    mm/mprotect.c: mprotect_fixup -> change_protection -> change_pte_range /
+    change_huge_pmd (6.12). Removing write makes present entries read-only,
+    writable migration entries readable_exclusive and writable device-private
+    entries readable; the flag is untouched. Adding write upgrades only what
+    can_change_pte_writable allows; hugetlb entries are never upgraded.
+    """
+    v = replace(m.vma(proc, vma), writable=write)
+    m.set_vma(proc, v)
+    locs = [Loc(proc, vma, True, 0)] if v.huge is not None else [
+        Loc(proc, vma, False, i) for i in range(len(v.ptes))]
+    for loc in locs:
+        e = m.get(loc)
+        if e is None:
+            continue
+        if not write:
+            if e.kind in (EntryKind.PRESENT, EntryKind.MIGRATION, EntryKind.DEVICE_PRIVATE):
+                m.set(loc, replace(e, writable=False))
+        elif (e.kind is EntryKind.PRESENT and not e.writable and v.kind is not MapKind.HUGETLB
+              and can_change_pte_writable(m, v, loc, e)):
+            m.set(loc, replace(e, writable=True))
+
+
+def clear_refs_soft_dirty(m: Mem, proc: str) -> None:
+    """``echo 4 > /proc/PID/clear_refs``: write-protect every PTE and clear its soft-dirty bit.
+
+    fs/proc/task_mmu.c: clear_refs_write -> clear_soft_dirty / clear_soft_dirty_pmd (6.12).
+    VM_SOFTDIRTY is cleared on each VMA, so from now on a write must fault to be
+    recorded (vma_soft_dirty_enabled). The flag is untouched. hugetlb mappings
+    are not walked.
+    """
+    for v in m.proc(proc).vmas:
+        if v.kind is MapKind.HUGETLB:
+            continue
+        m.set_vma(proc, replace(v, softdirty_tracking=True))
+        locs = [Loc(proc, v.name, True, 0)] if v.huge is not None else [
+            Loc(proc, v.name, False, i) for i in range(len(v.ptes))]
+        for loc in locs:
+            e = m.get(loc)
+            if e is None:
+                continue
+            if e.kind is EntryKind.PRESENT:
+                m.set(loc, replace(e, writable=False, soft_dirty=False))
+            elif e.kind is EntryKind.SWAP:
+                m.set(loc, replace(e, soft_dirty=False))

@@ -1,0 +1,87 @@
+"""Reclaim of anonymous folios to swap (mm/vmscan.c, mm/rmap.c: try_to_unmap_one)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..mem import Loc, Mem
+from ..results import BackOff, ErrorKind, OpFailed
+from ..state import Entry, EntryKind, FolioKind
+from .huge_memory import split_huge_pmd
+from .rmap import folio_try_share_anon_rmap
+
+
+def shrink_folio_list(m: Mem, fid: int) -> None:
+    """Reclaim one folio: add it to the swap cache, unmap it everywhere, write it out.
+
+    mm/vmscan.c: shrink_folio_list -> add_to_swap, try_to_unmap, pageout, __remove_mapping
+    (6.12). A maybe-pinned folio is not added to the swap cache (feb889fb40fa,
+    scheme point ``reclaim_skips_pinned``). If something still references the
+    folio after unmapping (a FOLL_GET), it stays in the swap cache, where a later
+    swap-in finds it.
+    """
+    f = m.folio(fid)
+    if f.kind is FolioKind.HUGETLB:
+        raise BackOff("hugetlb pages are not swapped")
+    if f.kind is FolioKind.KSM:
+        raise BackOff("the model does not swap out KSM pages")
+    if f.kind is FolioKind.DEVICE:
+        raise BackOff("device-private pages are not reclaimed to swap")
+    if f.swapcache is None:
+        if m.scheme.reclaim_skips_pinned and m.maybe_pinned(fid):
+            raise BackOff("folio_maybe_dma_pinned: reclaim keeps pinned folios out of swap")
+        try:
+            slots = tuple(m.new_slot(p.data) for p in f.pages)
+        except OpFailed as err:
+            if err.kind is ErrorKind.FAILED:
+                raise BackOff("add_to_swap: no free swap slots") from None
+            raise
+        m.set_folio(replace(f, swapcache=slots))
+    for loc, e in m.mappings_of(fid):
+        if e.kind is not EntryKind.PRESENT:
+            raise BackOff(f"the folio is mapped by a {e.kind.value} entry")
+        if loc.huge:
+            split_huge_pmd(m, loc.proc, loc.vma)  # TTU_SPLIT_HUGE_PMD
+    for loc, e in m.mappings_of(fid):
+        try_to_unmap_one(m, loc, e)
+    f = m.folio(fid)
+    assert f.swapcache is not None
+    for slot, page in zip(f.swapcache, f.pages, strict=True):
+        m.slots[slot] = replace(m.slots[slot], data=page.data)  # pageout(): write back
+    if m.refcount(fid) == len(f.pages):  # __remove_mapping: only the swap cache is left
+        m.set_folio(replace(f, swapcache=None))
+
+
+def try_to_unmap_one(m: Mem, loc: Loc, e: Entry) -> None:
+    """Replace one PTE of a folio being reclaimed by a swap PTE carrying the exclusive bit.
+
+    mm/rmap.c: try_to_unmap_one (6.12): read the flag, clear the PTE, then
+    folio_try_share_anon_rmap_pte (which refuses a maybe-pinned folio: restore
+    and give up), then install a swap PTE whose exclusive bit is the old flag
+    (on architectures that have the bit: scheme point ``swp_exclusive``).
+    """
+    exclusive = m.exclusive(e.folio, e.page)
+    if exclusive and not folio_try_share_anon_rmap(m, e.folio, e.page):
+        raise BackOff("the folio may be pinned: folio_try_share_anon_rmap refused")
+    f = m.folio(e.folio)
+    assert f.swapcache is not None
+    m.set(loc, Entry(EntryKind.SWAP, slot=f.swapcache[e.page],
+                     exclusive=exclusive and m.scheme.swp_exclusive, soft_dirty=e.soft_dirty))
+
+
+def remove_from_swapcache(m: Mem, fid: int) -> None:
+    """Drop a clean folio that nobody maps from the swap cache, freeing it.
+
+    mm/vmscan.c: shrink_folio_list -> __remove_mapping (6.12): only when the
+    swap cache holds the last references (a GUP reference keeps it).
+    """
+    f = m.folio(fid)
+    if f.swapcache is None:
+        raise BackOff("the folio is not in the swap cache")
+    if m.folio_mapcount(fid):
+        raise BackOff("the folio is still mapped")
+    if m.refcount(fid) != len(f.pages):
+        raise BackOff("the folio has other references (GUP): __remove_mapping refuses")
+    for slot, page in zip(f.swapcache, f.pages, strict=True):
+        m.slots[slot] = replace(m.slots[slot], data=page.data)
+    m.set_folio(replace(f, swapcache=None))

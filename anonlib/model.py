@@ -1,0 +1,271 @@
+"""The model's front door: apply one operation to a World under a Scheme.
+
+:func:`apply` is the only function the scenario runner, the explorer and the
+widgets call to change state. It works on a scratch copy (:class:`~anonlib.mem.Mem`),
+so the World it is given is never modified: on success it returns the next
+World with the operation's outcome, on a refused operation a
+:class:`~anonlib.results.ModelError`, and where the kernel backs off the
+unchanged World with the outcome ``skipped``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .mem import Mem
+from .mm import gup, ksm, madvise, memory, memory_failure, migrate, migrate_device, mmap, mprotect
+from .mm import fork as fork_mm
+from .mm import rmap, vmscan
+from .mm.huge_memory import split_folio, split_huge_pmd
+from .ops import (
+    ClearSoftDirty,
+    Exit,
+    Fork,
+    Gup,
+    HandleRead,
+    HandleWrite,
+    Kernel,
+    KernelAction,
+    Ksm,
+    Madvise,
+    MapKind,
+    Mmap,
+    Mprotect,
+    Munmap,
+    Op,
+    PageRef,
+    Read,
+    Release,
+    Spawn,
+    Write,
+)
+from .results import BackOff, ErrorKind, ModelError, OpFailed, Outcome
+from .schemes import MAINLINE, Scheme
+from .state import ZERO_FOLIO, Config, EntryKind, World
+
+OK = Outcome("ok")
+
+
+@dataclass(frozen=True)
+class Step:
+    """The result of a successful :func:`apply`: the next world and the outcome."""
+
+    world: World
+    outcome: Outcome
+
+
+def initial_world(config: Config | None = None) -> World:
+    """An empty world: no processes, no memory in use."""
+    return World(config=config or Config())
+
+
+def apply(world: World, op: Op, scheme: Scheme = MAINLINE) -> Step | ModelError:
+    """Carry out ``op`` on ``world`` under ``scheme``; never modifies ``world``."""
+    m = Mem(world, scheme)
+    try:
+        outcome = _dispatch(m, op)
+    except BackOff as why:
+        return Step(world, Outcome("skipped", str(why)))
+    except OpFailed as err:
+        return ModelError(err.kind, str(err))
+    return Step(m.freeze(), outcome)
+
+
+def _check_page(m: Mem, ref: PageRef) -> None:
+    """Name the problem if ``ref`` is not a page of an existing mapping."""
+    v = m.vma(ref.proc, ref.mapping)
+    if not 0 <= ref.index < v.npages:
+        raise OpFailed(f"{ref.mapping}[{ref.index}] is out of range: mapping {ref.mapping} of "
+                       f"{ref.proc} has {v.npages} pages (0..{v.npages - 1})", ErrorKind.INVALID)
+
+
+def _access(m: Mem, ref: PageRef, write: bool) -> str | None:
+    _check_page(m, ref)
+    return memory.handle_mm_fault(m, ref.proc, ref.mapping, ref.index, write)
+
+
+def _dispatch(m: Mem, op: Op) -> Outcome:  # noqa: C901 - one branch per statement
+    if isinstance(op, Spawn):
+        mmap.spawn(m, op.proc)
+        return OK
+    if isinstance(op, Mmap):
+        mmap.do_mmap(m, op.proc, op.mapping, op.kind, op.npages)
+        return OK
+    if isinstance(op, Write):
+        sig = _access(m, op.page, True)
+        if sig:
+            return Outcome(sig)
+        _loc, e, page = m.page_at(op.page.proc, op.page.mapping, op.page.index)
+        assert e is not None and e.kind is EntryKind.PRESENT and e.writable
+        m.set_page(e.folio, page, data=op.value)
+        m.note_write(op.page.proc, op.page.mapping, op.page.index, op.value, exact=True)
+        return OK
+    if isinstance(op, Read):
+        sig = _access(m, op.page, False)
+        if sig:
+            return Outcome(sig)
+        _loc, e, page = m.page_at(op.page.proc, op.page.mapping, op.page.index)
+        assert e is not None and e.kind is EntryKind.PRESENT
+        return Outcome(m.data(e.folio, page))
+    if isinstance(op, Fork):
+        fork_mm.dup_mmap(m, op.parent, op.child)
+        return OK
+    if isinstance(op, Gup):
+        _check_page(m, op.page)
+        return gup.get_user_pages(m, op)
+    if isinstance(op, HandleWrite):
+        return gup.handle_write(m, op.handle, op.value)
+    if isinstance(op, HandleRead):
+        return gup.handle_read(m, op.handle)
+    if isinstance(op, Release):
+        gup.unpin_user_page(m, op.handle, op.pin)
+        return OK
+    if isinstance(op, Mprotect):
+        m.vma(op.proc, op.mapping)
+        mprotect.change_protection(m, op.proc, op.mapping, op.write)
+        return OK
+    if isinstance(op, Madvise):
+        if op.index is not None:
+            _check_page(m, PageRef(op.proc, op.mapping, op.index))
+        return madvise.madvise(m, op.proc, op.mapping, op.index, op.advice)
+    if isinstance(op, ClearSoftDirty):
+        m.proc(op.proc)
+        mprotect.clear_refs_soft_dirty(m, op.proc)
+        return OK
+    if isinstance(op, Munmap):
+        m.vma(op.proc, op.mapping)
+        mmap.do_munmap(m, op.proc, op.mapping)
+        return OK
+    if isinstance(op, Exit):
+        mmap.exit_mmap(m, op.proc)
+        return OK
+    if isinstance(op, Ksm):
+        _check_page(m, op.first)
+        _check_page(m, op.second)
+        ksm.try_to_merge_pages(m, op.first, op.second)
+        return OK
+    if isinstance(op, Kernel):
+        return _kernel(m, op)
+    raise OpFailed(f"unknown operation {op!r}", ErrorKind.INVALID)  # pragma: no cover
+
+
+def _kernel(m: Mem, op: Kernel) -> Outcome:
+    ref, act = op.page, op.action
+    _check_page(m, ref)
+    if act is KernelAction.DEVICE_EXCLUSIVE and not m.scheme.device_exclusive:
+        raise OpFailed(f"kernel device-exclusive: make_device_exclusive does not exist in the "
+                       f"{m.scheme.name} scheme ({m.scheme.versions}); it arrived in 5.14",
+                       ErrorKind.INVALID)
+    v = m.vma(ref.proc, ref.mapping)
+    if act is KernelAction.SPLIT_PMD:
+        if not split_huge_pmd(m, ref.proc, ref.mapping):
+            raise BackOff(f"{ref.mapping} of {ref.proc} is not mapped by a PMD")
+        return OK
+    if act is KernelAction.DEVICE_PRIVATE:
+        loc = m.loc_of(ref.proc, ref.mapping, ref.index)
+        migrate_device.migrate_vma_pages(m, loc, ref.index)
+        return OK
+    if act is KernelAction.DEVICE_EXCLUSIVE:
+        rmap.make_device_exclusive(m, ref.proc, ref.mapping, ref.index)
+        return OK
+    if act is KernelAction.POISON:
+        memory_failure.memory_failure(m, ref)
+        return OK
+    _loc, e, _page = m.page_at(ref.proc, ref.mapping, ref.index)
+    if act is KernelAction.SWAPCACHE_DROP:
+        if e is None or e.kind is not EntryKind.SWAP:
+            raise BackOff(f"{ref} is not a swap entry")
+        f = m.swapcache_folio(e.slot)
+        if f is None:
+            raise BackOff("the page is not in the swap cache")
+        vmscan.remove_from_swapcache(m, f.id)
+        return OK
+    if act is KernelAction.DEVICE_PRIVATE_END:
+        if e is None or e.kind is not EntryKind.DEVICE_PRIVATE:
+            raise BackOff(f"{ref} is not a device-private entry")
+        migrate_device.migrate_to_ram(m, e.folio)
+        return OK
+    if act is KernelAction.MIGRATE_END:
+        if e is None or e.kind is not EntryKind.MIGRATION:
+            raise BackOff(f"{ref} is not a migration entry")
+        reason = migrate.migrate_folio_move(m, e.folio)
+        return Outcome("skipped", reason) if reason else OK
+    if e is None or e.kind is not EntryKind.PRESENT or e.folio == ZERO_FOLIO:
+        what = "nothing" if e is None else ("the zero page" if e.folio == ZERO_FOLIO and
+                                            e.kind is EntryKind.PRESENT else f"a {e.kind.value} entry")
+        raise BackOff(f"no anonymous page is mapped at {ref} ({what})")
+    if act is KernelAction.SWAPOUT:
+        vmscan.shrink_folio_list(m, e.folio)
+        return OK
+    if act is KernelAction.MIGRATE_BEGIN:
+        migrate.migrate_folio_unmap(m, e.folio)
+        return OK
+    if act is KernelAction.MIGRATE:
+        migrate.migrate_folio_unmap(m, e.folio)
+        reason = migrate.migrate_folio_move(m, e.folio)
+        return Outcome("skipped", reason) if reason else OK
+    if act is KernelAction.SPLIT_FOLIO:
+        if v.kind is not MapKind.THP:
+            raise BackOff(f"{ref.mapping} is not a THP mapping")
+        reason = split_folio(m, e.folio)
+        if reason:
+            raise BackOff(reason)
+        return OK
+    raise OpFailed(f"unknown kernel action {act}", ErrorKind.INVALID)  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class PageState:
+    """What ``expect P A[i] WORD...`` can ask about one virtual page (None: undefined there)."""
+
+    kind: str
+    pmd: bool
+    writable: bool | None
+    exclusive: bool | None
+    pinned: bool | None
+    page: tuple[int, int] | None  # (folio id, page index): the physical page, for same-page
+
+    def words(self) -> tuple[str, ...]:
+        """The state words that hold, in the contract's order."""
+        out = [self.kind]
+        if self.pmd:
+            out.append("pmd")
+        if self.writable is not None:
+            out.append("writable" if self.writable else "readonly")
+        if self.exclusive is not None:
+            out.append("exclusive" if self.exclusive else "shared")
+        if self.pinned is not None:
+            out.append("pinned" if self.pinned else "unpinned")
+        return tuple(out)
+
+
+def page_state(world: World, scheme: Scheme, ref: PageRef) -> PageState | ModelError:
+    """The entry that maps ``ref`` and the page behind it, in the contract's state words."""
+    m = Mem(world, scheme)
+    try:
+        p = m.proc(ref.proc)
+        v = p.vma(ref.mapping)
+        if v is None or ref.index in v.holes:
+            return PageState("none", False, None, None, False, None)
+        _check_page(m, ref)
+        loc, e, page = m.page_at(ref.proc, ref.mapping, ref.index)
+    except OpFailed as err:
+        return ModelError(err.kind, str(err))
+    if e is None:
+        return PageState("none", False, None, None, False, None)
+    has_flag = scheme.anon_exclusive
+    pmd = loc.huge and v.kind is MapKind.THP
+    if e.kind is EntryKind.SWAP:
+        f = m.swapcache_folio(e.slot)
+        pinned = f is not None and m.maybe_pinned(f.id)
+        return PageState("swap", False, None, e.exclusive if has_flag else None, pinned, None)
+    pinned = m.maybe_pinned(e.folio)
+    phys = (e.folio, page)
+    if e.kind is EntryKind.HWPOISON:
+        return PageState("hwpoison", pmd, None, None, pinned, phys)
+    if e.kind is EntryKind.MIGRATION:
+        return PageState("migration", pmd, e.writable, e.exclusive if has_flag else None,
+                         pinned, phys)
+    excl = m.exclusive(e.folio, page, loc.huge) if has_flag else None
+    writable = True if e.kind is EntryKind.DEVICE_EXCLUSIVE else e.writable
+    return PageState(e.kind.value, pmd, writable, excl, pinned, phys)
