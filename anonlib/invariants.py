@@ -288,8 +288,9 @@ def _inv7(before: Mem, after: Mem, op: Op | None) -> list[str]:
             if was and flags.get(key) is False]
 
 
-def _inv8(before: Mem, after: Mem, op: Op | None) -> list[str]:
-    old = _raw_flags(before)
+def _carried(before: Mem) -> set[tuple[int, int]]:
+    """Pages whose exclusivity an entry in ``before`` carried: an exclusive swap PTE or
+    migration entry, or the head flag of a PMD that a split propagates to every subpage."""
     carried: set[tuple[int, int]] = set()
     for loc, e in before.entries():
         if e.kind is EntryKind.MIGRATION and e.exclusive:
@@ -302,6 +303,12 @@ def _inv8(before: Mem, after: Mem, op: Op | None) -> list[str]:
         if loc.huge and e.kind is EntryKind.PRESENT and e.folio != ZERO_FOLIO:
             if before.folio(e.folio).pages[0].anon_exclusive:
                 carried |= {(e.folio, i) for i in range(len(before.folio(e.folio).pages))}
+    return carried
+
+
+def _inv8(before: Mem, after: Mem, op: Op | None) -> list[str]:
+    old = _raw_flags(before)
+    carried = _carried(before)
     accessed: set[tuple[int, int]] = set()
     ref = getattr(op, "page", None)
     if isinstance(op, _ACCESS) or (isinstance(op, Kernel) and op.action in (
@@ -323,8 +330,10 @@ def _inv9(before: Mem, after: Mem, op: Op | None) -> list[str]:
     if not isinstance(op, _NEVER_SET):
         return []
     old = _raw_flags(before)
+    carried = _carried(before)
     return [f"{page_name(*key)} regained PG_anon_exclusive in {type(op).__name__}"
-            for key, now in sorted(_raw_flags(after).items()) if now and old.get(key) is False]
+            for key, now in sorted(_raw_flags(after).items())
+            if now and old.get(key) is False and key not in carried]
 
 
 def _inv13(before: Mem, after: Mem, op: Op | None) -> list[str]:
