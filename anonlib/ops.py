@@ -208,3 +208,61 @@ Op = (
     | Kernel
     | Ksm
 )
+
+
+def _value(v: str) -> str:
+    """A value as the scenario language writes it: bare when it can be, else quoted."""
+    import re
+
+    if re.fullmatch(r"[A-Za-z0-9_.:-]+", v):
+        return v
+    return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def to_text(op: Op) -> str:
+    """The scenario-language statement for ``op`` (the inverse of the parser)."""
+    if isinstance(op, Spawn):
+        return f"spawn {op.proc}"
+    if isinstance(op, Mmap):
+        size = str(op.npages) if op.kind is MapKind.BASE else op.kind.value
+        return f"{op.proc} mmap {op.mapping} {size}"
+    if isinstance(op, Write):
+        return f"{op.page.proc} write {op.page.mapping}[{op.page.index}] {_value(op.value)}"
+    if isinstance(op, Read):
+        return f"{op.page.proc} read {op.page.mapping}[{op.page.index}]"
+    if isinstance(op, Fork):
+        return f"{op.parent} fork {op.child}"
+    if isinstance(op, Gup):
+        words = [op.page.proc, "pin" if op.pin else "get",
+                 f"{op.page.mapping}[{op.page.index}]", "rw" if op.write else "ro"]
+        if op.longterm:
+            words.append("longterm")
+        if op.fast:
+            words.append("fast")
+        return " ".join(words + ["as", op.handle])
+    if isinstance(op, HandleWrite):
+        return f"{op.handle} write {_value(op.value)}"
+    if isinstance(op, HandleRead):
+        return f"{op.handle} read"
+    if isinstance(op, Release):
+        return f"{'unpin' if op.pin else 'put'} {op.handle}"
+    if isinstance(op, Mprotect):
+        return f"{op.proc} mprotect {op.mapping} {'rw' if op.write else 'ro'}"
+    if isinstance(op, Madvise):
+        where = op.mapping if op.index is None else f"{op.mapping}[{op.index}]"
+        return f"{op.proc} madvise {where} {op.advice.value}"
+    if isinstance(op, ClearSoftDirty):
+        return f"{op.proc} clear-softdirty"
+    if isinstance(op, Munmap):
+        return f"{op.proc} munmap {op.mapping}"
+    if isinstance(op, Exit):
+        return f"{op.proc} exit"
+    if isinstance(op, Kernel):
+        ref = op.page
+        if op.action in (KernelAction.SPLIT_PMD, KernelAction.SPLIT_FOLIO):
+            return f"kernel {op.action.value} {ref.proc} {ref.mapping}"
+        return f"kernel {op.action.value} {ref.proc} {ref.mapping}[{ref.index}]"
+    if isinstance(op, Ksm):
+        a, b = op.first, op.second
+        return f"kernel ksm {a.proc} {a.mapping}[{a.index}] {b.proc} {b.mapping}[{b.index}]"
+    raise TypeError(f"not an operation: {op!r}")  # pragma: no cover
