@@ -6,6 +6,51 @@ so the World it is given is never modified: on success it returns the next
 World with the operation's outcome, on a refused operation a
 :class:`~anonlib.results.ModelError`, and where the kernel backs off the
 unchanged World with the outcome ``skipped``.
+
+Simplifications (the one list; each is also noted where it happens)
+------------------------------------------------------------------
+Sizes and counters
+  * A THP has ``thp_pages`` subpages (default 4, not 512) and a hugetlb page
+    ``hugetlb_pages`` (default 4). mTHP sizes between the two are not modelled.
+  * Pins are counted exactly (``pincount``); the kernel's small-folio
+    refcount bias (GUP_PIN_COUNTING_BIAS) and its false positives are not
+    reproduced. ``folio_maybe_dma_pinned`` is therefore exact.
+  * Refcounts, mapcounts and swap counts are derived from the page tables,
+    references and swap cache (:mod:`anonlib.mem`); there are no per-CPU LRU
+    batches or speculative references, so the "unnecessary COW" of 5.9-5.17
+    (LRU batch) does not appear; the swap-cache variant does.
+Concurrency
+  * Every operation is atomic. Races (GUP-fast against a clearer, fork's
+    write_protect_seq) need operations split into steps, which this model
+    does not do; barriers are named in docstrings only.
+Swap
+  * The swap device is not SWP_SYNCHRONOUS_IO: a swapped-in page always goes
+    through the swap cache (the real check's zram device skips it when the
+    swap count is 1). Writeback completes at swap-out, so the stable-writes
+    case of do_swap_page never arises. A large folio in the swap cache is
+    mapped back one page at a time. KSM pages are not swapped out.
+THP
+  * A read fault on an untouched THP range maps the huge zero page; a write
+    fault on it allocates a THP (6.12's do_huge_zero_wp_pmd). Faults in a
+    range that is already PTE-mapped allocate small folios (no mTHP).
+  * Large folios are never reused by a write fault unless exclusive (6.12;
+    6.15's CONFIG_MM_ID reuse is not modelled).
+  * MADV_DONTFORK on part of a THP splits the PMD, as the kernel's VMA split
+    does; the model keeps one VMA and records the excluded pages.
+  * MADV_COLLAPSE refuses ranges with swap or other non-present entries.
+Devices and failures
+  * Only small folios move to device-private memory. Device-exclusive entries
+    are always writable; mprotect leaves them alone and their restore then
+    follows the mapping's protection.
+  * Memory failure on a THP that cannot be split (pinned) backs off instead
+    of the kernel's partial handling.
+Old eras
+  * ``gup-cow-break`` breaks COW only in writable mappings.
+  * ``page-count`` includes 5.11's pinned-page checks in reclaim and fork.
+Processes
+  * A process's GUP references (pipes, DMA buffers) are dropped when it exits.
+  * File-backed mappings, shared mappings, mremap, userfaultfd, NUMA hinting
+    and FOLL_FORCE are not modelled.
 """
 
 from __future__ import annotations
