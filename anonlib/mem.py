@@ -225,7 +225,7 @@ class Mem:
         return sum(1 for h in self.handles.values() if h.folio == fid and h.pin)
 
     def maybe_pinned(self, fid: int) -> bool:
-        """folio_maybe_dma_pinned() (include/linux/mm.h), exact: no refcount-bias false positives."""
+        """folio_maybe_dma_pinned() (include/linux/mm.h), exact: no refcount-bias false hits."""
         return fid != ZERO_FOLIO and self.pincount(fid) > 0
 
     def mapcount(self, fid: int, index: int) -> int:

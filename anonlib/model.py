@@ -55,12 +55,23 @@ Processes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .mem import Mem
-from .mm import gup, ksm, madvise, memory, memory_failure, migrate, migrate_device, mmap, mprotect
 from .mm import fork as fork_mm
-from .mm import rmap, vmscan
+from .mm import (
+    gup,
+    ksm,
+    madvise,
+    memory,
+    memory_failure,
+    migrate,
+    migrate_device,
+    mmap,
+    mprotect,
+    rmap,
+    vmscan,
+)
 from .mm.huge_memory import split_folio, split_huge_pmd
 from .ops import (
     ClearSoftDirty,
@@ -116,6 +127,11 @@ def apply(world: World, op: Op, scheme: Scheme = MAINLINE) -> Step | ModelError:
     return Step(m.freeze(), outcome)
 
 
+def _mapped(m: Mem, proc: str, mapping: str) -> bool:
+    """Does the (existing) process still have this mapping? (It may have unmapped it.)"""
+    return m.proc(proc).vma(mapping) is not None
+
+
 def _check_page(m: Mem, ref: PageRef) -> None:
     """Name the problem if ``ref`` is not a page of an existing mapping."""
     v = m.vma(ref.proc, ref.mapping)
@@ -125,6 +141,8 @@ def _check_page(m: Mem, ref: PageRef) -> None:
 
 
 def _access(m: Mem, ref: PageRef, write: bool) -> str | None:
+    if not _mapped(m, ref.proc, ref.mapping):
+        return memory.SIGSEGV  # the address is no longer mapped
     _check_page(m, ref)
     return memory.handle_mm_fault(m, ref.proc, ref.mapping, ref.index, write)
 
@@ -156,6 +174,10 @@ def _dispatch(m: Mem, op: Op) -> Outcome:  # noqa: C901 - one branch per stateme
         fork_mm.dup_mmap(m, op.parent, op.child)
         return OK
     if isinstance(op, Gup):
+        if not _mapped(m, op.page.proc, op.page.mapping):
+            if op.pin:
+                m.procs[op.page.proc] = replace(m.proc(op.page.proc), has_pinned=True)
+            return Outcome(gup.EFAULT, "the address is not mapped")
         _check_page(m, op.page)
         return gup.get_user_pages(m, op)
     if isinstance(op, HandleWrite):
@@ -166,10 +188,13 @@ def _dispatch(m: Mem, op: Op) -> Outcome:  # noqa: C901 - one branch per stateme
         gup.unpin_user_page(m, op.handle, op.pin)
         return OK
     if isinstance(op, Mprotect):
-        m.vma(op.proc, op.mapping)
+        if not _mapped(m, op.proc, op.mapping):
+            return Outcome("ENOMEM", "the range is not mapped")
         mprotect.change_protection(m, op.proc, op.mapping, op.write)
         return OK
     if isinstance(op, Madvise):
+        if not _mapped(m, op.proc, op.mapping):
+            return Outcome("ENOMEM", "the range is not mapped")
         if op.index is not None:
             _check_page(m, PageRef(op.proc, op.mapping, op.index))
         return madvise.madvise(m, op.proc, op.mapping, op.index, op.advice)
@@ -178,13 +203,17 @@ def _dispatch(m: Mem, op: Op) -> Outcome:  # noqa: C901 - one branch per stateme
         mprotect.clear_refs_soft_dirty(m, op.proc)
         return OK
     if isinstance(op, Munmap):
-        m.vma(op.proc, op.mapping)
+        if not _mapped(m, op.proc, op.mapping):
+            return Outcome("ok", "nothing was mapped there")
         mmap.do_munmap(m, op.proc, op.mapping)
         return OK
     if isinstance(op, Exit):
         mmap.exit_mmap(m, op.proc)
         return OK
     if isinstance(op, Ksm):
+        for ref in (op.first, op.second):
+            if not _mapped(m, ref.proc, ref.mapping):
+                raise BackOff(f"{ref} is not mapped")
         _check_page(m, op.first)
         _check_page(m, op.second)
         ksm.try_to_merge_pages(m, op.first, op.second)
@@ -196,6 +225,8 @@ def _dispatch(m: Mem, op: Op) -> Outcome:  # noqa: C901 - one branch per stateme
 
 def _kernel(m: Mem, op: Kernel) -> Outcome:
     ref, act = op.page, op.action
+    if not _mapped(m, ref.proc, ref.mapping):
+        raise BackOff(f"{ref.proc} has no mapping {ref.mapping} any more")
     _check_page(m, ref)
     if act is KernelAction.DEVICE_EXCLUSIVE and not m.scheme.device_exclusive:
         raise OpFailed(f"kernel device-exclusive: make_device_exclusive does not exist in the "
@@ -236,8 +267,12 @@ def _kernel(m: Mem, op: Kernel) -> Outcome:
         reason = migrate.migrate_folio_move(m, e.folio)
         return Outcome("skipped", reason) if reason else OK
     if e is None or e.kind is not EntryKind.PRESENT or e.folio == ZERO_FOLIO:
-        what = "nothing" if e is None else ("the zero page" if e.folio == ZERO_FOLIO and
-                                            e.kind is EntryKind.PRESENT else f"a {e.kind.value} entry")
+        if e is None:
+            what = "nothing"
+        elif e.kind is EntryKind.PRESENT:
+            what = "the zero page"
+        else:
+            what = f"a {e.kind.value} entry"
         raise BackOff(f"no anonymous page is mapped at {ref} ({what})")
     if act is KernelAction.SWAPOUT:
         vmscan.shrink_folio_list(m, e.folio)

@@ -46,7 +46,7 @@ class ModelError:
 
 
 class OpFailed(Exception):
-    """Raised inside transition functions; turned into a ModelError by :func:`anonlib.model.apply`."""
+    """Raised inside transitions; :func:`anonlib.model.apply` turns it into a ModelError."""
 
     def __init__(self, message: str, kind: ErrorKind = ErrorKind.FAILED) -> None:
         super().__init__(message)

@@ -185,12 +185,15 @@ def get_scheme(name: str) -> Scheme:
         raise KeyError(f"unknown scheme {name!r}; known schemes: {', '.join(SCHEMES)}") from None
 
 
+def _show(value: object) -> str:
+    return value.name if isinstance(value, Enum) else str(value)
+
+
 def describe_difference(a: Scheme, b: Scheme) -> list[str]:
     """The decision points where two schemes differ, one line each."""
     out = []
     for point in DECISION_POINTS:
         va, vb = getattr(a, point), getattr(b, point)
         if va != vb:
-            show = (lambda v: v.name if isinstance(v, Enum) else str(v))
-            out.append(f"{point}: {a.name}={show(va)} {b.name}={show(vb)}")
+            out.append(f"{point}: {a.name}={_show(va)} {b.name}={_show(vb)}")
     return out

@@ -124,7 +124,7 @@ def split_folio(m: Mem, fid: int) -> str | None:
         return "not a large folio"
     if any(h.folio == fid for h in m.handles.values()):
         return "the folio has references beyond its mappings (pinned or GUP), can_split_folio"
-    for loc, e in m.mappings_of(fid, (EntryKind.PRESENT, EntryKind.MIGRATION,
+    for loc, _e in m.mappings_of(fid, (EntryKind.PRESENT, EntryKind.MIGRATION,
                                       EntryKind.DEVICE_EXCLUSIVE, EntryKind.HWPOISON)):
         if loc.huge:
             split_huge_pmd(m, loc.proc, loc.vma)

@@ -1,4 +1,7 @@
-"""Memory failure: hwpoison entries replace the mappings; the flag goes stale (mm/memory-failure.c)."""
+"""Memory failure: hwpoison entries replace the mappings; the flag goes stale.
+
+Models mm/memory-failure.c.
+"""
 
 from __future__ import annotations
 

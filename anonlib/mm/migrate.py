@@ -34,7 +34,7 @@ def migrate_folio_unmap(m: Mem, fid: int) -> None:
     """
     if m.mappings_of(fid, (EntryKind.MIGRATION,)):
         raise BackOff("the folio is already under migration")
-    for loc, e in m.mappings_of(fid):
+    for _loc, e in m.mappings_of(fid):
         if e.kind is not EntryKind.PRESENT:
             raise BackOff(f"the folio is mapped by a {e.kind.value} entry")
     for loc, e in m.mappings_of(fid):
