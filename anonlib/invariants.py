@@ -276,8 +276,7 @@ def _inv2_step(before: Mem, after: Mem, op: Op | None) -> list[str]:
 
 
 def _inv7(before: Mem, after: Mem, op: Op | None) -> list[str]:
-    if isinstance(op, Fork) or isinstance(op, Ksm) or (
-            isinstance(op, Kernel) and op.action in _MAY_CLEAR):
+    if isinstance(op, Fork | Ksm) or (isinstance(op, Kernel) and op.action in _MAY_CLEAR):
         return []
     flags = _raw_flags(after)
     # an access may complete a pending migration or run an implicit split: those clear too
@@ -300,8 +299,8 @@ def _carried(before: Mem) -> set[tuple[int, int]]:
             f = before.swapcache_folio(e.slot)
             if f is not None and f.swapcache is not None:
                 carried.add((f.id, f.swapcache.index(e.slot)))
-        if loc.huge and e.kind is EntryKind.PRESENT and e.folio != ZERO_FOLIO:
-            if before.folio(e.folio).pages[0].anon_exclusive:
+        if (loc.huge and e.kind is EntryKind.PRESENT and e.folio != ZERO_FOLIO
+                and before.folio(e.folio).pages[0].anon_exclusive):
                 carried |= {(e.folio, i) for i in range(len(before.folio(e.folio).pages))}
     return carried
 
@@ -311,9 +310,10 @@ def _inv8(before: Mem, after: Mem, op: Op | None) -> list[str]:
     carried = _carried(before)
     accessed: set[tuple[int, int]] = set()
     ref = getattr(op, "page", None)
-    if isinstance(op, _ACCESS) or (isinstance(op, Kernel) and op.action in (
-            KernelAction.DEVICE_EXCLUSIVE, KernelAction.MIGRATE, KernelAction.MIGRATE_END)):
-        if ref is not None and ref.proc in after.procs and after.procs[ref.proc].vma(ref.mapping):
+    faulting = isinstance(op, _ACCESS) or (isinstance(op, Kernel) and op.action in (
+        KernelAction.DEVICE_EXCLUSIVE, KernelAction.MIGRATE, KernelAction.MIGRATE_END))
+    if (faulting and ref is not None and ref.proc in after.procs
+            and after.procs[ref.proc].vma(ref.mapping)):
             target = _resolve(after, ref.proc, ref.mapping, ref.index)
             if isinstance(target, tuple):
                 accessed.add(target)
@@ -339,13 +339,13 @@ def _inv9(before: Mem, after: Mem, op: Op | None) -> list[str]:
 def _inv13(before: Mem, after: Mem, op: Op | None) -> list[str]:
     if not isinstance(op, Mprotect):
         return []
-    was = {loc: e for loc, e in before.entries()}
+    was = dict(before.entries())
     out = []
     for loc, e in after.entries():
         old = was.get(loc)
-        if (e.kind is EntryKind.PRESENT and e.writable and old is not None
-                and old.kind is EntryKind.PRESENT and not old.writable):
-            if e.folio == ZERO_FOLIO or not after.exclusive(e.folio, e.page, loc.huge):
+        upgraded = (e.kind is EntryKind.PRESENT and e.writable and old is not None
+                    and old.kind is EntryKind.PRESENT and not old.writable)
+        if upgraded and (e.folio == ZERO_FOLIO or not after.exclusive(e.folio, e.page, loc.huge)):
                 out.append(f"{where(loc)}: mprotect made a non-exclusive page writable")
     return out
 

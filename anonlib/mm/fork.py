@@ -88,10 +88,10 @@ def copy_present_pte(m: Mem, src: Loc, dst: Loc, e: Entry) -> None:
     (exclusive and maybe pinned) copy_present_page gives the child a copy and
     leaves the parent's PTE as it was: the pinned page stays with the parent.
     """
-    if e.folio != ZERO_FOLIO and m.folio(e.folio).kind is not FolioKind.KSM:
-        if _early_cow(m, src.proc, e.folio, e.page, False):
-            copy_present_page(m, dst, m.data(e.folio, e.page))
-            return
+    anon = e.folio != ZERO_FOLIO and m.folio(e.folio).kind is not FolioKind.KSM
+    if anon and _early_cow(m, src.proc, e.folio, e.page, False):
+        copy_present_page(m, dst, m.data(e.folio, e.page))
+        return
     if e.writable:
         m.set(src, replace(e, writable=False))
     m.set(dst, replace(e, writable=False))

@@ -143,11 +143,9 @@ def do_wp_page(m: Mem, loc: Loc, unshare: bool) -> None:
             # 6.12 never reuses a large folio that is not exclusive (6.15 does, with MM ids)
             wp_page_copy(m, loc, unshare)
         return
-    if rule is Reuse.PAGE_COUNT:
-        # page_count() of a subpage is the folio's refcount: a PTE-mapped THP never qualifies
-        reuse = m.refcount(f.id) == 1
-    else:
-        reuse = reuse_swap_page(m, f.id, e.page)
+    # page_count() of a subpage is the folio's refcount: a PTE-mapped THP never qualifies
+    reuse = (m.refcount(f.id) == 1 if rule is Reuse.PAGE_COUNT
+             else reuse_swap_page(m, f.id, e.page))
     if reuse:
         wp_page_reuse(m, loc, unshare)
     else:
