@@ -1,0 +1,120 @@
+"""Strip volatile metadata from executed notebooks so that re-running them is a no-op in git.
+
+Usage: python tools/clean_notebooks.py [--check] NOTEBOOK...
+
+`make notebooks` runs this after executing the notebooks. With --check it
+changes nothing and exits 1 if any notebook is not clean.
+
+What it does, and why each step is safe:
+- notebook metadata: keeps only `kernelspec` (always python3), `language_info`
+  without the Python version, and `widgets` (the stored widget state, which the
+  book renders);
+- cell metadata: drops execution timings and UI state (`execution`,
+  `ExecuteTime`, `collapsed`, `scrolled`, `trusted`); keeps tags and the rest;
+- widget model ids: ipywidgets names every model with a random uuid4. They are
+  renumbered 1, 2, 3, ... so that the same code gives the same file. Only ids
+  that are keys of the stored widget state are touched, and their order comes
+  from walking the widget tree, not from the ids.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import re
+import sys
+
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+VOLATILE_CELL_KEYS = {"execution", "ExecuteTime", "collapsed", "scrolled", "trusted"}
+
+
+REF = re.compile(r"IPY_MODEL_([0-9a-f]{32})")
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def _canonical_order(nb: dict, state: dict) -> list[str]:
+    """Model ids in an order that does not depend on the ids themselves.
+
+    Depth-first from the widgets the outputs display (in cell order), following
+    IPY_MODEL_ references. Models nobody references (jslink's LinkModels, say)
+    are then taken in order of their content, with already numbered ids filled in.
+    """
+    order: list[str] = []
+
+    def visit(root: str) -> None:
+        stack = [root]
+        while stack:
+            mid = stack.pop()
+            if mid in order or mid not in state:
+                continue
+            order.append(mid)
+            stack.extend(reversed(REF.findall(json.dumps(state[mid], sort_keys=True))))
+
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(WIDGET_VIEW)
+            if view:
+                visit(view.get("model_id", ""))
+
+    while len(order) < len(state):
+        numbered = {old: f"{n:032x}" for n, old in enumerate(order, start=1)}
+
+        def content(mid: str, numbered=numbered) -> str:
+            text = json.dumps(state[mid], sort_keys=True)
+            return REF.sub(lambda ref: "IPY_MODEL_" + numbered.get(ref.group(1), "?"), text)
+
+        visit(min((m for m in state if m not in order), key=content))
+    return order
+
+
+def _renumber_widget_ids(text: str, nb: dict) -> str:
+    state = nb.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    mapping = {old: f"{n:032x}" for n, old in enumerate(_canonical_order(nb, state), start=1)}
+    return re.sub(r"[0-9a-f]{32}", lambda m: mapping.get(m.group(0), m.group(0)), text)
+
+
+def clean(nb: dict) -> dict:
+    """Return a cleaned copy of the notebook `nb` (a JSON dict)."""
+    nb = json.loads(json.dumps(nb))
+    meta = nb.get("metadata", {})
+    language_info = {k: v for k, v in meta.get("language_info", {}).items() if k != "version"}
+    new_meta: dict = {"kernelspec": dict(KERNELSPEC), "language_info": language_info}
+    if "widgets" in meta:
+        new_meta["widgets"] = meta["widgets"]
+    nb["metadata"] = new_meta
+    for cell in nb.get("cells", []):
+        for key in VOLATILE_CELL_KEYS & cell.get("metadata", {}).keys():
+            del cell["metadata"][key]
+    text = json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False)
+    return json.loads(_renumber_widget_ids(text, nb))
+
+
+def dumps(nb: dict) -> str:
+    """Serialise like Jupyter does (nbformat: indent 1, sorted keys, trailing newline)."""
+    return json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="report, do not rewrite")
+    parser.add_argument("notebooks", nargs="+", type=pathlib.Path)
+    args = parser.parse_args(argv)
+    dirty = []
+    for path in args.notebooks:
+        before = path.read_text(encoding="utf-8")
+        after = dumps(clean(json.loads(before)))
+        if before != after:
+            dirty.append(path)
+            if not args.check:
+                path.write_text(after, encoding="utf-8")
+    if args.check and dirty:
+        for path in dirty:
+            print(f"{path}: not clean; run `make notebooks`", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
