@@ -1,0 +1,117 @@
+# The two commands a newcomer needs:
+#   make book   build the book into book/_build/html
+#   make test   run every check CI runs
+# Everything is installed into .venv (Python) and node_modules (npm) on first
+# use; the stamp files make later runs skip the install.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+NPM_INSTALLED := node_modules/.installed
+HTML := book/_build/html
+WIDGETS_DIST := node_modules/@jupyter-widgets/html-manager/dist
+WIDGETS_STATIC := book/_assets/widgets
+CHROMIUM ?= /usr/bin/chromium
+export CHROMIUM
+NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg
+# Jupyter refuses to run as root unless told.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+
+.PHONY: help book test lint unit nbval browser chromium lab notebooks clean distclean install
+
+help:
+	@echo "make book       build the book into $(HTML)"
+	@echo "make test       ruff, unit tests, nbval over notebooks/, book build, browser test"
+	@echo "make lab        JupyterLab on notebooks/"
+	@echo "make notebooks  re-execute notebooks/*.ipynb in place and strip volatile metadata"
+	@echo "make clean      remove build output (make distclean also removes .venv and node_modules)"
+
+# ---- installation (skipped when nothing changed) ----------------------------
+
+$(INSTALLED): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev]'
+	@touch $@
+
+install: $(INSTALLED)
+
+$(NPM_INSTALLED): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+# The ipywidgets runtime for the static book comes from npm, not from a CDN.
+$(WIDGETS_STATIC)/embed.js: $(NPM_INSTALLED)
+	@mkdir -p $(WIDGETS_STATIC)
+	cp $(WIDGETS_DIST)/embed.js $(WIDGETS_DIST)/*.woff2 $(WIDGETS_DIST)/*.woff \
+	   $(WIDGETS_DIST)/*.ttf $(WIDGETS_STATIC)/
+
+# ---- the book ------------------------------------------------------------------
+
+# --all rebuilds every page so that -W sees every warning, not just new ones.
+book: $(INSTALLED) $(WIDGETS_STATIC)/embed.js
+	$(BIN)/jupyter-book build --all --warningiserror --nitpick --keep-going book
+	@echo
+	@echo "The book is in $(HTML). Open $(CURDIR)/$(HTML)/index.html in a browser,"
+	@echo "or serve it: $(BIN)/python -m http.server -d $(HTML)  (then http://localhost:8000)"
+
+# ---- tests ---------------------------------------------------------------------
+
+test: lint unit nbval book browser
+	@echo "make test: all checks passed"
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+
+# Everything under tests/ except the browser test.
+unit: $(INSTALLED)
+	$(BIN)/pytest -m "not browser" tests
+
+nbval: $(INSTALLED)
+	$(BIN)/pytest $(NBVAL) notebooks
+
+browser: $(INSTALLED) chromium book
+	$(BIN)/pytest -m browser tests
+
+# The browser test drives Debian's chromium. Install it when we can (root with
+# apt); otherwise say how, and the browser test skips itself (fails under CI=true).
+chromium:
+	@if [ -x "$(CHROMIUM)" ]; then \
+	  :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing Debian's chromium for the browser test"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	else \
+	  echo "NOTE: $(CHROMIUM) not found, so the browser test will be skipped."; \
+	  echo "      Install it with:  sudo apt-get install chromium  (Debian/Ubuntu)"; \
+	  echo "      or point CHROMIUM=/path/to/chromium at another Chromium build."; \
+	fi
+
+# ---- notebooks -----------------------------------------------------------------
+
+lab: $(INSTALLED)
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(ALLOW_ROOT)
+
+# Re-execute every notebook in place to refresh its stored outputs (what nbval
+# compares and the book shows), then strip volatile metadata.
+notebooks: $(INSTALLED)
+	PYTHONHASHSEED=0 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	  --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.timeout=600 \
+	  $(NOTEBOOKS)
+	$(BIN)/python tools/clean_notebooks.py $(NOTEBOOKS)
+
+# ---- cleaning ------------------------------------------------------------------
+
+clean:
+	rm -rf book/_build $(WIDGETS_STATIC) tests/_output .pytest_cache .ruff_cache .hypothesis
+	find . -path ./.venv -prune -o -path ./node_modules -prune -o \
+	  -name __pycache__ -type d -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) node_modules *.egg-info
