@@ -4,6 +4,17 @@ See ``shared/scenario-language.md`` for the language itself.
 """
 
 from .parser import parse
+from .runner import Failure, ScenarioResult, TraceStep, run, run_scenario
 from .syntax import Scenario, ScenarioError, Statement
 
-__all__ = ["Scenario", "ScenarioError", "Statement", "parse"]
+__all__ = [
+    "Failure",
+    "Scenario",
+    "ScenarioError",
+    "ScenarioResult",
+    "Statement",
+    "TraceStep",
+    "parse",
+    "run",
+    "run_scenario",
+]

@@ -1,0 +1,7 @@
+"""``python -m anonlib``: see :mod:`anonlib.cli`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,180 @@
+"""``python -m anonlib``: the command line, one subcommand per registered :class:`Command`.
+
+A subcommand lives in its own module and registers itself on import::
+
+    from anonlib.cli import Command, register
+
+    def configure(p: argparse.ArgumentParser) -> None:
+        p.add_argument("n", type=int)
+
+    def run(args: argparse.Namespace) -> int:
+        print(args.n)
+        return 0
+
+    register(Command("echo", "print a number", configure, run))
+
+and is listed in :data:`COMMAND_MODULES` so that :func:`main` imports it.
+:func:`main` never lets a traceback reach the user: a bug prints one
+``internal error`` line and exits 70 (set ``ANONLIB_DEBUG=1`` to see the
+traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+#: Exit status for a bug in anonlib itself (EX_SOFTWARE in sysexits.h).
+EXIT_INTERNAL = 70
+
+#: Modules whose import registers subcommands (add yours here).
+COMMAND_MODULES: tuple[str, ...] = ("anonlib.scenario.command",)
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its name, one-line help, arguments and handler (returns the exit status)."""
+
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+    description: str = ""
+    epilog: str = ""
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def register(command: Command) -> Command:
+    """Add ``command`` to ``python -m anonlib`` (a name can be registered once)."""
+    if command.name in COMMANDS and COMMANDS[command.name] is not command:
+        raise ValueError(f"command {command.name!r} is already registered")
+    COMMANDS[command.name] = command
+    return command
+
+
+# ------------------------------------------------------------------ built-in: schemes
+
+
+def _configure_schemes(p: argparse.ArgumentParser) -> None:
+    p.add_argument("names", nargs="*", metavar="NAME", help="schemes to describe (default: all)")
+
+
+def _run_schemes(args: argparse.Namespace) -> int:
+    from .schemes import MAINLINE, SCHEMES, describe_difference
+
+    unknown = [n for n in args.names if n not in SCHEMES]
+    if unknown:
+        print(
+            f"anonlib schemes: unknown scheme {unknown[0]!r}; schemes: {', '.join(SCHEMES)}",
+            file=sys.stderr,
+        )
+        return 2
+    for i, name in enumerate(args.names or SCHEMES):
+        s = SCHEMES[name]
+        if i:
+            print()
+        print(f"{s.name}: {s.versions}")
+        print(f"  {s.description}")
+        for c in s.commits:
+            print(f"  commit: {c}")
+        for line in describe_difference(MAINLINE, s):
+            print(f"  differs from mainline: {line}")
+    return 0
+
+
+register(
+    Command(
+        "schemes",
+        "list the kernel eras (schemes) and how each differs from mainline",
+        _configure_schemes,
+        _run_schemes,
+        description="Each scheme is a set of kernel rules; schemes differ only at named "
+        "decision points, listed here against mainline.",
+    )
+)
+
+
+# ------------------------------------------------------------------ the parser and main
+
+DESCRIPTION = """\
+anonlib: a runnable model of Linux anonymous memory and PG_anon_exclusive.
+
+Write a scenario (processes map memory, write, fork, pin pages; the kernel
+swaps, migrates and merges behind their backs), run it under a kernel era,
+and see every outcome, every broken promise and the state at each step."""
+
+EPILOG = """\
+examples:
+  python -m anonlib run scenarios/history/b2-cve-2020-29374.scn
+  python -m anonlib run --scheme legacy-mapcount scenarios/history/b2-cve-2020-29374.scn
+  python -m anonlib verdicts scenarios/
+  python -m anonlib schemes
+
+'python -m anonlib COMMAND --help' explains each command."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser with every registered subcommand."""
+    for module in COMMAND_MODULES:
+        importlib.import_module(module)
+    parser = argparse.ArgumentParser(
+        prog="python -m anonlib",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"anonlib {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for cmd in sorted(COMMANDS.values(), key=lambda c: c.name):
+        p = sub.add_parser(
+            cmd.name,
+            help=cmd.help,
+            description=cmd.description or cmd.help,
+            epilog=cmd.epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        cmd.configure(p)
+        p.set_defaults(_command=cmd)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (never raises, except SystemExit)."""
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        command: Command | None = getattr(args, "_command", None)
+        if command is None:
+            parser.print_help(sys.stderr)
+            return 2
+        return command.run(args)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        print("anonlib: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # the reader went away (e.g. '| head'); say nothing more
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        except OSError:
+            pass
+        return 0
+    except Exception as e:  # noqa: BLE001 - the whole point: no traceback for the user
+        if os.environ.get("ANONLIB_DEBUG"):
+            raise
+        print(
+            f"anonlib: internal error: {type(e).__name__}: {e}\n"
+            "This is a bug in anonlib, not in your scenario; rerun with ANONLIB_DEBUG=1 "
+            "for the traceback and please report it.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL

@@ -1,0 +1,110 @@
+"""The scenario library's verdicts: every ``.scn`` file states its exit status per scheme.
+
+Like the litmus tests of the kernel's memory model, each library file carries
+its expected verdicts in a header comment::
+
+    # expect: mainline=0 page-count=1 legacy-mapcount=1
+
+(``0`` every expectation and invariant held, ``1`` one failed, ``2`` the
+scenario is not valid under that scheme). :func:`check` runs every file under
+every scheme its header names and reports each verdict; a verdict that
+differs from the header means the model changed what it says about that
+scenario.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..schemes import SCHEMES
+from .runner import ScenarioResult, run_scenario
+
+EXPECT_RE = re.compile(r"#\s*expect:(.*)")
+ITEM_RE = re.compile(r"([a-z0-9-]+)=([0-9]+)")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One file under one scheme: what its header expects and what the run gave."""
+
+    path: str
+    scheme: str
+    expected: int
+    got: int
+    why: str = ""
+
+    @property
+    def differs(self) -> bool:
+        return self.expected != self.got
+
+
+def read_expectations(text: str) -> dict[str, int] | str:
+    """The ``# expect:`` header as {scheme: exit status}, or what is wrong with it."""
+    found: dict[str, int] = {}
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        m = EXPECT_RE.fullmatch(line.strip())
+        if m is None:
+            continue
+        if found:
+            return f"line {lineno}: a second '# expect:' line"
+        for item in m.group(1).split():
+            im = ITEM_RE.fullmatch(item)
+            if im is None:
+                return f"line {lineno}: expected SCHEME=STATUS, not {item!r}"
+            scheme, status = im.group(1), int(im.group(2))
+            if scheme not in SCHEMES:
+                return f"line {lineno}: unknown scheme {scheme!r}"
+            if status not in (0, 1, 2):
+                return f"line {lineno}: {scheme}={status}: a status is 0, 1 or 2"
+            if scheme in found:
+                return f"line {lineno}: {scheme} is listed twice"
+            found[scheme] = status
+        if not found:
+            return f"line {lineno}: '# expect:' lists no scheme"
+    return found or "no '# expect: SCHEME=STATUS ...' line"
+
+
+def find_scenarios(paths: Iterable[str | Path]) -> list[Path]:
+    """The ``.scn`` files named, or found under the directories named, in a stable order."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        out.extend(sorted(p.rglob("*.scn")) if p.is_dir() else [p])
+    return out
+
+
+def _why(r: ScenarioResult) -> str:
+    if not r.failures:
+        return ""
+    f = r.failures[0]
+    if f.kind == "invariant":
+        return f"line {f.line}: {f.invariant} ({f.title})"
+    if f.kind == "expectation":
+        return f"line {f.line}: expected {f.expected}, found {f.found}"
+    return f"line {f.line}: {f.message}" if f.line else f.message
+
+
+def check_file(path: Path) -> list[Verdict] | str:
+    """Run one file under each scheme of its header (or say why its header is unusable)."""
+    text = path.read_text(encoding="utf-8")
+    expected = read_expectations(text)
+    if isinstance(expected, str):
+        return expected
+    verdicts = []
+    for scheme, status in expected.items():
+        r = run_scenario(text, scheme, name=str(path))
+        verdicts.append(Verdict(str(path), scheme, status, r.exit_code, _why(r)))
+    return verdicts
+
+
+def table(verdicts: Iterable[Verdict]) -> str:
+    """A plain-text table: file, scheme, expected, got, and why the run stopped."""
+    rows = [("file", "scheme", "expected", "got", "why")]
+    rows += [(v.path, v.scheme, str(v.expected), str(v.got), v.why) for v in verdicts]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4]
+        for r in rows
+    ).rstrip()
