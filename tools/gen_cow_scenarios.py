@@ -1,0 +1,804 @@
+#!/usr/bin/env python3
+"""Write scenarios/cow/*.scn: the kernel's cow.c selftest cases as scenarios.
+
+Every anonymous case A1-A14 of tools/testing/selftests/mm/cow.c runs over the
+memory variants the model supports, plus the THP collapse cases C1-C4 and the
+zero-page cases N1-N3. Each file states, in its header, the exit status the
+scenario should have under each kernel era (scheme), with the reason for every
+failure; the verdicts are derived here from the kernel's rules (see
+shared/reference/cow-selftest-cases.md and kernel-semantics.md §8), never from
+the model, so that ``python -m anonlib verdicts scenarios/`` compares the model
+against the kernel.
+
+Usage:
+    python tools/gen_cow_scenarios.py            # (re)write scenarios/cow/
+    python tools/gen_cow_scenarios.py --check    # exit 1 if a committed file is stale
+
+Variants not generated: "partially mremap()'ed THP" (needs ``mremap``, not in
+the scenario language) and the mTHP sizes (the model has one THP size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "scenarios" / "cow"
+THP = 4  # the default config: thp_pages=4, hugetlb_pages=4
+OLD, NEW = "1", "ff"
+
+ML, NSE, PC, GCB, LM, HO = (
+    "mainline",
+    "no-swp-exclusive",
+    "page-count",
+    "gup-cow-break",
+    "legacy-mapcount",
+    "head-only",
+)
+ALL = (ML, NSE, PC, GCB, LM, HO)
+
+
+# ---------------------------------------------------------------- memory variants
+
+
+@dataclass(frozen=True)
+class Variant:
+    key: str
+    log: str  # cow.c's log text
+    setup: tuple[str, ...]
+    pages: tuple[int, ...]
+    swapped: bool = False
+    kind: str = "small"  # small | pmd | pte (PTE-mapped THP) | hugetlb
+    note: str = ""
+
+
+def _fill(n: int) -> tuple[str, ...]:
+    return tuple(f"P write A[{i}] {OLD}" for i in range(n))
+
+
+_ALL = tuple(range(THP))
+_THP = ("P mmap A thp", *_fill(THP))
+_PTE = (*_THP, "kernel split-pmd P A")
+_SINGLE = (*_PTE, *(f"P madvise A[{i}] dontneed" for i in range(1, THP)))
+_SWAP = ("kernel swapout P A[0]",)
+
+VARIANTS: tuple[Variant, ...] = (
+    Variant("base", "with base page", ("P mmap A 1", *_fill(1)), (0,)),
+    Variant(
+        "swapped-base",
+        "with swapped out base page",
+        ("P mmap A 1", *_fill(1), *_SWAP),
+        (0,),
+        swapped=True,
+    ),
+    Variant("thp", "with THP", _THP, _ALL, kind="pmd"),
+    Variant("swapped-thp", "with swapped-out THP", (*_THP, *_SWAP), _ALL, swapped=True),
+    Variant(
+        "pte-thp",
+        "with PTE-mapped THP",
+        _PTE,
+        _ALL,
+        kind="pte",
+        note="cow.c splits the PMD with mprotect(R) and mprotect(R/W) of subpage 1; "
+        "'kernel split-pmd' leaves the same state.",
+    ),
+    Variant("swapped-pte-thp", "with swapped-out, PTE-mapped THP", (*_PTE, *_SWAP), _ALL, True),
+    Variant(
+        "single-pte-thp",
+        "with single PTE of THP",
+        _SINGLE,
+        (0,),
+        kind="pte",
+        note="MADV_DONTNEED of subpages 1-3 leaves subpage 0 as the only mapped page of the THP.",
+    ),
+    Variant(
+        "single-pte-swapped-thp",
+        "with single PTE of swapped-out THP",
+        (*_SINGLE, *_SWAP),
+        (0,),
+        swapped=True,
+    ),
+    Variant(
+        "partially-shared-thp",
+        "with partially shared THP",
+        (
+            *_THP,
+            *(f"P madvise A[{i}] dontfork" for i in range(1, THP)),
+            "P fork C",
+            "C exit",
+            *(f"P madvise A[{i}] dofork" for i in range(1, THP)),
+        ),
+        _ALL,
+        kind="pte",
+        note="MADV_DONTFORK of subpages 1-3 splits the PMD; the child C shares only subpage 0 "
+        "and exits at once: subpage 0 is left shared (not exclusive) with map count 1, "
+        "subpages 1-3 exclusive.",
+    ),
+    Variant(
+        "hugetlb",
+        "with hugetlb",
+        ("P mmap A hugetlb", *_fill(THP)),
+        _ALL,
+        kind="hugetlb",
+    ),
+)
+
+
+# ---------------------------------------------------------------- the cases
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    slug: str
+    title: str  # cow.c's log text
+    function: str
+    body: Callable[[tuple[int, ...]], list[str]]
+    summary: str
+    verdicts: Callable[[Variant], dict[str, tuple[int, str]]]
+    schemes: tuple[str, ...] = ALL
+    variants: tuple[str, ...] = tuple(v.key for v in VARIANTS)
+    extra: list[str] = field(default_factory=list)
+
+
+def _each(pages: tuple[int, ...], fmt: str) -> list[str]:
+    return [fmt.format(i=i, h=_h(pages, i)) for i in pages]
+
+
+def _h(pages: tuple[int, ...], i: int) -> str:
+    return "H" if len(pages) == 1 else f"H{i}"
+
+
+def _pins(pages: tuple[int, ...], how: str) -> list[str]:
+    return _each(pages, "P pin A[{i}] " + how + " as {h}")
+
+
+def body_a1(p: tuple[int, ...]) -> list[str]:
+    return [
+        "P fork Q",
+        *_each(p, f"Q read A[{{i}}] expect {OLD}"),
+        *_each(p, f"P write A[{{i}}] {NEW}"),
+        *_each(p, f"Q read A[{{i}}] expect {OLD}"),
+    ]
+
+
+def body_a2(p: tuple[int, ...]) -> list[str]:
+    return [
+        "P fork Q",
+        *_each(p, f"Q read A[{{i}}] expect {OLD}"),
+        "P mprotect A ro",
+        "P mprotect A rw",
+        *_each(p, f"P write A[{{i}}] {NEW}"),
+        *_each(p, f"Q read A[{{i}}] expect {OLD}"),
+    ]
+
+
+def body_vmsplice_in_child(mprotect: bool) -> Callable[[tuple[int, ...]], list[str]]:
+    def body(p: tuple[int, ...]) -> list[str]:
+        return [
+            "P fork Q",
+            *_each(p, f"Q read A[{{i}}] expect {OLD}"),
+            *_each(p, "Q get A[{i}] ro as {h}"),
+            "Q munmap A",
+            *(["P mprotect A ro", "P mprotect A rw"] if mprotect else []),
+            *_each(p, f"P write A[{{i}}] {NEW}"),
+            *_each(p, f"{{h}} read expect {OLD}"),
+        ]
+
+    return body
+
+
+def body_vmsplice_parent(before_fork: bool) -> Callable[[tuple[int, ...]], list[str]]:
+    def body(p: tuple[int, ...]) -> list[str]:
+        gets = _each(p, "P get A[{i}] ro as {h}")
+        return [
+            *(gets if before_fork else []),
+            "P fork Q",
+            *([] if before_fork else gets),
+            "P munmap A",
+            *_each(p, f"Q write A[{{i}}] {NEW}"),
+            "Q exit",
+            *_each(p, f"{{h}} read expect {OLD}"),
+        ]
+
+    return body
+
+
+def body_a7(p: tuple[int, ...]) -> list[str]:
+    return [
+        *_pins(p, "rw longterm"),
+        "P mprotect A ro",
+        "P clear-softdirty",
+        "P mprotect A rw",
+        *_each(p, f"P write A[{{i}}] {NEW}"),
+        *_each(p, f"{{h}} read expect {NEW}"),
+    ]
+
+
+def body_a8(p: tuple[int, ...]) -> list[str]:
+    return [
+        *_pins(p, "rw longterm"),
+        "P fork Q",
+        *_each(p, f"P write A[{{i}}] {NEW}"),
+        *_each(p, f"{{h}} read expect {NEW}"),
+        *_each(p, f"Q read A[{{i}}] expect {OLD}"),
+    ]
+
+
+def body_ro_pin(prefix: list[str], fast: bool) -> Callable[[tuple[int, ...]], list[str]]:
+    how = "ro longterm fast" if fast else "ro longterm"
+
+    def body(p: tuple[int, ...]) -> list[str]:
+        return [
+            *prefix,
+            *_pins(p, how),
+            *_each(p, f"P write A[{{i}}] {NEW}"),
+            *_each(p, f"{{h}} read expect {NEW}"),
+        ]
+
+    return body
+
+
+# ---------------------------------------------------------------- verdicts and reasons
+
+R_HUGETLB_XFAIL = (
+    "hugetlb_wp reuses a non-exclusive hugetlb folio when its map count is 1, which cannot "
+    "see the pipe's reference: a known gap, reported as XFAIL by cow.c since 6.10"
+)
+R_HEAD_ONLY = (
+    "once subpage 0 has been shared with the child and subpages 1-3 have not, one head bit "
+    "cannot describe the folio; read as shared, the writable PTEs of subpages 1-3 break "
+    "INV-1 (writable implies exclusive) at the setup's fork"
+)
+R_LM_CHILD = (
+    "after Q unmaps, P's write fault finds map count 1 and reuses the page the pipe holds, "
+    "so Q's pipe shows P's later write (CVE-2020-29374)"
+)
+R_PARENT_PIPE = (
+    "after P unmaps, Q's write fault finds map count 1 and reuses the page P's pipe holds, "
+    "so the parent's pipe shows the child's write"
+)
+R_PC_SWAPIN = (
+    "a write fault that swaps the page in still reused by map count + swap count "
+    "(reuse_swap_page) until 5.18: it reuses the swap-cache page the pipe holds"
+)
+R_PC_PMD = (
+    "do_huge_pmd_wp_page still reused by map count until 5.18 (a CVE-2020-29374 remnant): "
+    "it reuses the THP the pipe holds"
+)
+R_PIN_FORK = (
+    "fork shares the pinned page; P's write finds map count 2 and copies, so the pin stays "
+    "with Q's page ('COW can break either way')"
+)
+R_RO_PIN_SHARED = (
+    "no unsharing: the R/O pin lands on the page shared with Q, and P's write copies away from it"
+)
+R_PC_PIN = "the pin raises page_count, so P's write fault copies and the pin keeps the old page"
+R_PC_PIN_THP = (
+    "a PTE-mapped THP's page_count counts every mapping and every pin of the folio, so a "
+    "write fault never reuses a subpage: it copies, and the pin keeps the old page"
+)
+
+
+R_HUGETLB_OLD = (
+    "hugetlb_cow reuses an anonymous hugetlb page when its map count is 1 (in every era), "
+    "which cannot see the pipe's reference"
+)
+R_PC_PMD_CHILD = (
+    "Q's PMD write fault reuses by map count until 5.18 (do_huge_pmd_wp_page): "
+    "the parent's pipe shows the child's write"
+)
+R_PC_SWAPIN_CHILD = (
+    "Q's write fault on its swap entry still reused by map count + swap count "
+    "(reuse_swap_page) until 5.18: it reuses the swap-cache page the parent's pipe holds"
+)
+N_GCB_BREAK = "passes: the GUP breaks COW first, so the reference holds a private copy"
+N_PC_COPY = "passes: page_count counts the pipe's reference, so the write copies"
+N_MAPCOUNT_PIN = "passes: the pinned page has map count 1, so the write fault reuses it"
+N_PC_PIN_PMD = (
+    "passes: do_huge_pmd_wp_page (until 5.18) and hugetlb reuse by map count, which a pin "
+    "does not raise"
+)
+N_PC_EARLY_COW = "passes: fork copies maybe-pinned pages for the child (early COW, 5.9)"
+
+
+def _mainline_family(v: Variant, xfail: bool) -> dict[str, tuple[int, str]]:
+    out: dict[str, tuple[int, str]] = {}
+    for s in (ML, NSE, HO):
+        if xfail and v.kind == "hugetlb":
+            out[s] = (1, R_HUGETLB_XFAIL)
+        elif s == HO and v.key == "partially-shared-thp":
+            out[s] = (1, R_HEAD_ONLY)
+        else:
+            out[s] = (0, "")
+    return out
+
+
+def verdicts_for(case: str) -> Callable[[Variant], dict[str, tuple[int, str]]]:
+    """Exit status and reason per scheme (a reason on a 0 is a note on a notable pass)."""
+
+    def verdicts(v: Variant) -> dict[str, tuple[int, str]]:
+        out = _mainline_family(v, case in ("A3", "A4", "A5", "A6"))
+        ok = (0, "")
+        hugetlb, pmd = v.kind == "hugetlb", v.kind == "pmd"
+        pc_pin = (1, R_PC_PIN_THP if v.kind == "pte" else R_PC_PIN)
+        if case in ("A1", "A2"):
+            out.update({PC: ok, GCB: ok, LM: ok})
+        elif case in ("A3", "A4"):
+            out[LM] = (1, R_LM_CHILD)
+            out[GCB] = (0, N_GCB_BREAK)
+            if hugetlb:
+                out[PC] = (1, R_HUGETLB_OLD)
+            elif v.swapped:
+                out[PC] = (1, R_PC_SWAPIN)
+            elif pmd:
+                out[PC] = (1, R_PC_PMD)
+            else:
+                out[PC] = (0, N_PC_COPY)
+        elif case == "A5":
+            out[LM] = (1, R_PARENT_PIPE)
+            out[GCB] = (
+                1,
+                "P's GUP came while the page was P's alone, so there was no COW to break; "
+                "fork shares the page, and after P unmaps, Q's write fault finds map count 1 "
+                "and reuses the page P's pipe holds",
+            )
+            if hugetlb:
+                out[PC] = (1, R_HUGETLB_OLD)
+            elif pmd:
+                out[PC] = (1, R_PC_PMD_CHILD)
+            else:
+                out[PC] = (0, N_PC_COPY)
+        elif case == "A6":
+            out[LM] = (1, "P's R/O GUP does not break COW; " + R_PARENT_PIPE)
+            out[GCB] = (0, N_GCB_BREAK)
+            if hugetlb:
+                out[PC] = (1, R_HUGETLB_OLD)
+            elif v.swapped:
+                out[PC] = (1, R_PC_SWAPIN_CHILD)
+            elif pmd:
+                out[PC] = (1, R_PC_PMD_CHILD)
+            else:
+                out[PC] = (0, N_PC_COPY)
+        elif case == "A7":
+            out[LM] = (0, N_MAPCOUNT_PIN)
+            out[GCB] = (0, N_MAPCOUNT_PIN)
+            out[PC] = (0, N_PC_PIN_PMD) if pmd or hugetlb else pc_pin
+        elif case == "A8":
+            out[LM] = (1, R_PIN_FORK)
+            out[GCB] = (1, R_PIN_FORK)
+            out[PC] = (0, N_PC_EARLY_COW)
+        elif case in ("A9", "A10"):
+            out[LM] = (1, R_RO_PIN_SHARED)
+            out[PC] = (1, R_RO_PIN_SHARED)
+            out[GCB] = (0, N_GCB_BREAK)
+        elif case in ("A11", "A12", "A13", "A14"):
+            out[LM] = (0, N_MAPCOUNT_PIN)
+            out[GCB] = (
+                0,
+                "passes: the GUP breaks COW first, and with map count 1 that "
+                "reuses the page, mapped writable",
+            )
+            out[PC] = (0, N_PC_PIN_PMD) if pmd or hugetlb else pc_pin
+        return out
+
+    return verdicts
+
+
+CASES: list[Case] = [
+    Case(
+        "A1",
+        "basic-cow",
+        "Basic COW after fork()",
+        "test_cow_in_parent",
+        body_a1,
+        "P's writes after fork must stay invisible to the child Q.",
+        verdicts_for("A1"),
+    ),
+    Case(
+        "A2",
+        "basic-cow-mprotect",
+        "Basic COW after fork() with mprotect() optimization",
+        "test_cow_in_parent_mprotect",
+        body_a2,
+        "As A1, with mprotect(R) and mprotect(R/W) before the writes: mprotect must not make "
+        "the shared pages writable (INV-13).",
+        verdicts_for("A2"),
+    ),
+    Case(
+        "A3",
+        "vmsplice-in-child",
+        "vmsplice() + unmap in child",
+        "test_vmsplice_in_child",
+        body_vmsplice_in_child(False),
+        "The child vmsplices the shared pages into a pipe (FOLL_GET) and unmaps them; the "
+        "pipe must keep what the child saw, not the parent's later writes (CVE-2020-29374).",
+        verdicts_for("A3"),
+    ),
+    Case(
+        "A4",
+        "vmsplice-in-child-mprotect",
+        "vmsplice() + unmap in child with mprotect() optimization",
+        "test_vmsplice_in_child_mprotect",
+        body_vmsplice_in_child(True),
+        "As A3, with mprotect(R) and mprotect(R/W) in the parent before its writes: the pages "
+        "have map count 1 but are not exclusive, so mprotect must not make them writable.",
+        verdicts_for("A4"),
+    ),
+    Case(
+        "A5",
+        "vmsplice-before-fork",
+        "vmsplice() before fork(), unmap in parent after fork()",
+        "test_vmsplice_before_fork",
+        body_vmsplice_parent(True),
+        "The parent vmsplices its pages (FOLL_GET), forks and unmaps them; the child's later "
+        "writes must not reach the parent's pipe.",
+        verdicts_for("A5"),
+    ),
+    Case(
+        "A6",
+        "vmsplice-after-fork",
+        "vmsplice() + unmap in parent after fork()",
+        "test_vmsplice_after_fork",
+        body_vmsplice_parent(False),
+        "The parent forks, then vmsplices the shared pages and unmaps them; the child's later "
+        "writes must not reach the parent's pipe.",
+        verdicts_for("A6"),
+    ),
+    Case(
+        "A7",
+        "iouring-ro-mapping",
+        "R/O-mapping a page registered as iouring fixed buffer",
+        "test_iouring_ro",
+        body_a7,
+        "An io_uring fixed buffer (a R/W long-term pin) mapped R/O again (mprotect, soft-dirty "
+        "clearing): the write fault must reuse the pinned page, or io_uring's writes from the "
+        "buffer miss P's data.",
+        verdicts_for("A7"),
+    ),
+    Case(
+        "A8",
+        "iouring-fork",
+        "fork() with an iouring fixed buffer",
+        "test_iouring_fork",
+        body_a8,
+        "An io_uring fixed buffer (a R/W long-term pin) across fork: the parent must keep the "
+        "pinned pages (fork copies them for the child), so the pin sees the parent's writes.",
+        verdicts_for("A8"),
+    ),
+    Case(
+        "A9",
+        "ro-pin-on-shared",
+        "R/O GUP pin on R/O-mapped shared page",
+        "test_ro_pin_on_shared",
+        body_ro_pin(["P fork Q"], False),
+        "A R/O long-term pin on a page shared with a live child must see the parent's later "
+        "writes: GUP unshares first (FAULT_FLAG_UNSHARE).",
+        verdicts_for("A9"),
+    ),
+    Case(
+        "A10",
+        "ro-fast-pin-on-shared",
+        "R/O GUP-fast pin on R/O-mapped shared page",
+        "test_ro_fast_pin_on_shared",
+        body_ro_pin(["P fork Q"], True),
+        "A9 through GUP-fast, which must refuse the shared page and fall back to the slow "
+        "path that unshares.",
+        verdicts_for("A10"),
+    ),
+    Case(
+        "A11",
+        "ro-pin-on-ro-previously-shared",
+        "R/O GUP pin on R/O-mapped previously-shared page",
+        "test_ro_pin_on_ro_previously_shared",
+        body_ro_pin(["P fork Q", "Q exit"], False),
+        "A R/O long-term pin on a page the exited child used to share (map count 1, not "
+        "exclusive) must see the parent's later writes.",
+        verdicts_for("A11"),
+    ),
+    Case(
+        "A12",
+        "ro-fast-pin-on-ro-previously-shared",
+        "R/O GUP-fast pin on R/O-mapped previously-shared page",
+        "test_ro_fast_pin_on_ro_previously_shared",
+        body_ro_pin(["P fork Q", "Q exit"], True),
+        "A11 through GUP-fast.",
+        verdicts_for("A12"),
+    ),
+    Case(
+        "A13",
+        "ro-pin-on-ro-exclusive",
+        "R/O GUP pin on R/O-mapped exclusive page",
+        "test_ro_pin_on_ro_exclusive",
+        body_ro_pin(["P mprotect A ro", "P clear-softdirty", "P mprotect A rw"], False),
+        "A R/O long-term pin on an exclusive page mapped R/O (mprotect, soft-dirty clearing) "
+        "must see the parent's later writes: the write fault reuses the exclusive page.",
+        verdicts_for("A13"),
+    ),
+    Case(
+        "A14",
+        "ro-fast-pin-on-ro-exclusive",
+        "R/O GUP-fast pin on R/O-mapped exclusive page",
+        "test_ro_fast_pin_on_ro_exclusive",
+        body_ro_pin(["P mprotect A ro", "P clear-softdirty", "P mprotect A rw"], True),
+        "A13 through GUP-fast, which can pin the R/O page directly because it is exclusive.",
+        verdicts_for("A14"),
+    ),
+]
+
+
+# ---------------------------------------------------------------- collapse and zero page
+
+
+def _collapse_body(before_fork: bool, dontfork: tuple[int, ...]) -> list[str]:
+    shared = [i for i in range(THP) if i not in dontfork]
+    lines = list(_PTE)
+    lines += [f"P madvise A[{i}] dontfork" for i in dontfork]
+    if before_fork:
+        lines.append("P madvise A collapse expect ok")
+    lines.append("P fork Q")
+    lines += [f"Q read A[{i}] expect {OLD}" for i in shared]
+    lines += [f"P madvise A[{i}] dofork" for i in dontfork]
+    if not before_fork:
+        # fully shared: no writable PTE, so MADV_COLLAPSE fails (EINVAL); otherwise it copies
+        lines.append("P madvise A collapse" + (" expect ok" if dontfork else ""))
+    lines += [f"P write A[{i}] {NEW}" for i in range(THP)]
+    lines += [f"Q read A[{i}] expect {OLD}" for i in shared]
+    return lines
+
+
+COLLAPSE = [
+    (
+        "C1",
+        "collapse-before-fork",
+        "Basic COW after fork() when collapsing before fork()",
+        _collapse_body(True, ()),
+        "MADV_COLLAPSE of the PTE-mapped THP before fork copies it into a new PMD-mapped THP; "
+        "after fork, P's writes must stay invisible to Q.",
+        {ML: (0, ""), NSE: (0, ""), HO: (0, "")},
+    ),
+    (
+        "C2",
+        "collapse-after-fork-fully-shared",
+        "Basic COW after fork() when collapsing after fork() (fully shared)",
+        _collapse_body(False, ()),
+        "After fork every PTE is R/O, so MADV_COLLAPSE fails with EINVAL (cow.c reports SKIP); "
+        "an in-place collapse that set the head's flag would leak P's writes to Q.",
+        {ML: (0, ""), NSE: (0, ""), HO: (0, "")},
+    ),
+    (
+        "C3",
+        "collapse-after-fork-lower-shared",
+        "Basic COW after fork() when collapsing after fork() (lower shared)",
+        _collapse_body(False, (2, 3)),
+        "Only the lower half is shared with Q; the collapse copies into a new THP for P, and "
+        "Q keeps the old pages.",
+        {
+            ML: (0, ""),
+            NSE: (0, ""),
+            HO: (
+                1,
+                R_HEAD_ONLY.replace("subpage 0", "the lower half").replace(
+                    "subpages 1-3", "the upper half"
+                ),
+            ),
+        },
+    ),
+    (
+        "C4",
+        "collapse-after-fork-upper-shared",
+        "Basic COW after fork() when collapsing after fork() (upper shared)",
+        _collapse_body(False, (0, 1)),
+        "Only the upper half is shared with Q; symmetric to C3.",
+        {
+            ML: (0, ""),
+            NSE: (0, ""),
+            HO: (
+                1,
+                R_HEAD_ONLY.replace("subpage 0", "the upper half").replace(
+                    "subpages 1-3", "the lower half"
+                ),
+            ),
+        },
+    ),
+]
+
+_ZERO_PAGE_PIN = {
+    ML: (0, ""),
+    NSE: (0, ""),
+    HO: (0, ""),
+    GCB: (0, ""),
+    PC: (
+        1,
+        "no unsharing of the zero page (6.2): the pin holds the shared zero page and P's "
+        "write maps a new page",
+    ),
+    LM: (
+        1,
+        "no unsharing of the zero page (6.2): the pin holds the shared zero page and P's "
+        "write maps a new page",
+    ),
+}
+
+ZERO = [
+    (
+        "N1",
+        "zero-page-cow",
+        "Basic COW (test_cow), with shared zeropage",
+        [
+            "P mmap A 1",
+            "P mmap S 1",
+            "P mprotect S ro",
+            "P read A[0] expect 0",
+            "P read S[0] expect 0",
+            f"P write A[0] {NEW}",
+            "P read S[0] expect 0",
+            f"P read A[0] expect {NEW}",
+        ],
+        "Two private mappings both read the shared zero page; a write through one must not "
+        "change the other.",
+        {s: (0, "") for s in ALL},
+    ),
+    (
+        "N2",
+        "zero-page-ro-pin",
+        "R/O longterm GUP pin (test_ro_pin), with shared zeropage",
+        [
+            "P mmap A 1",
+            "P read A[0] expect 0",
+            "P pin A[0] ro longterm as H",
+            f"P write A[0] {NEW}",
+            f"H read expect {NEW}",
+        ],
+        "A R/O long-term pin of never-written memory must see later writes: since 6.2 GUP "
+        "unshares the zero page in a COW mapping first. no-swp-exclusive follows its scheme "
+        "record here (6.2's rule); 5.19-6.1 kernels failed this case.",
+        dict(_ZERO_PAGE_PIN),
+    ),
+    (
+        "N3",
+        "zero-page-ro-fast-pin",
+        "R/O longterm GUP-fast pin (test_ro_fast_pin), with shared zeropage",
+        [
+            "P mmap A 1",
+            "P read A[0] expect 0",
+            "P pin A[0] ro longterm fast as H",
+            f"P write A[0] {NEW}",
+            f"H read expect {NEW}",
+        ],
+        "N2 through GUP-fast, which bails out on a non-anonymous page and falls back to the "
+        "slow path.",
+        dict(_ZERO_PAGE_PIN),
+    ),
+]
+
+
+# ---------------------------------------------------------------- writing files
+
+
+def _wrap(text: str, prefix: str = "# ", width: int = 79) -> list[str]:
+    words, lines, cur = text.split(), [], prefix
+    for w in words:
+        if len(cur) + len(w) + 1 > width and cur.strip() != prefix.strip():
+            lines.append(cur.rstrip())
+            cur = prefix + "  " * (prefix != "# ") + w + " "
+        else:
+            cur += w + " "
+    lines.append(cur.rstrip())
+    return lines
+
+
+def render(
+    title: str,
+    origin: str,
+    summary: str,
+    variant_note: str,
+    verdicts: dict[str, tuple[int, str]],
+    setup: list[str],
+    body: list[str],
+) -> str:
+    out = [f"# {title}"]
+    out += _wrap(origin)
+    out += _wrap(summary)
+    if variant_note:
+        out += _wrap(variant_note)
+    fails = [(s, why) for s, (code, why) in verdicts.items() if code and why]
+    if fails:
+        out.append("# Fails under (exit 1):")
+        for s, why in fails:
+            out += _wrap(f"{s}: {why}.", prefix="#   ")
+    notes = [(s, why) for s, (code, why) in verdicts.items() if not code and why]
+    if notes:
+        out.append("# Notes:")
+        for s, why in notes:
+            out += _wrap(f"{s} {why}.", prefix="#   ")
+    out.append("# Generated by tools/gen_cow_scenarios.py; edit the generator, not this file.")
+    out.append("# expect: " + " ".join(f"{s}={verdicts[s][0]}" for s in ALL if s in verdicts))
+    out.append("")
+    out.append("spawn P")
+    out += setup
+    out.append("")
+    out += body
+    return "\n".join(out) + "\n"
+
+
+def generate() -> dict[str, str]:
+    files: dict[str, str] = {}
+    for case in CASES:
+        for v in VARIANTS:
+            name = f"{case.id.lower()}-{case.slug}-{v.key}.scn"
+            if case.id[1:].isdigit() and len(case.id) == 2:
+                name = f"a0{case.id[1]}-{case.slug}-{v.key}.scn"
+            files[name] = render(
+                f'cow.c {case.id} "{case.title}" ({case.function}), {v.log}.',
+                "From tools/testing/selftests/mm/cow.c, anon_test_cases[] run by "
+                "run_anon_test_case(); see shared/reference/cow-selftest-cases.md §3.",
+                case.summary,
+                v.note,
+                case.verdicts(v),
+                list(v.setup),
+                case.body(v.pages),
+            )
+    for cid, slug, title, body, summary, verdicts in COLLAPSE:
+        files[f"{cid.lower()}-{slug}.scn"] = render(
+            f'cow.c {cid} "{title}" (test_anon_thp_collapse), with THP.',
+            "From tools/testing/selftests/mm/cow.c, anon_thp_test_cases[] (6.3); see "
+            "shared/reference/cow-selftest-cases.md §4. MADV_COLLAPSE appeared in 6.1, so the "
+            "older schemes do not apply.",
+            summary,
+            "cow.c makes the THP PTE-mapped with mprotect of subpage 1; 'kernel split-pmd' "
+            "leaves the same state.",
+            verdicts,
+            [],
+            body,
+        )
+    for cid, slug, title, body, summary, verdicts in ZERO:
+        files[f"{cid.lower()}-{slug}.scn"] = render(
+            f'cow.c {cid} "{title}".',
+            "From tools/testing/selftests/mm/cow.c, non_anon_test_cases[]; see "
+            "shared/reference/cow-selftest-cases.md §5. Only the zero-page variant: the model "
+            "has no file-backed mappings (memfd, tmpfile) and no huge zero page.",
+            summary,
+            "",
+            verdicts,
+            [],
+            body,
+        )
+    return files
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="only check the committed files")
+    args = ap.parse_args()
+    files = generate()
+    existing = {p.name for p in OUT.glob("*.scn")} if OUT.is_dir() else set()
+    stale = sorted(
+        n
+        for n, text in files.items()
+        if not (OUT / n).is_file() or (OUT / n).read_text(encoding="utf-8") != text
+    )
+    extra = sorted(existing - set(files))
+    if args.check:
+        for n in stale:
+            print(f"stale or missing: scenarios/cow/{n}", file=sys.stderr)
+        for n in extra:
+            print(f"not generated: scenarios/cow/{n}", file=sys.stderr)
+        return 1 if stale or extra else 0
+    OUT.mkdir(parents=True, exist_ok=True)
+    for n in extra:
+        (OUT / n).unlink()
+    for n in stale:
+        (OUT / n).write_text(files[n], encoding="utf-8")
+    print(
+        f"{len(files)} files in {OUT.relative_to(ROOT)}: {len(stale)} written, {len(extra)} removed"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
