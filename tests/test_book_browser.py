@@ -376,6 +376,29 @@ def test_screenshots(watched, base_url):
         assert (OUTPUT_DIR / shot).stat().st_size > 10_000, f"{shot} looks blank"
 
 
+RESOURCE_TAG = re.compile(
+    r"<(?:script|link|img|iframe|source|video|audio|embed|object|track)\b[^>]*>", re.I
+)
+RESOURCE_ATTR = re.compile(r"""\b(?:src|href|data|srcset|poster)\s*=\s*["']?\s*([^"'\s>]+)""", re.I)
+CSS_REMOTE = re.compile(r"""(?:url\(\s*["']?|@import\s+["']?)(?:https?:)?//""", re.I)
+
+
+def test_no_page_or_stylesheet_names_a_remote_resource(book):
+    """Static check of the files, browser or not: links a reader clicks may leave, loads may not."""
+    remote = []
+    for path in book_pages():
+        for tag in RESOURCE_TAG.findall((book / path).read_text(encoding="utf-8")):
+            remote += [
+                f"{path}: {tag}"
+                for url in RESOURCE_ATTR.findall(tag)
+                if re.match(r"(?:https?:)?//", url, re.I)
+            ]
+    for css in sorted(book.rglob("*.css")):
+        if CSS_REMOTE.search(css.read_text(encoding="utf-8", errors="replace")):
+            remote.append(str(css.relative_to(book)))
+    assert remote == [], "\n".join(remote)
+
+
 @pytest.mark.parametrize("query", ["PG_anon_exclusive", "fork"])
 def test_search_works_offline(watched, base_url, query):
     page = watched.page
