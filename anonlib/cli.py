@@ -45,6 +45,8 @@ class Command:
     run: Callable[[argparse.Namespace], int]
     description: str = ""
     epilog: str = ""
+    #: a list-valued positional that may continue after options (``run a.scn --trace b.scn``)
+    rest: str = ""
 
 
 COMMANDS: dict[str, Command] = {}
@@ -150,11 +152,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (never raises, except SystemExit)."""
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
         command: Command | None = getattr(args, "_command", None)
         if command is None:
             parser.print_help(sys.stderr)
             return 2
+        if extra:
+            if not command.rest or any(e.startswith("-") and e != "-" for e in extra):
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            getattr(args, command.rest).extend(extra)
         return command.run(args)
     except SystemExit:
         raise

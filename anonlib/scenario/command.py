@@ -94,6 +94,7 @@ register(
         _run,
         description=RUN_DESCRIPTION,
         epilog=RUN_EPILOG,
+        rest="files",
     )
 )
 
@@ -147,5 +148,6 @@ register(
         _verdicts,
         description="Check the scenario library's stated verdicts against the model.",
         epilog=VERDICTS_EPILOG,
+        rest="paths",
     )
 )
