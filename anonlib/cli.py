@@ -113,8 +113,8 @@ and see every outcome, every broken promise and the state at each step."""
 
 EPILOG = """\
 examples:
-  python -m anonlib run scenarios/history/b2-cve-2020-29374.scn
-  python -m anonlib run --scheme legacy-mapcount scenarios/history/b2-cve-2020-29374.scn
+  python -m anonlib run scenarios/history/b02-cve-2020-29374.scn
+  python -m anonlib run --scheme legacy-mapcount scenarios/history/b02-cve-2020-29374.scn
   python -m anonlib verdicts scenarios/
   python -m anonlib schemes
 

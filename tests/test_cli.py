@@ -133,6 +133,17 @@ def test_help_teaches() -> None:
         assert word in p.stdout
 
 
+def test_every_file_named_in_the_help_exists() -> None:
+    import re
+
+    text = anonlib("--help").stdout + anonlib("run", "--help").stdout
+    text += anonlib("verdicts", "--help").stdout
+    paths = set(re.findall(r"scenarios/[\w./-]+", text))
+    assert paths
+    for p in paths:
+        assert (ROOT / p).exists(), p
+
+
 def test_no_command_prints_usage_and_exits_2() -> None:
     p = anonlib()
     assert p.returncode == 2 and "usage:" in p.stderr

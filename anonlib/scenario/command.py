@@ -31,8 +31,8 @@ a scenario, one statement per line ('#' starts a comment):
   H read expect 1                 # the child's pipe must not see 'secret'
 
 examples:
-  python -m anonlib run scenarios/history/b2-cve-2020-29374.scn
-  python -m anonlib run --scheme legacy-mapcount scenarios/history/b2-cve-2020-29374.scn
+  python -m anonlib run scenarios/history/b02-cve-2020-29374.scn
+  python -m anonlib run --scheme legacy-mapcount scenarios/history/b02-cve-2020-29374.scn
   python -m anonlib run --trace my.scn          # the state after every statement
   python -m anonlib run - < my.scn               # '-' reads standard input
 
