@@ -311,6 +311,11 @@ Q exit
     ]
 
 
+def test_pmd_goes_with_the_kinds_a_pmd_entry_can_have() -> None:
+    for kind in ("present", "migration", "hwpoison", "device-exclusive"):
+        ok(f"spawn P\nP mmap T thp\nexpect P T[0] {kind} pmd\nexpect P T[1] pmd {kind}\n")
+
+
 def test_split_on_a_page_names_its_mapping() -> None:
     assert actions("spawn P\nP mmap T thp\nkernel split-pmd P T[2]\n")[-1] == Kernel(
         KernelAction.SPLIT_PMD, PageRef("P", "T", 2)
@@ -733,6 +738,18 @@ E = [
         "'swap' contradicts 'present': an entry has one kind",
     ),
     (PRELUDE + "expect P A[0] present present\n", 3, 23, "'present' is repeated"),
+    (
+        PRELUDE + "expect P A[0] swap pmd\n",
+        3,
+        20,
+        "'pmd' contradicts 'swap': an entry has one kind",
+    ),
+    (
+        PRELUDE + "expect P A[0] pmd none\n",
+        3,
+        19,
+        "'none' contradicts 'pmd': an entry has one kind",
+    ),
     (PRELUDE + "expect P A[0] swap writable\n", 3, 20, "'writable' is undefined for a swap entry"),
     (
         PRELUDE + "expect P A[0] readonly hwpoison\n",

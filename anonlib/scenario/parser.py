@@ -452,7 +452,8 @@ class Parser:
         kinds = [w for w in seen if w in KIND_WORDS]
         if word in KIND_WORDS:
             for k in kinds:
-                if {k, word} != {"present", "pmd"}:
+                # 'pmd' goes with any kind a PMD entry can have (present, migration, ...)
+                if "pmd" not in (k, word) or {k, word} & {"none", "swap"}:
                     raise _Invalid(t.column, f"'{word}' contradicts '{k}': an entry has one kind")
             kinds.append(word)
         undefined = {
