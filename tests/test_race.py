@@ -1,0 +1,286 @@
+"""anonlib.race: the GUP-fast race, its memory models, variants, replay and CLI."""
+
+from __future__ import annotations
+
+import doctest
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import anonlib.race
+from anonlib.cli import main
+from anonlib.race import MEMORY_MODELS, VARIANTS, explore, replay
+from anonlib.race.machine import (
+    MB,
+    RMB,
+    WMB,
+    Load,
+    Machine,
+    Program,
+    State,
+    Step,
+    Store,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# The length of the shortest schedule that loses the pin, per variant and memory
+# model (absent: no such schedule). A change here is a change of the model's
+# semantics: explain it in the commit.
+SHORTEST = {
+    "swapout-no-share-mb": {"tso": 12, "weak": 14},
+    "swapout-no-grab-mb": {"weak": 14},
+    "ksm-aba-no-share-wmb": {"weak": 16},
+    "ksm-aba-no-unshare-rmb": {"weak": 17},
+    "ksm-aba-no-b5": {"sc": 11, "tso": 13, "weak": 15},
+    "swapout-check-first": {"sc": 10, "tso": 12, "weak": 14},
+    "fork-no-seqcount": {"sc": 10, "tso": 11, "weak": 14},
+    "fork-no-seq-wmb": {"weak": 20},
+    "fork-wmb-only": {"tso": 14, "weak": 16},
+}
+KERNEL = ["swapout", "migrate", "ksm", "ksm-aba", "fork"]
+CASES = [(v, m) for v in VARIANTS for m in MEMORY_MODELS]
+
+
+# ---------------------------------------------------------------------------- variants
+
+
+def test_the_kernel_orderings_are_the_safe_variants():
+    assert sorted(v.name for v in VARIANTS.values() if v.kernel) == sorted(KERNEL)
+    assert set(SHORTEST) == set(VARIANTS) - set(KERNEL)
+
+
+@pytest.mark.parametrize("name", KERNEL)
+@pytest.mark.parametrize("model", MEMORY_MODELS)
+def test_kernel_ordering_loses_no_pin(name, model):
+    r = explore(name, model)
+    assert r.verdict == "safe", r.text()
+    assert r.schedule == () and r.bad_schedules == 0 and r.exit_status == 0
+    assert r.schedules > 0 and r.states > 1
+
+
+@pytest.mark.parametrize(("name", "model"), CASES)
+def test_verdict_and_shortest_length(name, model):
+    r = explore(name, model)
+    assert r.verdict == VARIANTS[name].expect(model), r.text()
+    expected_len = SHORTEST.get(name, {}).get(model)
+    if expected_len is None:
+        assert r.safe
+    else:
+        assert not r.safe and r.exit_status == 1
+        assert len(r.schedule) == expected_len
+        assert 0 < r.bad_schedules < r.schedules
+        assert r.violations
+
+
+@pytest.mark.parametrize(("name", "model"), [c for c in CASES if not explore(*c).safe])
+def test_replaying_the_shortest_schedule_reproduces_the_violation(name, model):
+    r = explore(name, model)
+    rp = replay(name, ",".join(r.schedule), model)
+    assert rp.finished and not rp.error
+    assert rp.violations == r.violations
+    assert rp.exit_status == 1
+    assert [f.state for f in rp.frames] == [f.state for f in r.frames]
+
+
+@pytest.mark.parametrize(("name", "model"), [c for c in CASES if not explore(*c).safe])
+def test_events_belong_to_the_memory_model(name, model):
+    events = explore(name, model).schedule
+    assert any(e.endswith("@mem") for e in events) == (model != "sc")
+    if model != "weak":
+        assert not any(e.endswith("@early") for e in events)
+
+
+def test_check_first_is_the_reference_trace():
+    # kernel-semantics.md section 6: A2 (no pin yet), B1, B3, B4, pin kept, then A1, A3, A4;
+    # here with GUP-fast's sequence reads (G0, G6) and the permission check (B2). B5 does
+    # not run: the PTE is writable.
+    r = explore("swapout-check-first", "sc")
+    assert r.schedule == ("A2", "G0", "B1", "B2", "B3", "B4", "G6", "A1", "A3", "A4")
+    assert any(v.startswith("INV-2") for v in r.violations)
+    assert any(v.startswith("pin coherence") for v in r.violations)
+
+
+def test_fork_without_seqcount_pins_between_check_and_write_protect():
+    r = explore("fork-no-seqcount", "sc")
+    s = r.schedule
+    assert s.index("F4") < s.index("B3") < s.index("F5") < s.index("F6")
+    assert r.violations and r.violations[0].startswith("INV-2")
+
+
+def test_missing_rmb_needs_an_early_load():
+    """Without smp_rmb, B5 reads the flag before B4 re-reads the PTE (ARM-like model only)."""
+    s = explore("ksm-aba-no-unshare-rmb", "weak").schedule
+    assert "B5@early" in s
+    assert s.index("B5@early") < s.index("A3@mem") < s.index("A4@mem") < s.index("B4")
+
+
+def test_missing_share_wmb_lets_the_pte_overtake_the_flag():
+    s = explore("ksm-aba-no-share-wmb", "weak").schedule
+    assert s.index("A4@mem") < s.index("B4") < s.index("B5") < s.index("A3@mem")
+
+
+def test_aba_without_b5_reinstalls_the_same_pte():
+    r = explore("ksm-aba-no-b5", "sc")
+    assert "B5" not in r.schedule
+    assert r.frames[-1].state.startswith("memory: pte present read-only")
+
+
+def test_every_step_names_a_kernel_function_and_file():
+    for v in VARIANTS.values():
+        for prog in v.programs():
+            for step in prog.steps.values():
+                assert step.func and step.code
+                assert step.file.startswith(("mm/", "include/linux/")), step
+
+
+def test_results_are_deterministic_text():
+    a = explore("fork-wmb-only", "tso").text()
+    b = anonlib.race.explorer._explore.__wrapped__("fork-wmb-only", "tso").text()
+    assert a == b
+    assert "copy_page_range" in a and "__folio_try_dup_anon_rmap" in a
+    assert "0x" not in a
+
+
+def test_unknown_names():
+    with pytest.raises(ValueError, match="unknown race variant"):
+        explore("nope")
+    with pytest.raises(ValueError, match="unknown memory model"):
+        explore("swapout", "power")
+
+
+def test_replay_rejects_an_impossible_event_and_reports_unfinished():
+    rp = replay("swapout", "A1,A1", "tso")
+    assert rp.error.startswith("event 2 (A1) cannot happen") and rp.exit_status == 2
+    rp = replay("swapout", ["G0"], "sc")
+    assert not rp.finished and not rp.error and rp.exit_status == 0
+    assert "B1" in rp.enabled and "A1" in rp.enabled
+
+
+def test_doctest():
+    failures, _ = doctest.testmod(anonlib.race)
+    assert failures == 0
+
+
+# ---------------------------------------------------------------------------- memory models
+# Classic litmus tests built from Steps: the machine must give the textbook answers.
+
+
+def _finals(programs, model, memory):
+    m = Machine(programs, model)
+    seen: set[State] = set()
+    finals = set()
+    stack = [m.initial(memory)]
+    while stack:
+        s = stack.pop()
+        if s in seen:
+            continue
+        seen.add(s)
+        if s.finished:
+            finals.add(tuple(tuple(sorted(c.regs)) for c in s.cpus))
+        stack.extend(m.fire(s, e)[0] for e in m.enabled(s))
+    return finals
+
+
+def _two(steps0, steps1):
+    def prog(cpu, steps):
+        chained = [
+            Step(s.id, s.func, s.file, s.code, s.access, s.before, s.after, next=n.id)
+            for s, n in zip(steps[:-1], steps[1:], strict=True)
+        ] + [steps[-1]]
+        return Program(cpu, cpu, steps[0].id, {s.id: s for s in chained})
+
+    return (prog("A", steps0), prog("B", steps1))
+
+
+def st(sid, loc, value, after=()):
+    return Step(sid, "litmus", "mm/litmus", "store", Store(loc, value), after=after)
+
+
+def ld(sid, loc, before=()):
+    return Step(sid, "litmus", "mm/litmus", "load", Load(loc), before=before)
+
+
+@pytest.mark.parametrize(
+    ("model", "fenced", "allowed"),
+    [
+        ("sc", False, False),
+        ("tso", False, True),
+        ("weak", False, True),
+        ("sc", True, False),
+        ("tso", True, False),
+        ("weak", True, False),
+    ],
+)
+def test_store_buffering(model, fenced, allowed):
+    """SB: x=1; r0=y || y=1; r1=x. r0=r1=0 needs store->load reordering; smp_mb forbids it."""
+    f = (MB,) if fenced else ()
+    progs = _two([st("a", "x", 1, f), ld("b", "y")], [st("c", "y", 1, f), ld("d", "x")])
+    finals = _finals(progs, model, {"x": 0, "y": 0})
+    assert (((("b", 0),), (("d", 0),)) in finals) == allowed
+
+
+@pytest.mark.parametrize(
+    ("model", "wmb", "rmb", "allowed"),
+    [
+        ("sc", False, False, False),
+        ("tso", False, False, False),
+        ("weak", False, False, True),
+        ("weak", True, False, True),
+        ("weak", False, True, True),
+        ("weak", True, True, False),
+    ],
+)
+def test_message_passing(model, wmb, rmb, allowed):
+    """MP: x=1; y=1 || r0=y; r1=x. r0=1, r1=0 needs both smp_wmb and smp_rmb to be forbidden."""
+    progs = _two(
+        [st("a", "x", 1, (WMB,) if wmb else ()), st("b", "y", 1)],
+        [ld("c", "y"), ld("d", "x", (RMB,) if rmb else ())],
+    )
+    finals = _finals(progs, model, {"x": 0, "y": 0})
+    assert (((), (("c", 1), ("d", 0))) in finals) == allowed
+
+
+# ---------------------------------------------------------------------------- CLI
+
+
+def test_cli_list(capsys):
+    assert main(["race", "--list"]) == 0
+    out = capsys.readouterr().out
+    for v in VARIANTS.values():
+        assert v.name in out and v.expected_line in out
+
+
+def test_cli_exit_codes(capsys):
+    assert main(["race", "swapout", "--memory-model", "weak"]) == 0
+    assert "safe" in capsys.readouterr().out
+    assert main(["race", "swapout-no-share-mb", "-m", "tso"]) == 1
+    out = capsys.readouterr().out
+    assert "shortest bad schedule: " in out and "__folio_try_share_anon_rmap" in out
+    assert main(["race", "nope"]) == 2
+    assert main(["race", "swapout", "-m", "power"]) == 2
+    assert main(["race"]) == 2
+
+
+def test_cli_replays_the_printed_schedule(capsys):
+    assert main(["race", "ksm-aba-no-b5", "--brief"]) == 1
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("shortest bad schedule: "))
+    schedule = line.split(": ", 1)[1]
+    assert main(["race", "ksm-aba-no-b5", "--schedule", schedule]) == 1
+    assert "INV-2" in capsys.readouterr().out
+    assert main(["race", "ksm-aba-no-b5", "--schedule", "B9"]) == 2
+
+
+def test_python_dash_m():
+    p = subprocess.run(
+        [sys.executable, "-m", "anonlib", "race", "fork-no-seqcount"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert p.returncode == 1, p.stderr
+    assert "copy_present_ptes" in p.stdout
