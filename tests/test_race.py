@@ -284,3 +284,21 @@ def test_python_dash_m():
     )
     assert p.returncode == 1, p.stderr
     assert "copy_present_ptes" in p.stdout
+
+
+# ---------------------------------------------------------------------------- the player
+
+
+def test_player_is_deterministic_and_self_contained():
+    from anonlib.race import player
+
+    r = explore("ksm-aba-no-unshare-rmb", "weak")
+    h = player(r).to_html()
+    assert h == player(explore("ksm-aba-no-unshare-rmb", "weak")).to_html()
+    assert "http://" not in h and "https://" not in h
+    assert h.count('class="race-frame"') == len(r.schedule) + 1
+    assert player(r).text().splitlines()[1 : 1 + len(r.schedule)] == [
+        f.line() for f in r.frames[1:]
+    ]
+    with pytest.raises(ValueError):
+        player(explore("swapout", "sc"))

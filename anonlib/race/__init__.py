@@ -15,22 +15,26 @@ shortest schedule that leaves a pinned page non-exclusive or unmapped.
 
 :mod:`~anonlib.race.machine` is the interleaving machine and its memory
 models, :mod:`~anonlib.race.variants` the kernel's steps and the variants,
-:mod:`~anonlib.race.explorer` the search and replay.
+:mod:`~anonlib.race.explorer` the search and replay, :mod:`~anonlib.race.view`
+a static step-through of a schedule for the book.
 """
 
 from .explorer import Frame, RaceResult, Replay, explore, replay, table
 from .machine import MEMORY_MODEL_HELP, MEMORY_MODELS
 from .variants import VARIANTS, Variant, variant
+from .view import RacePlayer, player
 
 __all__ = [
     "MEMORY_MODELS",
     "MEMORY_MODEL_HELP",
     "VARIANTS",
     "Frame",
+    "RacePlayer",
     "RaceResult",
     "Replay",
     "Variant",
     "explore",
+    "player",
     "replay",
     "table",
     "variant",

@@ -388,7 +388,7 @@ class Machine:
         early = dict(cpu.early)
         buffer = cpu.buffer
         a = step.access
-        effect = "no memory access"
+        effect = "checks what it has read" if step.backoff is not None else "no shared access"
         if isinstance(a, Load):
             if step.id in early:
                 value = early.pop(step.id)
@@ -411,13 +411,15 @@ class Machine:
                 effect = f"{a.loc}: {a.what} (in the store buffer)"
             else:
                 mem[a.loc] = a.op(mem[a.loc])
-                effect = f"{a.loc}: {a.what} -> {show(mem[a.loc])}"
+                effect = f"{a.loc}: {a.what} = {show(mem[a.loc])}"
         if step.backoff is not None and step.backoff(regs):
             target = step.bail
             outcome = step.bail_outcome or cpu.outcome
             early = {}  # speculation down the other path is discarded
             effect += "; backs off"
         else:
+            if step.backoff is not None:
+                effect += "; goes on"
             target = step.next
             outcome = step.outcome or cpu.outcome
         pc = self._advance(prog, target, regs)

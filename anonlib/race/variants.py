@@ -176,7 +176,7 @@ def gup_fast(
             GUP,
             "folio_ref_add(folio, refs * (GUP_PIN_COUNTING_BIAS - 1)): take the pin"
             + ("; smp_mb__after_atomic()" if grab_mb else " (no barrier after it)"),
-            Atomic("refcount", _pin, "pins + 1"),
+            Atomic("refcount", _pin, "pins += 1"),
             after=(MB_AFTER_ATOMIC,) if grab_mb else (),
             next="B4",
         ),
@@ -195,7 +195,7 @@ def gup_fast(
             "gup_put_folio",
             GUP,
             "gup_put_folio(folio, 1, flags): drop the pin, goto pte_unmap",
-            Atomic("refcount", _unpin, "pins - 1"),
+            Atomic("refcount", _unpin, "pins -= 1"),
             outcome=SLOW,
         ),
         Step(
@@ -216,7 +216,7 @@ def gup_fast(
             "gup_put_folio",
             GUP,
             "gup_must_unshare() said unshare: gup_put_folio(), goto pte_unmap",
-            Atomic("refcount", _unpin, "pins - 1"),
+            Atomic("refcount", _unpin, "pins -= 1"),
             outcome=SLOW,
         ),
         Step(
@@ -235,7 +235,7 @@ def gup_fast(
             "gup_fast_unpin_user_pages",
             GUP,
             "gup_fast_unpin_user_pages(pages, nr_pinned); return 0",
-            Atomic("refcount", _unpin, "pins - 1"),
+            Atomic("refcount", _unpin, "pins -= 1"),
             outcome=SLOW,
         ),
     ]
@@ -331,14 +331,14 @@ def clearer(
             RMAP_H,
             "ClearPageAnonExclusive(page)"
             + ("; smp_mb__after_atomic()" if share_wmb else " (no barrier after it)"),
-            Atomic("flag", _clear, "clear_bit -> 0"),
+            Atomic("flag", _clear, "clear_bit"),
             after=(MB_AFTER_ATOMIC,) if share_wmb else (),
             next="A4",
         ),
         Step("A4", func, file, new_code, Store("pte", new), outcome=done),
     ]
     if kind == "ksm":
-        steps.append(
+        steps[1:1] = [
             Step(
                 "AK",
                 func,
@@ -349,9 +349,9 @@ def clearer(
                 backoff=lambda r: r["AK"].pins > 0,
                 bail="AKx",
                 next="A2",
-            )
-        )
-        steps.append(Step("AKx", func, file, restore_code, Store("pte", orig), outcome=BACKED_OFF))
+            ),
+            Step("AKx", func, file, restore_code, Store("pte", orig), outcome=BACKED_OFF),
+        ]
     first = "A2" if check_first else "A1"
     return Program("A", name, first, {s.id: s for s in steps})
 
@@ -388,7 +388,7 @@ def fork(*, seqcount: bool = True, seq_wmb: bool = True, lock_and_get: bool = Tr
             "copy_present_ptes",
             MEMORY_C,
             "folio_get(folio): the child's reference, before the dup",
-            Atomic("refcount", _get, "refs + 1"),
+            Atomic("refcount", _get, "refs += 1"),
             next="F4",
         ),
         Step(
@@ -410,7 +410,7 @@ def fork(*, seqcount: bool = True, seq_wmb: bool = True, lock_and_get: bool = Tr
             "PTE is left alone"
             if lock_and_get
             else "copy_present_page(): the child gets a copy, the parent's PTE is left alone",
-            Atomic("refcount", _put, "refs - 1") if lock_and_get else None,
+            Atomic("refcount", _put, "refs -= 1") if lock_and_get else None,
             next=tail,
             outcome="copied the page for the child",
         ),
@@ -419,7 +419,7 @@ def fork(*, seqcount: bool = True, seq_wmb: bool = True, lock_and_get: bool = Tr
             "__folio_try_dup_anon_rmap",
             RMAP_H,
             "ClearPageAnonExclusive(page): the page may be shared now",
-            Atomic("flag", _clear, "clear_bit -> 0"),
+            Atomic("flag", _clear, "clear_bit"),
             next="F6",
         ),
         Step(
@@ -486,6 +486,25 @@ class Variant:
     @property
     def expected_line(self) -> str:
         return " ".join(f"{m}={self.expected[m]}" for m in MEMORY_MODELS)
+
+    def describe(self) -> str:
+        """Both programs, step by step: where, the line, barriers, and where each step leads."""
+        lines = [f"{self.name}: {self.summary}", f"  the PTE starts {self.pte.text()}"]
+        for prog in self.programs():
+            lines.append(f"CPU {prog.cpu}: {prog.name}")
+            for step in prog.steps.values():
+                lines.append(f"  {step.id:<4} {step.where}")
+                lines.append(f"       {step.code}")
+                flow = []
+                if step.when is not None:
+                    flow.append("only if the PTE read at B1 is read-only")
+                if step.next != END:
+                    flow.append(f"then {step.next}")
+                if step.backoff is not None:
+                    flow.append(f"backs off to {step.bail}" if step.bail != END else "may stop")
+                if flow:
+                    lines.append("       (" + "; ".join(flow) + ")")
+        return "\n".join(lines)
 
 
 def _all(verdict: str) -> dict[str, str]:
