@@ -32,7 +32,11 @@ from dataclasses import dataclass
 EXIT_INTERNAL = 70
 
 #: Modules whose import registers subcommands (add yours here).
-COMMAND_MODULES: tuple[str, ...] = ("anonlib.scenario.command", "anonlib.race.command")
+COMMAND_MODULES: tuple[str, ...] = (
+    "anonlib.scenario.command",
+    "anonlib.race.command",
+    "anonlib.kernelcheck.command",
+)
 
 
 @dataclass(frozen=True)

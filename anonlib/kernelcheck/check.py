@@ -1,0 +1,95 @@
+"""Run scenario files on the model and on the real kernel (one VM boot), and compare."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ..scenario.parser import parse
+from ..scenario.syntax import ScenarioError
+from . import vm
+from .compare import FileResult, VMOutput, compare_plan, parse_output
+from .known import KnownDifference, apply_known, load_known
+from .plan import Plan, plan
+from .report import Report
+
+SCENARIOS = vm.REPO / "scenarios"
+
+
+def display_name(path: Path) -> str:
+    """The file's name in the table: relative to scenarios/ when it is in there."""
+    p = path.resolve()
+    for base in (SCENARIOS.resolve(), Path.cwd().resolve()):
+        try:
+            return p.relative_to(base).as_posix()
+        except ValueError:
+            continue
+    return str(path)
+
+
+def library_files() -> list[Path]:
+    """Every scenario file of the library (``scenarios/**/*.scn``), in order."""
+    return sorted(SCENARIOS.rglob("*.scn"))
+
+
+def plan_files(paths: Sequence[Path], *, deep: bool = True) -> list[tuple[str, Plan | str]]:
+    """(display name, plan or the reason the file cannot be checked) for each file."""
+    out: list[tuple[str, Plan | str]] = []
+    for p in paths:
+        name = display_name(p)
+        try:
+            text = p.read_text()
+        except OSError as e:
+            out.append((name, f"cannot read: {e.strerror}"))
+            continue
+        sc = parse(text, name)
+        if isinstance(sc, ScenarioError):
+            out.append((name, f"not a valid scenario: {sc}"))
+            continue
+        out.append((name, plan(sc, deep=deep)))
+    return out
+
+
+def make_job(plans: Sequence[tuple[str, Plan | str]]) -> str:
+    return "".join(pl.job(f"s{i}") for i, (_n, pl) in enumerate(plans) if isinstance(pl, Plan))
+
+
+def compare_all(plans: Sequence[tuple[str, Plan | str]], output: VMOutput,
+                known: list[KnownDifference]) -> tuple[list[FileResult], set[int]]:
+    results, used = [], set()
+    for i, (name, pl) in enumerate(plans):
+        if not isinstance(pl, Plan):
+            results.append(FileResult(name, error=pl))
+            continue
+        run = output.runs.get(f"s{i}")
+        fr = compare_plan(pl, run)
+        fr.name = name
+        if run is None or not run.complete:
+            fr.error = "" if run is not None else "the VM did not run this scenario"
+        used |= apply_known(fr, name, known)
+        results.append(fr)
+    return results, used
+
+
+def kernel_check(
+    paths: Sequence[Path],
+    *,
+    known_file: Path | None = None,
+    timeout: float = vm.DEFAULT_TIMEOUT,
+    deep: bool = True,
+    install: bool | None = None,
+    log: Callable[[str], None] = lambda s: None,
+) -> Report:
+    """Plan every file, run them all in one boot, compare; raises vm.Unavailable / vm.VMError."""
+    known = load_known(known_file)
+    plans = plan_files(paths, deep=deep)
+    vm.ensure_tools(install)
+    kernel = vm.ensure_kernel(install)
+    program = vm.build_program()
+    job = make_job(plans)
+    log(f"booting Linux {kernel.release} under QEMU (TCG) for {len(plans)} scenario file(s)")
+    boot = vm.boot(kernel, vm.make_initramfs(program, kernel, job), timeout=timeout)
+    output = parse_output(boot.results)
+    files, used = compare_all(plans, output, known)
+    release = output.header.get("kernel", kernel.release)
+    return Report(files, release, boot.seconds, known, used)

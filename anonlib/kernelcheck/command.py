@@ -1,0 +1,102 @@
+"""``python -m anonlib kernel-check``: the model against the real kernel (:mod:`anonlib.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ..cli import Command, register
+from . import vm
+
+DESCRIPTION = """\
+Run scenario files on the model (scheme mainline, which stands for Linux
+6.12) and on the real Linux 6.12 (Debian's kernel under QEMU, all files in
+one boot), and compare every outcome (values read, signals, GUP results,
+skipped kernel actions) and every state word the kernel shows (present,
+swap, PMD-mapped, PG_anon_exclusive, same page). Statements the kernel
+cannot express or show are 'not checked', never 'agreed'. Prints the
+agreement table, and statement by statement each file that disagrees."""
+
+EPILOG = """\
+examples:
+  python -m anonlib kernel-check --all
+  python -m anonlib kernel-check scenarios/cow/a03-vmsplice-in-child-base.scn -v
+  python -m anonlib kernel-check --all --json book/kernel-check.json
+
+As root on Debian 12 the first run installs qemu-system-x86 and gcc with
+apt-get and downloads Debian's linux-image-6.12.*-amd64-unsigned into
+.cache/kernel/ (later runs reuse it).
+
+exit status:
+  0  the model agrees with the kernel on everything checked, known differences aside
+  1  a disagreement not listed in tools/kernelcheck/known-differences.toml
+  2  bad arguments or an invalid known-differences file
+  3  the VM failed (did not boot, hung past --timeout, the test program broke)
+  77 QEMU, gcc or the kernel are not available and may not be installed here
+     (with --skip-unavailable: a note, and exit 0; never under CI=true)"""
+
+
+def _configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="*", metavar="FILE", help="scenario files")
+    p.add_argument("--all", action="store_true", help="every file in scenarios/ (recursively)")
+    p.add_argument("--known", type=Path, metavar="FILE",
+                   help="known differences (default: tools/kernelcheck/known-differences.toml)")
+    p.add_argument("--timeout", type=float, default=vm.DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help=f"kill the VM after this long (default {vm.DEFAULT_TIMEOUT:.0f})")
+    p.add_argument("--shallow", action="store_true",
+                   help="compare page states only where 'expect' and 'show' name them "
+                        "(default: every page after every operation)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="statement by statement for every file, not only the failing ones")
+    p.add_argument("--json", type=Path, metavar="OUT", help="also write the results as JSON")
+    p.add_argument("--markdown", type=Path, metavar="OUT",
+                   help="also write the agreement table as a markdown page")
+    p.add_argument("--no-install", action="store_true",
+                   help="never install or download anything (even as root)")
+    p.add_argument("--skip-unavailable", action="store_true",
+                   help="without QEMU or the kernel, print how to get them and exit 0 "
+                        "(ignored under CI=true)")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .check import kernel_check, library_files
+    from .known import KnownDifferencesError
+    from .report import dumps, markdown, text_table
+
+    files = [Path(f) for f in args.files]
+    if args.all:
+        files += [f for f in library_files() if f not in files]
+    if not files:
+        print("anonlib kernel-check: name scenario files, or --all", file=sys.stderr)
+        return 2
+    try:
+        report = kernel_check(
+            files, known_file=args.known, timeout=args.timeout, deep=not args.shallow,
+            install=False if args.no_install else None,
+            log=lambda s: print(s, file=sys.stderr, flush=True),
+        )
+    except KnownDifferencesError as e:
+        print(f"anonlib kernel-check: {e}", file=sys.stderr)
+        return 2
+    except vm.Unavailable as e:
+        ci = os.environ.get("CI", "").lower() == "true"
+        if args.skip_unavailable and not ci:
+            print(f"kernel-check skipped: {e}", file=sys.stderr)
+            return 0
+        print(f"anonlib kernel-check: {e}", file=sys.stderr)
+        return 77
+    except vm.VMError as e:
+        print(f"anonlib kernel-check: the VM failed: {e}", file=sys.stderr)
+        return 3
+    print(text_table(report, verbose=args.verbose))
+    if args.json:
+        args.json.write_text(dumps(report))
+    if args.markdown:
+        args.markdown.write_text(markdown(report))
+    return report.exit_code
+
+
+register(Command("kernel-check", "compare the model with the real Linux 6.12 (boots a VM)",
+                 _configure, _run, description=DESCRIPTION, epilog=EPILOG))

@@ -1,0 +1,441 @@
+"""Compare what the model did with what the real kernel did, statement by statement.
+
+The VM prints one line per statement (``@r SEQ OUTCOME``) and one per observed
+page (``@o SEQ ID pm=... kf=... head=... hkf=... kc=... ahp=...``: the
+pagemap entry, the kpageflags of the frame and of its compound head, the
+kpagecount, and the AnonHugePages of the VMA). :func:`decode_page` turns an
+observation into the state words the kernel exposes; :func:`compare_plan`
+sets them and the outcomes beside the model's.
+
+What the kernel exposes, and what it does not
+---------------------------------------------
+* outcomes: values read (through the mapping or a reference), SIGSEGV and
+  SIGBUS, GUP errors, madvise errors, and ``skipped`` for a kernel action
+  that left the page where it was (found by looking, since MADV_PAGEOUT,
+  move_pages, KSM and debugfs do not say);
+* kinds: ``present`` and ``swap`` (pagemap bits 63, 62), ``hwpoison`` and
+  ``migration`` (the swap type of a non-present entry; hugetlb entries show
+  neither, so a hugetlb ``hwpoison`` is not checked), ``none``;
+* ``pmd``: the VMA's AnonHugePages in smaps;
+* ``exclusive`` / ``shared`` on present anonymous pages: kpageflags bit 34
+  (KPF_MAPPEDTODISK, which is PG_anon_exclusive on anonymous pages) of the
+  head page for a PMD-mapped THP or a hugetlb page, of the page itself
+  for a small folio (and for the first page of a PTE-mapped THP). For the
+  other pages of a PTE-mapped THP it is not visible: 6.12's kpageflags
+  reads the *folio's* flags, so every subpage shows the head's flag
+  (measured: a subpage that a write reuses as exclusive reads as shared
+  while the head is shared). The zero page is never exclusive;
+* ``same-page``: the frame numbers.
+
+Not exposed, so never compared: ``writable``/``readonly`` (pagemap has no
+write bit), ``pinned``/``unpinned``, and the swap PTE's exclusive bit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ..model import PageState
+from ..ops import MapKind
+from ..results import ModelError
+from .plan import Observation, Plan, Step, decode_value
+
+AGREED, DISAGREED, KNOWN, NOT_CHECKED = "agreed", "disagreed", "known difference", "not checked"
+
+# pagemap and kpageflags bits (Documentation/admin-guide/mm/pagemap.rst)
+PM_PRESENT = 1 << 63
+PM_SWAP = 1 << 62
+PFN_MASK = (1 << 55) - 1
+SWP_TYPE_BITS = 5
+KPF_ANON = 12
+KPF_SWAPCACHE = 13
+KPF_HWPOISON = 19
+KPF_THP = 22
+KPF_ZERO_PAGE = 24
+KPF_ANON_EXCLUSIVE = 34  # KPF_MAPPEDTODISK: PG_mappedtodisk is PG_anon_exclusive on anon pages
+# Swap types of non-present entries in 6.12 x86-64 with MEMORY_FAILURE and MIGRATION but
+# no DEVICE_PRIVATE: MAX_SWAPFILES = 32 - 3 (migration) - 1 (hwpoison) - 1 (PTE marker).
+MAX_SWAPFILES = 27
+SWP_HWPOISON = MAX_SWAPFILES
+SWP_MIGRATION = (MAX_SWAPFILES + 1, MAX_SWAPFILES + 2, MAX_SWAPFILES + 3)
+
+#: Measured on 6.12.117: /proc/kpageflags reads the folio's flags, so every page of a
+#: large folio shows the head page's PG_anon_exclusive, not its own.
+TAIL_FLAG = ("kpageflags shows the head page's flag for every page of a large folio, "
+             "so a PTE-mapped subpage's own flag is not visible")
+
+UNOBSERVABLE_WORDS = {
+    "writable": "pagemap has no write bit",
+    "readonly": "pagemap has no write bit",
+    "pinned": "no interface shows a folio's pin count",
+    "unpinned": "no interface shows a folio's pin count",
+}
+
+
+@dataclass(frozen=True)
+class KernelPage:
+    """The state words of one page as the real kernel shows them (None: not visible)."""
+
+    kind: str
+    pmd: bool | None = None
+    exclusive: bool | None = None
+    exclusive_why: str = ""
+    phys: int | None = None
+    flags: tuple[str, ...] = ()
+    raw: str = ""
+
+    def describe(self) -> str:
+        words = [self.kind]
+        if self.pmd:
+            words.append("pmd")
+        if self.exclusive is not None:
+            words.append("exclusive" if self.exclusive else "shared")
+        words += [f"[{f}]" for f in self.flags]
+        return " ".join(words)
+
+
+def _bit(v: int, b: int) -> bool:
+    return bool(v >> b & 1)
+
+
+def decode_page(text: str, kind: MapKind) -> KernelPage:
+    """An ``@o`` observation (everything after the id) as state words."""
+    if text.strip() == "gone":
+        return KernelPage("gone", raw=text)
+    f = dict(kv.split("=", 1) for kv in text.split() if "=" in kv)
+    pm = int(f.get("pm", "0"), 16)
+    kf = int(f.get("kf", "0"), 16)
+    hkf = int(f.get("hkf", "0"), 16)
+    ahp = int(f.get("ahp", "-1"))
+    if pm & PM_PRESENT:
+        flags = tuple(name for bit, name in ((KPF_THP, "thp"), (KPF_SWAPCACHE, "swapcache"),
+                                             (KPF_HWPOISON, "hwpoison-flag"),
+                                             (KPF_ZERO_PAGE, "zero-page"))
+                      if _bit(kf, bit))
+        pmd = kind is MapKind.THP and ahp > 0
+        if _bit(kf, KPF_ZERO_PAGE):
+            excl: bool | None = False
+            why = ""
+        elif _bit(kf, KPF_ANON):
+            head = int(f.get("head", "0"), 16)
+            if pmd or kind is MapKind.HUGETLB:
+                excl, why = _bit(hkf, KPF_ANON_EXCLUSIVE), ""
+            elif head != pm & PFN_MASK:
+                excl, why = None, TAIL_FLAG
+            else:
+                excl, why = _bit(kf, KPF_ANON_EXCLUSIVE), ""
+        else:
+            excl, why = None, "not an anonymous page"
+        return KernelPage("present", pmd, excl, why, pm & PFN_MASK, flags, text)
+    if pm & PM_SWAP:
+        frame = pm & PFN_MASK
+        swp_type, offset = frame & ((1 << SWP_TYPE_BITS) - 1), frame >> SWP_TYPE_BITS
+        if swp_type == SWP_HWPOISON:
+            return KernelPage("hwpoison", phys=offset, raw=text)
+        if swp_type in SWP_MIGRATION:
+            return KernelPage("migration", phys=offset, raw=text)
+        if swp_type < MAX_SWAPFILES:
+            return KernelPage("swap", exclusive_why="the swap PTE's exclusive bit is not "
+                              "visible from user space", raw=text)
+        return KernelPage(f"swap-type-{swp_type}", raw=text)
+    if kind is MapKind.HUGETLB:
+        return KernelPage("none", exclusive_why="", raw=text,
+                          flags=("hugetlb: pagemap shows hwpoison entries as none",))
+    return KernelPage("none", raw=text)
+
+
+def kernel_outcome(reply: str) -> tuple[str, str]:
+    """(outcome word, note) from an ``@r`` reply."""
+    words = reply.split()
+    if not words:
+        return "error", "empty reply"
+    head = words[0]
+    if head == "val":
+        value = decode_value(words[1]) if len(words) > 1 else "?"
+        note = "the subpages of the block read different values" if "mixed" in words else ""
+        return value, note
+    if head in ("ok", "skipped", "SIGSEGV", "SIGBUS") or re.fullmatch(r"E[A-Z0-9]+", head):
+        return head, " ".join(words[1:])
+    return head, " ".join(words[1:])
+
+
+# ------------------------------------------------------------------ results
+
+
+@dataclass(frozen=True)
+class Check:
+    """One comparison: what it is about, what each side shows, and whether they agree."""
+
+    name: str
+    model: str
+    kernel: str
+    agreed: bool | None  # None: not checked
+    note: str = ""
+
+
+@dataclass
+class StatementResult:
+    """The verdict on one statement of a scenario."""
+
+    line: int
+    text: str
+    verdict: str
+    checks: list[Check] = field(default_factory=list)
+    reason: str = ""
+    known: list[str] = field(default_factory=list)  # the known differences that explain it
+
+    @property
+    def disagreements(self) -> list[Check]:
+        return [c for c in self.checks if c.agreed is False]
+
+
+@dataclass
+class FileResult:
+    """The verdicts on one scenario file."""
+
+    name: str
+    statements: list[StatementResult] = field(default_factory=list)
+    error: str = ""  # the file could not be checked at all
+
+    def count(self, verdict: str) -> int:
+        return sum(1 for s in self.statements if s.verdict == verdict)
+
+    @property
+    def agreed(self) -> int:
+        return self.count(AGREED)
+
+    @property
+    def disagreed(self) -> int:
+        return self.count(DISAGREED)
+
+    @property
+    def known(self) -> int:
+        return self.count(KNOWN)
+
+    @property
+    def not_checked(self) -> int:
+        return self.count(NOT_CHECKED)
+
+    @property
+    def status(self) -> str:
+        if self.error:
+            return "error"
+        if self.disagreed:
+            return "DISAGREES"
+        if self.known:
+            return "known differences"
+        if self.agreed:
+            return "agrees"
+        return "not checked"
+
+
+@dataclass
+class KernelRun:
+    """What the VM printed for one scenario."""
+
+    replies: dict[int, str] = field(default_factory=dict)
+    observations: dict[str, str] = field(default_factory=dict)
+    stopped_at: int | None = None
+    complete: bool = False
+
+
+@dataclass
+class VMOutput:
+    """Everything one boot printed on the result channel."""
+
+    header: dict[str, str] = field(default_factory=dict)
+    runs: dict[str, KernelRun] = field(default_factory=dict)
+    done: bool = False
+
+
+def parse_output(text: str) -> VMOutput:
+    """Split the VM's result channel into per-scenario runs."""
+    out = VMOutput()
+    run: KernelRun | None = None
+    for line in text.splitlines():
+        if not line.startswith("@"):
+            continue
+        words = line.split(maxsplit=3)
+        tag = words[0][1:]
+        if tag == "begin" and len(words) > 1:
+            run = out.runs.setdefault(words[1], KernelRun())
+        elif tag == "end" and run is not None:
+            run.complete = True
+            run = None
+        elif tag == "r" and run is not None and len(words) >= 2:
+            run.replies[int(words[1])] = line.split(maxsplit=2)[2] if len(words) > 2 else ""
+        elif tag == "o" and run is not None and len(words) >= 3:
+            run.observations[words[2]] = words[3] if len(words) > 3 else ""
+        elif tag == "stopped" and run is not None:
+            m = re.search(r" at (\d+)", line)
+            run.stopped_at = int(m.group(1)) if m else None
+        elif tag == "done":
+            out.done = True
+        elif len(words) > 1:
+            out.header[tag] = line.split(maxsplit=1)[1]
+    return out
+
+
+# ------------------------------------------------------------------ comparing
+
+
+def _model_words(ps: PageState) -> str:
+    return " ".join(ps.words())
+
+
+def compare_page(ob: Observation, kp: KernelPage) -> list[Check]:
+    """The checks for one observed page: kind, pmd, exclusive."""
+    where = str(ob.ref)
+    ps = ob.model
+    if isinstance(ps, ModelError):
+        return [Check(f"{where}: state", f"error: {ps.message}", kp.describe(), None,
+                      "the model cannot say")]
+    checks: list[Check] = []
+    mw, kw = _model_words(ps), kp.describe()
+    if kp.kind == "gone":
+        return [Check(f"{where}: kind", ps.kind, "process gone", False,
+                      "the real process no longer exists")]
+    if kp.kind == "none" and ob.kind is MapKind.HUGETLB and ps.kind == "hwpoison":
+        return [Check(f"{where}: kind", ps.kind, kp.kind, None,
+                      "pagemap shows a hugetlb hwpoison entry as none")]
+    checks.append(Check(f"{where}: kind", ps.kind, kp.kind, ps.kind == kp.kind))
+    if ps.kind != kp.kind:
+        return checks
+    if ps.kind == "present" and ob.kind is MapKind.THP:
+        checks.append(Check(f"{where}: pmd", "pmd" if ps.pmd else "pte",
+                            "pmd" if kp.pmd else "pte", bool(ps.pmd) == bool(kp.pmd)))
+    if ps.exclusive is not None:
+        if kp.exclusive is None:
+            checks.append(Check(f"{where}: exclusive", mw, kw, None,
+                                kp.exclusive_why or "not visible"))
+        else:
+            checks.append(Check(f"{where}: exclusive",
+                                "exclusive" if ps.exclusive else "shared",
+                                "exclusive" if kp.exclusive else "shared",
+                                ps.exclusive == kp.exclusive))
+    return checks
+
+
+def _same_page_checks(step: Step, pages: dict[str, KernelPage]) -> list[Check]:
+    by_ref = {ob.ref: ob for ob in step.observations}
+    checks: list[Check] = []
+    named = list(step.same_pages)
+    if step.deep:
+        obs = step.observations
+        named += [(a.ref, b.ref) for i, a in enumerate(obs) for b in obs[i + 1:]]
+    wrong: list[str] = []
+    compared = 0
+    for a, b in named:
+        oa, ob_ = by_ref.get(a), by_ref.get(b)
+        if oa is None or ob_ is None:
+            continue
+        ma, mb = oa.model, ob_.model
+        ka, kb = pages.get(oa.id), pages.get(ob_.id)
+        if not isinstance(ma, PageState) or not isinstance(mb, PageState) or ka is None \
+                or kb is None:
+            continue
+        if ma.page is None or mb.page is None or ka.phys is None or kb.phys is None:
+            continue
+        msame, ksame = ma.page == mb.page, ka.phys == kb.phys
+        compared += 1
+        explicit = (a, b) in step.same_pages
+        if explicit:
+            checks.append(Check(f"same-page {a} {b}", "same" if msame else "different",
+                                "same" if ksame else "different", msame == ksame))
+        elif msame != ksame:
+            wrong.append(f"{a} / {b}: model {'same' if msame else 'different'}, "
+                         f"kernel {'same' if ksame else 'different'}")
+    if step.deep and compared:
+        checks.append(Check("same-page (all pairs)", "", "; ".join(wrong), not wrong))
+    return checks
+
+
+def compare_step(step: Step, run: KernelRun | None, stop_reason: str) -> StatementResult:
+    st = step.statement
+    res = StatementResult(st.line, st.text, NOT_CHECKED)
+    if step.model_error:
+        res.reason = step.model_error
+        return res
+    if run is None or (step.command is None and not step.observations):
+        res.reason = stop_reason or "nothing to compare"
+        return res
+    if step.command is not None:
+        reply = run.replies.get(step.index)
+        if reply is None:
+            res.reason = stop_reason or "the VM did not run it"
+            return res
+        word, note = kernel_outcome(reply)
+        if word == "inexpressible":
+            res.reason = f"not expressible here: {note}"
+            return res
+        model_word = step.model_outcome or ""
+        if word in ("error", "lost", "timeout"):
+            res.checks.append(Check("outcome", model_word, f"{word} {note}".strip(), False,
+                                    "the test program failed to carry it out"))
+        else:
+            agreed = word == model_word and not (note and reply.startswith("val"))
+            res.checks.append(Check("outcome", model_word, word, agreed, note))
+    pages: dict[str, KernelPage] = {}
+    for ob in step.observations:
+        text = run.observations.get(ob.id)
+        if text is None:
+            continue
+        kp = decode_page(text, ob.kind)
+        pages[ob.id] = kp
+        res.checks += compare_page(ob, kp)
+    res.checks += _same_page_checks(step, pages)
+    if any(c.agreed is False for c in res.checks):
+        res.verdict = DISAGREED
+    elif any(c.agreed for c in res.checks):
+        res.verdict = AGREED
+    else:
+        res.reason = "; ".join(c.note for c in res.checks if c.note) or "nothing visible"
+    if res.verdict != NOT_CHECKED:
+        hidden = _hidden_words(step)
+        if hidden:
+            res.reason = f"not visible: {', '.join(hidden)}"
+    return res
+
+
+def _hidden_words(step: Step) -> list[str]:
+    from ..scenario.syntax import ExpectState
+
+    action = step.statement.action
+    if not isinstance(action, ExpectState):
+        return []
+    return [w.word for w in action.words if w.word in UNOBSERVABLE_WORDS]
+
+
+def compare_plan(plan: Plan, run: KernelRun | None) -> FileResult:
+    """Verdicts for every statement of a planned scenario, given the VM's run of it."""
+    result = FileResult(plan.name)
+    stop_reason = ""
+    for step in plan.steps:
+        if plan.cutoff is not None and step.index >= plan.cutoff:
+            if step.index == plan.cutoff:
+                stop_reason = plan.cutoff_reason
+            sr = StatementResult(step.statement.line, step.statement.text, NOT_CHECKED)
+            sr.reason = (step.not_expressible and f"not expressible: {step.not_expressible}") \
+                or step.model_error or stop_reason or "after the end of the kernel's run"
+            if step.index > plan.cutoff:
+                sr.reason = f"after line {plan.steps[plan.cutoff].statement.line}: {stop_reason}"
+            result.statements.append(sr)
+            continue
+        sr = compare_step(step, run, stop_reason)
+        result.statements.append(sr)
+        if run is not None and run.stopped_at == step.index and not stop_reason:
+            stop_reason = f"the VM stopped the scenario at line {step.statement.line}"
+            if sr.verdict == NOT_CHECKED and sr.reason:
+                stop_reason += f" ({sr.reason})"
+        outcome = next((c for c in sr.checks if c.name == "outcome"), None)
+        if outcome is not None and outcome.agreed is False and not stop_reason:
+            stop_reason = (f"after the different outcome at line {step.statement.line}, "
+                           "the real state no longer follows the model's")
+            plan_cut = step.index + 1
+            for later in plan.steps[plan_cut:]:
+                r = StatementResult(later.statement.line, later.statement.text, NOT_CHECKED,
+                                    reason=stop_reason)
+                result.statements.append(r)
+            break
+    return result

@@ -1,0 +1,118 @@
+"""Known differences between the model and the real kernel (``known-differences.toml``).
+
+Each entry names where a disagreement is expected and why::
+
+    [[difference]]
+    scenario = "cow/*-swapped-*.scn"   # glob on the file's path (relative to scenarios/)
+    statement = "kernel swapout *"     # optional: glob on the statement text
+    line = 12                          # optional: the statement's line
+    check = "outcome"                  # optional: glob on the check's name
+    why = "what the model simplifies"
+    matters = "no: ..."                # whether the simplification matters, and for what
+
+A disagreement matched by an entry is reported as a *known difference* and
+does not fail the check; every other disagreement does.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .compare import DISAGREED, KNOWN, FileResult
+
+DEFAULT_FILE = Path(__file__).resolve().parents[2] / "tools" / "kernelcheck" / \
+    "known-differences.toml"
+
+
+class KnownDifferencesError(ValueError):
+    """The known-differences file is not valid."""
+
+
+@dataclass(frozen=True)
+class KnownDifference:
+    scenario: str
+    why: str
+    matters: str
+    statement: str | None = None
+    line: int | None = None
+    check: str | None = None
+
+    def matches(self, path: str, line: int, text: str, check: str) -> bool:
+        name = path.replace("\\", "/")
+        if not (fnmatch.fnmatchcase(name, self.scenario)
+                or fnmatch.fnmatchcase(name.rsplit("/", 1)[-1], self.scenario)
+                or fnmatch.fnmatchcase(name, "*/" + self.scenario)):
+            return False
+        if self.line is not None and self.line != line:
+            return False
+        if self.statement is not None and not fnmatch.fnmatchcase(text, self.statement):
+            return False
+        return self.check is None or fnmatch.fnmatchcase(check, self.check)
+
+    def label(self) -> str:
+        where = self.scenario
+        if self.line is not None:
+            where += f":{self.line}"
+        if self.statement:
+            where += f" `{self.statement}`"
+        return where
+
+
+def parse_known(text: str, source: str = "known-differences.toml") -> list[KnownDifference]:
+    """Parse the TOML text; raises :class:`KnownDifferencesError` naming the bad entry."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise KnownDifferencesError(f"{source}: {e}") from None
+    unknown = set(data) - {"difference"}
+    if unknown:
+        raise KnownDifferencesError(f"{source}: unknown top-level key(s) {sorted(unknown)}; "
+                                    "entries are [[difference]] tables")
+    out = []
+    allowed = {"scenario", "statement", "line", "check", "why", "matters"}
+    for i, e in enumerate(data.get("difference", []), 1):
+        where = f"{source}: difference #{i}"
+        extra = set(e) - allowed
+        if extra:
+            raise KnownDifferencesError(f"{where}: unknown key(s) {sorted(extra)}")
+        for key in ("scenario", "why", "matters"):
+            if not isinstance(e.get(key), str) or not e[key].strip():
+                raise KnownDifferencesError(f"{where}: '{key}' (a non-empty string) is required")
+        if "line" in e and not isinstance(e["line"], int):
+            raise KnownDifferencesError(f"{where}: 'line' must be an integer")
+        for key in ("statement", "check"):
+            if key in e and not isinstance(e[key], str):
+                raise KnownDifferencesError(f"{where}: '{key}' must be a string")
+        out.append(KnownDifference(e["scenario"], e["why"].strip(), e["matters"].strip(),
+                                   e.get("statement"), e.get("line"), e.get("check")))
+    return out
+
+
+def load_known(path: Path | None = None) -> list[KnownDifference]:
+    p = path or DEFAULT_FILE
+    if not p.exists():
+        return []
+    return parse_known(p.read_text(), str(p))
+
+
+def apply_known(result: FileResult, path: str, known: list[KnownDifference]) -> set[int]:
+    """Mark disagreements explained by ``known`` as known differences; returns entries used."""
+    used: set[int] = set()
+    for st in result.statements:
+        if st.verdict != DISAGREED:
+            continue
+        explained = []
+        for c in st.disagreements:
+            hit = next((i for i, k in enumerate(known)
+                        if k.matches(path, st.line, st.text, c.name)), None)
+            if hit is None:
+                break
+            used.add(hit)
+            explained.append(known[hit])
+        else:
+            st.verdict = KNOWN
+            st.known = sorted({k.why for k in explained})
+    return used

@@ -1,0 +1,369 @@
+"""Turn a scenario into what the real kernel can run, and run it on the model alongside.
+
+:func:`plan` walks a parsed scenario once. For every statement it
+
+* applies it to the model (scheme ``mainline``: Linux 6.12) and records the
+  outcome and the state of the pages to compare afterwards;
+* compiles it into one command of the VM job (``tools/kernelcheck/anoncheck.c``
+  carries the commands out), or finds that user space cannot express it.
+
+The first statement that changes state but cannot be expressed ends the
+kernel's part of the scenario: everything after it is "not checked", because
+the real state would no longer follow the model's.
+
+Layout of memory in the VM
+--------------------------
+Each ``mmap`` gets its own 4 MiB slot at ``0x200000000 + 4 MiB * k`` (the
+mapping at the start, a 2 MiB gap after it, so no two mappings merge into
+one VMA); a fork child inherits the addresses. A base mapping of N pages is
+N real pages (MADV_NOHUGEPAGE). A THP or hugetlb mapping is one real 2 MiB
+huge page of 512 subpages, while the model's has ``thp_pages`` (default 4) or
+``hugetlb_pages``: model page ``i`` stands for the *block* of
+``512 / thp_pages`` real subpages starting at subpage ``i * 512 / thp_pages``
+(so the model's four pages spread over the whole huge page, and the
+fractions of a THP that MADV_DONTFORK, MADV_DONTNEED or a COW leave behind
+are the same as in the model). Writes and reads cover the whole block (each
+subpage carries the value; a read reports when they differ); a GUP
+reference, a kernel action on one page and every observation use the
+block's first subpage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .. import model
+from ..ops import (
+    Advice,
+    ClearSoftDirty,
+    Exit,
+    Fork,
+    Gup,
+    HandleRead,
+    HandleWrite,
+    Kernel,
+    KernelAction,
+    Ksm,
+    Madvise,
+    MapKind,
+    Mmap,
+    Mprotect,
+    Munmap,
+    Op,
+    PageRef,
+    Read,
+    Release,
+    Spawn,
+    Write,
+)
+from ..results import ModelError
+from ..scenario.syntax import ExpectInvariants, ExpectState, Scenario, Show, Statement
+from ..schemes import MAINLINE
+from ..state import World
+
+PAGE = 4096
+HUGE_PAGES = 512  # subpages of a real 2 MiB THP or hugetlb page
+BASE_ADDR = 0x2_0000_0000
+SLOT = 4 << 20
+VALUE_BYTES = 63  # longest value the VM stores (the page's first 64 bytes, NUL padded)
+
+#: Why statements are not expressible from user space (the "not checked" reasons).
+NOT_EXPRESSIBLE = {
+    "pin-ro": "a R/O FOLL_PIN needs the gup_test debugfs file (CONFIG_GUP_TEST), which "
+              "Debian's kernel does not have",
+    "pin-short": "a short-term FOLL_PIN held across statements has no user-space form "
+                 "(O_DIRECT pins only while the I/O runs)",
+    "get-rw": "a held R/W FOLL_GET reference has no user-space form in 6.12 (O_DIRECT and "
+              "vmsplice no longer take one)",
+    "swapcache-drop": "user space cannot drop one folio from the swap cache",
+    "migrate-half": "user space cannot stop a migration half way (move_pages does both "
+                    "halves)",
+    "device": "device-private and device-exclusive entries need a driver "
+              "(CONFIG_DEVICE_PRIVATE is not set in Debian's kernel)",
+    "value": f"values longer than {VALUE_BYTES} bytes",
+    "size": f"a huge page of more than {HUGE_PAGES} pages, or a size that does not divide "
+            f"{HUGE_PAGES}",
+}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a mapping lives in the VM."""
+
+    addr: int
+    kind: MapKind
+    npages: int  # the model's pages
+    block: int  # real pages per model page
+
+    @property
+    def length(self) -> int:
+        if self.kind is MapKind.BASE:
+            return self.npages * PAGE
+        return HUGE_PAGES * PAGE
+
+    def page_addr(self, index: int) -> int:
+        return self.addr + index * self.block * PAGE
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One page whose state is compared after a statement: ``id`` names it in the job."""
+
+    id: str
+    ref: PageRef
+    kind: MapKind
+    addr: int
+    model: model.PageState | ModelError
+
+
+@dataclass
+class Step:
+    """One statement: what the model did, the job command, what is observed after it."""
+
+    index: int
+    statement: Statement
+    command: str | None = None  # the VM job line (without the sequence number)
+    model_outcome: str | None = None  # the outcome word (ops only)
+    model_detail: str = ""
+    model_error: str | None = None  # the model refused the statement
+    not_expressible: str | None = None  # why the kernel cannot run it
+    observations: list[Observation] = field(default_factory=list)
+    same_pages: list[tuple[PageRef, PageRef]] = field(default_factory=list)
+    deep: bool = False  # observations cover every page (after an op, or ``show``)
+
+
+@dataclass
+class Plan:
+    """A scenario ready to run: the steps, the job text, and where the kernel stops."""
+
+    name: str
+    scenario: Scenario
+    steps: list[Step]
+    cutoff: int | None = None  # index of the first statement the kernel does not run
+    cutoff_reason: str = ""
+
+    def job(self, tag: str) -> str:
+        """The VM job for this scenario (``tag`` names it in the output)."""
+        lines = [f"scenario {tag}"]
+        for st in self.steps:
+            if self.cutoff is not None and st.index >= self.cutoff:
+                break
+            if st.command is not None:
+                lines.append(f"{st.index} {st.command}")
+            for ob in st.observations:
+                lines.append(f"{st.index} observe {ob.ref.proc} {ob.id} {ob.addr:x}")
+        lines.append("end")
+        return "\n".join(lines) + "\n"
+
+
+def encode_value(v: str) -> str | None:
+    """A value as the job writes it: hex bytes, ``-`` for ``0`` (a zero page); None: too long."""
+    if v == "0":
+        return "-"
+    b = v.encode()
+    if len(b) > VALUE_BYTES or b"\x00" in b:
+        return None
+    return b.hex()
+
+
+def decode_value(h: str) -> str:
+    return "0" if h == "-" else bytes.fromhex(h).decode(errors="replace")
+
+
+def _block(kind: MapKind, pages: int) -> int | None:
+    if kind is MapKind.BASE:
+        return 1
+    if pages > HUGE_PAGES or HUGE_PAGES % pages:
+        return None
+    return HUGE_PAGES // pages
+
+
+class _Compiler:
+    def __init__(self, scenario: Scenario) -> None:
+        self.sc = scenario
+        self.layout: dict[tuple[str, str], Layout] = {}
+        self.next_slot = 0
+        self.obs_count = 0
+        self.handles: set[str] = set()
+
+    def lay(self, ref: PageRef) -> Layout:
+        return self.layout[(ref.proc, ref.mapping)]
+
+    def compile(self, op: Op) -> tuple[str | None, str | None]:
+        """(job command, None) or (None, reason it cannot be expressed)."""
+        if isinstance(op, Spawn):
+            return f"spawn {op.proc}", None
+        if isinstance(op, Mmap):
+            pages = self.sc.config.pages_for(op.kind, op.npages)
+            block = _block(op.kind, pages)
+            if block is None:
+                return None, NOT_EXPRESSIBLE["size"]
+            lay = Layout(BASE_ADDR + SLOT * self.next_slot, op.kind, pages, block)
+            self.next_slot += 1
+            self.layout[(op.proc, op.mapping)] = lay
+            return f"mmap {op.proc} {lay.addr:x} {lay.length:x} {op.kind.value}", None
+        if isinstance(op, Fork):
+            for (p, name), lay in list(self.layout.items()):
+                if p == op.parent:
+                    self.layout[(op.child, name)] = lay
+            return f"fork {op.parent} {op.child}", None
+        if isinstance(op, Write):
+            hx = encode_value(op.value)
+            if hx is None:
+                return None, NOT_EXPRESSIBLE["value"]
+            lay = self.lay(op.page)
+            return f"write {op.page.proc} {lay.page_addr(op.page.index):x} {lay.block} {hx}", None
+        if isinstance(op, Read):
+            lay = self.lay(op.page)
+            return f"read {op.page.proc} {lay.page_addr(op.page.index):x} {lay.block}", None
+        if isinstance(op, Gup):
+            addr = self.lay(op.page).page_addr(op.page.index)
+            if not op.pin and not op.write:
+                self.handles.add(op.handle)
+                return f"get {op.page.proc} {op.handle} {addr:x}", None
+            if op.pin and op.write and op.longterm:
+                self.handles.add(op.handle)
+                return f"pin {op.page.proc} {op.handle} {addr:x}", None
+            if not op.pin:
+                return None, NOT_EXPRESSIBLE["get-rw"]
+            return None, NOT_EXPRESSIBLE["pin-ro" if not op.write else "pin-short"]
+        if isinstance(op, HandleWrite):
+            hx = encode_value(op.value)
+            if hx is None:
+                return None, NOT_EXPRESSIBLE["value"]
+            return f"hwrite {op.handle} {hx}", None
+        if isinstance(op, HandleRead):
+            return f"hread {op.handle}", None
+        if isinstance(op, Release):
+            return f"{'unpin' if op.pin else 'put'} {op.handle}", None
+        if isinstance(op, Mprotect):
+            lay = self.layout[(op.proc, op.mapping)]
+            prot = "rw" if op.write else "ro"
+            return f"mprotect {op.proc} {lay.addr:x} {lay.length:x} {prot}", None
+        if isinstance(op, Madvise):
+            lay = self.layout[(op.proc, op.mapping)]
+            if op.index is None or op.advice is Advice.COLLAPSE:
+                start, length = lay.addr, lay.length
+            else:
+                start, length = lay.page_addr(op.index), lay.block * PAGE
+            return f"madvise {op.proc} {start:x} {length:x} {op.advice.value}", None
+        if isinstance(op, ClearSoftDirty):
+            return f"clearrefs {op.proc}", None
+        if isinstance(op, Munmap):
+            lay = self.layout[(op.proc, op.mapping)]
+            return f"munmap {op.proc} {lay.addr:x} {lay.length:x}", None
+        if isinstance(op, Exit):
+            return f"exit {op.proc}", None
+        if isinstance(op, Ksm):
+            a = self.lay(op.first).page_addr(op.first.index)
+            b = self.lay(op.second).page_addr(op.second.index)
+            return f"ksm {op.first.proc} {a:x} {op.second.proc} {b:x}", None
+        if isinstance(op, Kernel):
+            return self._kernel(op)
+        raise TypeError(f"not an operation: {op!r}")  # pragma: no cover
+
+    def _kernel(self, op: Kernel) -> tuple[str | None, str | None]:
+        ref, act = op.page, op.action
+        lay = self.lay(ref)
+        addr = lay.page_addr(ref.index)
+        if act is KernelAction.SWAPOUT:
+            return f"swapout {ref.proc} {addr:x} {lay.addr:x} {lay.length:x}", None
+        if act is KernelAction.MIGRATE:
+            return f"migrate {ref.proc} {addr:x}", None
+        if act is KernelAction.SPLIT_PMD:
+            return f"splitpmd {ref.proc} {lay.addr:x}", None
+        if act is KernelAction.SPLIT_FOLIO:
+            return f"splitfolio {ref.proc} {lay.addr:x} {lay.length:x}", None
+        if act is KernelAction.POISON:
+            return f"poison {ref.proc} {addr:x}", None
+        if act is KernelAction.SWAPCACHE_DROP:
+            return None, NOT_EXPRESSIBLE["swapcache-drop"]
+        if act in (KernelAction.MIGRATE_BEGIN, KernelAction.MIGRATE_END):
+            return None, NOT_EXPRESSIBLE["migrate-half"]
+        return None, NOT_EXPRESSIBLE["device"]
+
+    def observe(self, world: World, ref: PageRef) -> Observation | None:
+        lay = self.layout.get((ref.proc, ref.mapping))
+        if lay is None or not 0 <= ref.index < lay.npages:
+            return None
+        self.obs_count += 1
+        return Observation(f"o{self.obs_count}", ref, lay.kind, lay.page_addr(ref.index),
+                           model.page_state(world, MAINLINE, ref))
+
+
+def all_pages(world: World) -> list[PageRef]:
+    """Every page of every mapping of every process in the model's world, in order."""
+    refs = []
+    for p in sorted(world.procs, key=lambda p: p.name):
+        for v in sorted(p.vmas, key=lambda v: v.name):
+            refs += [PageRef(p.name, v.name, i) for i in range(v.npages) if i not in v.holes]
+    return refs
+
+
+def plan(scenario: Scenario, *, deep: bool = True) -> Plan:
+    """Run ``scenario`` on the model (mainline) and compile it for the VM.
+
+    ``deep``: after every operation, observe every page the model knows about
+    (not only the pages ``expect`` and ``show`` name).
+    """
+    comp = _Compiler(scenario)
+    world = model.initial_world(scenario.config)
+    steps: list[Step] = []
+    result = Plan(scenario.name, scenario, steps)
+    model_stopped: str | None = None
+    for i, st in enumerate(scenario.statements):
+        step = Step(i, st)
+        steps.append(step)
+        action = st.action
+        if model_stopped is not None:
+            step.model_error = model_stopped
+            if result.cutoff is None:
+                result.cutoff, result.cutoff_reason = i, model_stopped
+            continue
+        refs: list[PageRef] = []
+        if isinstance(action, ExpectInvariants):
+            continue
+        if isinstance(action, ExpectState):
+            refs.append(action.page)
+            for w in action.words:
+                if w.other is not None:
+                    refs.append(w.other)
+                    step.same_pages.append((action.page, w.other))
+        elif isinstance(action, Show):
+            if action.page is None:
+                refs = all_pages(world)
+                step.deep = True
+            else:
+                refs = [action.page]
+        else:
+            command, why = (None, None)
+            if result.cutoff is None:
+                command, why = comp.compile(action)
+            applied = model.apply(world, action, MAINLINE)
+            if isinstance(applied, ModelError):
+                step.model_error = f"the model refused it: {applied.message}"
+                model_stopped = f"the model stopped at line {st.line}"
+                if result.cutoff is None:
+                    result.cutoff, result.cutoff_reason = i, step.model_error
+                continue
+            world = applied.world
+            step.model_outcome = applied.outcome.word
+            step.model_detail = applied.outcome.detail
+            if why is not None:
+                step.not_expressible = why
+                if result.cutoff is None:
+                    result.cutoff = i
+                    result.cutoff_reason = f"line {st.line} is not expressible: {why}"
+            step.command = command
+            if deep:
+                refs = all_pages(world)
+                step.deep = True
+        seen: set[PageRef] = set()
+        for ref in refs:
+            if ref in seen:
+                continue
+            seen.add(ref)
+            ob = comp.observe(world, ref)
+            if ob is not None:
+                step.observations.append(ob)
+    return result

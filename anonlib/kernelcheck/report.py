@@ -1,0 +1,200 @@
+"""The agreement table: text for the terminal, markdown for the book, JSON to keep a run."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .compare import AGREED, DISAGREED, KNOWN, NOT_CHECKED, Check, FileResult, StatementResult
+from .known import KnownDifference
+
+
+@dataclass
+class Report:
+    """A kernel-check run: every file's verdicts, the kernel, and the known differences used."""
+
+    files: list[FileResult]
+    kernel: str = ""
+    seconds: float = 0.0
+    known: list[KnownDifference] = field(default_factory=list)
+    known_used: set[int] = field(default_factory=set)
+
+    @property
+    def failed(self) -> bool:
+        return any(f.disagreed or f.error for f in self.files)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    def totals(self) -> dict[str, int]:
+        return {
+            "files": len(self.files),
+            AGREED: sum(f.agreed for f in self.files),
+            DISAGREED: sum(f.disagreed for f in self.files),
+            KNOWN: sum(f.known for f in self.files),
+            NOT_CHECKED: sum(f.not_checked for f in self.files),
+        }
+
+
+HEAD = ("agreed", "disagreed", "known", "not checked")
+
+
+def _counts(f: FileResult) -> tuple[int, int, int, int]:
+    return f.agreed, f.disagreed, f.known, f.not_checked
+
+
+def _explain(st: StatementResult) -> str:
+    bad = [c for c in st.checks if c.agreed is False]
+    if bad:
+        return "; ".join(_check_text(c) for c in bad)
+    if st.verdict == KNOWN:
+        return "known: " + "; ".join(st.known)
+    return st.reason
+
+
+def _check_text(c: Check) -> str:
+    if c.name.startswith("same-page (all"):
+        return f"same-page: {c.kernel}"
+    text = f"{c.name}: model {c.model or '-'}, kernel {c.kernel or '-'}"
+    return text + (f" ({c.note})" if c.note else "")
+
+
+def statement_table(f: FileResult) -> str:
+    """One file, statement by statement."""
+    width = min(44, max((len(s.text) for s in f.statements), default=10))
+    lines = [f"{f.name}: statement by statement"]
+    for s in f.statements:
+        verdict = s.verdict.upper() if s.verdict == DISAGREED else s.verdict
+        lines.append(f"  {s.line:>4}  {s.text:<{width}}  {verdict:<16}  {_explain(s)}".rstrip())
+    return "\n".join(lines)
+
+
+def text_table(report: Report, *, verbose: bool = False) -> str:
+    """The agreement table, then statement by statement for every failing file."""
+    width = max([len(f.name) for f in report.files] + [4])
+    kernel = report.kernel or "?"
+    out = [f"kernel-check: the model (scheme mainline) against Linux {kernel} "
+           f"(one QEMU boot, {report.seconds:.1f} s)", ""]
+    out.append(f"{'file':<{width}}  " + "  ".join(f"{h:>11}" for h in HEAD) + "  status")
+    for f in report.files:
+        nums = "  ".join(f"{n:>11}" for n in _counts(f))
+        out.append(f"{f.name:<{width}}  {nums}  {f.status}" + (f": {f.error}" if f.error else ""))
+    t = report.totals()
+    out.append(f"{'total (' + str(t['files']) + ' files)':<{width}}  " + "  ".join(
+        f"{t[k]:>11}" for k in (AGREED, DISAGREED, KNOWN, NOT_CHECKED)))
+    for f in report.files:
+        if verbose or f.disagreed:
+            out += ["", statement_table(f)]
+    unused = [k for i, k in enumerate(report.known) if i not in report.known_used]
+    if unused and report.files:
+        out += ["", "known differences that matched nothing in this run:"]
+        out += [f"  {k.label()}" for k in unused]
+    out.append("")
+    if report.failed:
+        bad = sum(1 for f in report.files if f.disagreed or f.error)
+        out.append(f"result: {bad} file(s) disagree with the kernel beyond the known "
+                   "differences (exit 1)")
+    else:
+        out.append("result: the model agrees with the kernel on everything checked "
+                   "(known differences aside)")
+    return "\n".join(out)
+
+
+def to_json(report: Report) -> dict[str, Any]:
+    return {
+        "kernel": report.kernel,
+        "seconds": round(report.seconds, 1),
+        "totals": report.totals(),
+        "files": [
+            {
+                "name": f.name,
+                "error": f.error,
+                "status": f.status,
+                "counts": dict(zip(HEAD, _counts(f), strict=True)),
+                "statements": [
+                    {
+                        "line": s.line,
+                        "text": s.text,
+                        "verdict": s.verdict,
+                        "reason": s.reason,
+                        "known": s.known,
+                        "checks": [asdict(c) for c in s.checks],
+                    }
+                    for s in f.statements
+                ],
+            }
+            for f in report.files
+        ],
+        "known_differences": [asdict(k) for k in report.known],
+    }
+
+
+def from_json(data: dict[str, Any]) -> Report:
+    files = []
+    for fd in data["files"]:
+        f = FileResult(fd["name"], error=fd.get("error", ""))
+        for sd in fd["statements"]:
+            f.statements.append(StatementResult(
+                sd["line"], sd["text"], sd["verdict"],
+                [Check(**c) for c in sd.get("checks", [])], sd.get("reason", ""),
+                list(sd.get("known", []))))
+        files.append(f)
+    known = [KnownDifference(**k) for k in data.get("known_differences", [])]
+    return Report(files, data.get("kernel", ""), data.get("seconds", 0.0), known,
+                  set(range(len(known))))
+
+
+def dumps(report: Report) -> str:
+    return json.dumps(to_json(report), indent=1, sort_keys=False) + "\n"
+
+
+def _md(s: str) -> str:
+    return s.replace("|", "\\|")
+
+
+def markdown(report: Report, *, rerun: str = "") -> str:
+    """The appendix page: totals, the per-file table, failing files in detail, known differences."""
+    t = report.totals()
+    out = [
+        "# Appendix: the model checked against Linux",
+        "",
+        "Every scenario in `scenarios/` was run twice: on the model (scheme `mainline`) and "
+        f"on Linux {report.kernel or '6.12'} (Debian's kernel, booted once under QEMU for "
+        "the whole library). Each statement is *agreed* when every outcome and every state "
+        "word the real kernel shows (present, swap, PMD-mapped, PG_anon_exclusive, same "
+        "page, values read, signals, GUP results, skipped kernel actions) matches the "
+        "model; *not checked* when user space cannot express it or observe anything about "
+        "it (R/O long-term pins without `gup_test`, device-private and device-exclusive "
+        "entries, the swap PTE's exclusive bit, swap-cache drops); a *known difference* "
+        "when it disagrees for a reason listed at the end of this page.",
+        "",
+        f"**{t['files']} files: {t[AGREED]} statements agreed, {t[DISAGREED]} disagreed, "
+        f"{t[KNOWN]} known differences, {t[NOT_CHECKED]} not checked.**",
+        "",
+    ]
+    if rerun:
+        out += [rerun, ""]
+    out += ["| file | agreed | disagreed | known | not checked | status |",
+            "|---|---:|---:|---:|---:|---|"]
+    for f in report.files:
+        a, d, k, n = _counts(f)
+        out.append(f"| `{_md(f.name)}` | {a} | {d} | {k} | {n} | {_md(f.status)} |")
+    failing = [f for f in report.files if f.disagreed or f.known]
+    if failing:
+        out += ["", "## Statements that differ", ""]
+        for f in failing:
+            out += [f"### `{_md(f.name)}`", "", "| line | statement | verdict | detail |",
+                    "|---:|---|---|---|"]
+            for s in f.statements:
+                if s.verdict in (DISAGREED, KNOWN):
+                    out.append(f"| {s.line} | `{_md(s.text)}` | {s.verdict} | "
+                               f"{_md(_explain(s))} |")
+            out.append("")
+    if report.known:
+        out += ["", "## Known differences", "",
+                "| where | why the model differs | does it matter |", "|---|---|---|"]
+        for k in report.known:
+            out.append(f"| `{_md(k.label())}` | {_md(k.why)} | {_md(k.matters)} |")
+    return "\n".join(out).rstrip() + "\n"
