@@ -302,3 +302,19 @@ def test_player_is_deterministic_and_self_contained():
     ]
     with pytest.raises(ValueError):
         player(explore("swapout", "sc"))
+
+
+# ---------------------------------------------------------------------------- litmus files
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "tools" / "litmus").glob("*.litmus")))
+def test_litmus_files_agree_with_the_model(path):
+    """Each LKMM litmus file names a variant; the weak model's verdict matches its Result."""
+    text = path.read_text()
+    assert text.startswith(f"C {path.stem}\n")
+    result = next(x for x in text.splitlines() if x.startswith(" * Result: ")).split(": ")[1]
+    model_line = next(x for x in text.splitlines() if x.startswith(" * Model: "))
+    name, verdict = model_line.split(": ", 1)[1].rstrip(")").split(" (weak: ")
+    assert result in ("Never", "Sometimes")
+    assert explore(name, "weak").verdict == verdict
+    assert (verdict == "safe") == (result == "Never")
