@@ -148,9 +148,15 @@ class Replay:
             return 2
         return 1 if self.violations else 0
 
-    def text(self) -> str:
+    def text(self, verbose: bool = True) -> str:
+        """The frames (with the state after each, or one line each), then how it ended."""
         lines = [f"replay of {self.variant} under {self.memory_model}: " + ",".join(self.schedule)]
-        lines += [f.text() for f in self.frames]
+        if verbose:
+            lines += [f.text() for f in self.frames]
+        else:
+            lines += [f.line() for f in self.frames[1:]]
+            lines.append("state:")
+            lines.append(_indent(self.frames[-1].state))
         if self.error:
             lines.append(f"error: {self.error}")
         if not self.finished:
@@ -427,7 +433,7 @@ def table(names: Sequence[str] | None = None) -> str:
     rows = []
     width = max(len(n) for n in (names or VARIANTS))
     header = f"{'variant':<{width}}  " + "  ".join(f"{m:<12}" for m in MEMORY_MODELS)
-    rows.append(header)
+    rows.append(header.rstrip())
     for n in names or VARIANTS:
         cells = []
         for m in MEMORY_MODELS:

@@ -487,10 +487,12 @@ class Variant:
     def expected_line(self) -> str:
         return " ".join(f"{m}={self.expected[m]}" for m in MEMORY_MODELS)
 
-    def describe(self) -> str:
-        """Both programs, step by step: where, the line, barriers, and where each step leads."""
+    def describe(self, cpus: str = "AB") -> str:
+        """The programs of ``cpus``, step by step: where, the line, where each step leads."""
         lines = [f"{self.name}: {self.summary}", f"  the PTE starts {self.pte.text()}"]
         for prog in self.programs():
+            if prog.cpu not in cpus:
+                continue
             lines.append(f"CPU {prog.cpu}: {prog.name}")
             for step in prog.steps.values():
                 lines.append(f"  {step.id:<4} {step.where}")
