@@ -113,7 +113,10 @@ def decode_page(text: str, kind: MapKind) -> KernelPage:
                                              (KPF_HWPOISON, "hwpoison-flag"),
                                              (KPF_ZERO_PAGE, "zero-page"))
                       if _bit(kf, bit))
-        pmd = kind is MapKind.THP and ahp > 0
+        # AnonHugePages counts anonymous THPs; the huge zero page shows as a zero page
+        # that is part of a THP (the PMD split maps the small zero page instead).
+        huge_zero = _bit(kf, KPF_ZERO_PAGE) and _bit(kf, KPF_THP)
+        pmd = kind is MapKind.THP and (ahp > 0 or huge_zero)
         if _bit(kf, KPF_ZERO_PAGE):
             excl: bool | None = False
             why = ""
@@ -299,7 +302,8 @@ def compare_page(ob: Observation, kp: KernelPage) -> list[Check]:
     if kp.kind == "none" and ob.kind is MapKind.HUGETLB and ps.kind == "hwpoison":
         return [Check(f"{where}: kind", ps.kind, kp.kind, None,
                       "pagemap shows a hugetlb hwpoison entry as none")]
-    checks.append(Check(f"{where}: kind", ps.kind, kp.kind, ps.kind == kp.kind))
+    checks.append(Check(f"{where}: kind", ps.kind, kp.kind, ps.kind == kp.kind,
+                        " ".join(kp.flags)))
     if ps.kind != kp.kind:
         return checks
     if ps.kind == "present" and ob.kind is MapKind.THP:
@@ -421,6 +425,10 @@ def compare_plan(plan: Plan, run: KernelRun | None) -> FileResult:
             if step.index > plan.cutoff:
                 sr.reason = f"after line {plan.steps[plan.cutoff].statement.line}: {stop_reason}"
             result.statements.append(sr)
+            continue
+        if run is not None and run.stopped_at is not None and step.index > run.stopped_at:
+            result.statements.append(StatementResult(
+                step.statement.line, step.statement.text, NOT_CHECKED, reason=stop_reason))
             continue
         sr = compare_step(step, run, stop_reason)
         result.statements.append(sr)

@@ -3,7 +3,7 @@
 Each entry names where a disagreement is expected and why::
 
     [[difference]]
-    scenario = "cow/*-swapped-*.scn"   # glob on the file's path (relative to scenarios/)
+    scenario = "cow/*-swapped-*.scn"   # glob (* and ?) on the file's path (relative to scenarios/)
     statement = "kernel swapout *"     # optional: glob on the statement text
     line = 12                          # optional: the statement's line
     check = "outcome"                  # optional: glob on the check's name
@@ -16,7 +16,7 @@ does not fail the check; every other disagreement does.
 
 from __future__ import annotations
 
-import fnmatch
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,12 @@ from .compare import DISAGREED, KNOWN, FileResult
 
 DEFAULT_FILE = Path(__file__).resolve().parents[2] / "tools" / "kernelcheck" / \
     "known-differences.toml"
+
+
+def glob_match(text: str, pattern: str) -> bool:
+    """``*`` matches any run of characters, ``?`` one; everything else (``[``, ``]``) is literal."""
+    rx = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(rx, text, re.DOTALL) is not None
 
 
 class KnownDifferencesError(ValueError):
@@ -42,15 +48,15 @@ class KnownDifference:
 
     def matches(self, path: str, line: int, text: str, check: str) -> bool:
         name = path.replace("\\", "/")
-        if not (fnmatch.fnmatchcase(name, self.scenario)
-                or fnmatch.fnmatchcase(name.rsplit("/", 1)[-1], self.scenario)
-                or fnmatch.fnmatchcase(name, "*/" + self.scenario)):
+        if not (glob_match(name, self.scenario)
+                or glob_match(name.rsplit("/", 1)[-1], self.scenario)
+                or glob_match(name, "*/" + self.scenario)):
             return False
         if self.line is not None and self.line != line:
             return False
-        if self.statement is not None and not fnmatch.fnmatchcase(text, self.statement):
+        if self.statement is not None and not glob_match(text, self.statement):
             return False
-        return self.check is None or fnmatch.fnmatchcase(check, self.check)
+        return self.check is None or glob_match(check, self.check)
 
     def label(self) -> str:
         where = self.scenario

@@ -22,10 +22,10 @@ huge page of 512 subpages, while the model's has ``thp_pages`` (default 4) or
 ``512 / thp_pages`` real subpages starting at subpage ``i * 512 / thp_pages``
 (so the model's four pages spread over the whole huge page, and the
 fractions of a THP that MADV_DONTFORK, MADV_DONTNEED or a COW leave behind
-are the same as in the model). Writes and reads cover the whole block (each
-subpage carries the value; a read reports when they differ); a GUP
-reference, a kernel action on one page and every observation use the
-block's first subpage.
+are the same as in the model). Writes, reads and GUP references cover the
+whole block (each subpage carries the value; a read reports when they
+differ; ``H read`` reads the first subpage); a kernel action on one page
+and every observation use the block's first subpage.
 """
 
 from __future__ import annotations
@@ -217,13 +217,14 @@ class _Compiler:
             lay = self.lay(op.page)
             return f"read {op.page.proc} {lay.page_addr(op.page.index):x} {lay.block}", None
         if isinstance(op, Gup):
-            addr = self.lay(op.page).page_addr(op.page.index)
+            lay = self.lay(op.page)
+            addr = lay.page_addr(op.page.index)
             if not op.pin and not op.write:
                 self.handles.add(op.handle)
-                return f"get {op.page.proc} {op.handle} {addr:x}", None
+                return f"get {op.page.proc} {op.handle} {addr:x} {lay.block}", None
             if op.pin and op.write and op.longterm:
                 self.handles.add(op.handle)
-                return f"pin {op.page.proc} {op.handle} {addr:x}", None
+                return f"pin {op.page.proc} {op.handle} {addr:x} {lay.block}", None
             if not op.pin:
                 return None, NOT_EXPRESSIBLE["get-rw"]
             return None, NOT_EXPRESSIBLE["pin-ro" if not op.write else "pin-short"]

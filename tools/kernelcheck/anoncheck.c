@@ -23,6 +23,9 @@
  * `pin rw longterm` is an io_uring fixed buffer (FOLL_PIN | FOLL_WRITE |
  * FOLL_LONGTERM); `H read` is IORING_OP_WRITE_FIXED into a memfd, `H write`
  * IORING_OP_READ_FIXED from one. io_uring is driven with raw system calls.
+ * A reference covers the whole block of subpages that stands for one model
+ * page (see anonlib/kernelcheck/plan.py); `H write` writes every subpage of
+ * it, `H read` reads the first.
  *
  * A value lives in the first VALUE_BYTES bytes of a page, NUL padded; the
  * value "0" is all zero bytes, so a written "0" equals a never-written page.
@@ -241,6 +244,7 @@ struct handle {
 	struct uring ring;
 	int memfd;
 	unsigned long addr;
+	long count;
 };
 
 static struct handle handles[MAXHANDLE];
@@ -500,27 +504,40 @@ static void proc_command(char *line)
 			scenario_process(w[1]);
 		}
 		reply("ok %d", (int)pid);
-	} else if (!strcmp(c, "get") && n == 3) {
+	} else if (!strcmp(c, "get") && n == 4) {
+		/* FOLL_GET on every subpage of the block: vmsplice them into one pipe */
 		struct handle *h = new_handle(w[1]);
 		unsigned long addr = parse_addr(w[2]);
+		long count = strtol(w[3], NULL, 10);
 		if (!h || pipe(h->pipefd) < 0) {
 			reply("error handle");
 			return;
 		}
-		fcntl(h->pipefd[1], F_SETPIPE_SZ, 16 * PAGE);
-		struct iovec iov = {.iov_base = (void *)addr, .iov_len = PAGE};
-		ssize_t r = vmsplice(h->pipefd[1], &iov, 1, 0);
-		if (r != (ssize_t)PAGE) {
-			int e = r < 0 ? errno : EIO;
+		if (fcntl(h->pipefd[1], F_SETPIPE_SZ, (count + 1) * PAGE) < 0) {
 			close_handle(h);
-			reply("%s", errname(e));
+			reply("error pipe size");
 			return;
 		}
+		size_t done = 0, want = count * PAGE;
+		while (done < want) {
+			struct iovec iov = {.iov_base = (void *)(addr + done), .iov_len = want - done};
+			ssize_t r = vmsplice(h->pipefd[1], &iov, 1, 0);
+			if (r <= 0) {
+				int e = r < 0 ? errno : EIO;
+				close_handle(h);
+				reply("%s", errname(e));
+				return;
+			}
+			done += r;
+		}
 		h->addr = addr;
+		h->count = count;
 		reply("ok");
-	} else if (!strcmp(c, "pin") && n == 3) {
+	} else if (!strcmp(c, "pin") && n == 4) {
+		/* FOLL_PIN | FOLL_WRITE | FOLL_LONGTERM on the block: one io_uring fixed buffer */
 		struct handle *h = new_handle(w[1]);
 		unsigned long addr = parse_addr(w[2]);
+		long count = strtol(w[3], NULL, 10);
 		if (!h) {
 			reply("error handle");
 			return;
@@ -532,7 +549,7 @@ static void proc_command(char *line)
 			reply("error io_uring_setup %s", errname(-e));
 			return;
 		}
-		struct iovec iov = {.iov_base = (void *)addr, .iov_len = PAGE};
+		struct iovec iov = {.iov_base = (void *)addr, .iov_len = count * PAGE};
 		if (syscall(__NR_io_uring_register, h->ring.fd, IORING_REGISTER_BUFFERS, &iov, 1) < 0) {
 			e = errno;
 			close_handle(h);
@@ -546,6 +563,7 @@ static void proc_command(char *line)
 			return;
 		}
 		h->addr = addr;
+		h->count = count;
 		reply("ok");
 	} else if (!strcmp(c, "hread") && n == 2) {
 		struct handle *h = find_handle(w[1]);
@@ -605,11 +623,15 @@ static void proc_command(char *line)
 			reply("error pwrite");
 			return;
 		}
-		int res = uring_rw_fixed(&h->ring, IORING_OP_READ_FIXED, h->memfd, h->addr);
-		if (res != VALUE_BYTES)
-			reply("%s", res < 0 ? errname(-res) : "EIO");
-		else
-			reply("ok");
+		for (long k = 0; k < h->count; k++) {
+			int res = uring_rw_fixed(&h->ring, IORING_OP_READ_FIXED, h->memfd,
+						 h->addr + k * PAGE);
+			if (res != VALUE_BYTES) {
+				reply("%s", res < 0 ? errname(-res) : "EIO");
+				return;
+			}
+		}
+		reply("ok");
 	} else if ((!strcmp(c, "put") || !strcmp(c, "unpin")) && n == 2) {
 		struct handle *h = find_handle(w[1]);
 		if (!h) {
