@@ -20,9 +20,10 @@ Sizes and counters
     batches or speculative references, so the "unnecessary COW" of 5.9-5.17
     (LRU batch) does not appear; the swap-cache variant does.
 Concurrency
-  * Every operation is atomic. Races (GUP-fast against a clearer, fork's
-    write_protect_seq) need operations split into steps, which this model
-    does not do; barriers are named in docstrings only.
+  * Every operation is atomic. The races between GUP-fast and the code that
+    clears the flag (fork's write_protect_seq, the barriers in
+    folio_try_share_anon_rmap) are modelled step by step, with memory
+    models, in :mod:`anonlib.race`, not here.
 Swap
   * The swap device is not SWP_SYNCHRONOUS_IO: a swapped-in page always goes
     through the swap cache (the real check's zram device skips it when the

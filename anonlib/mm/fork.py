@@ -25,7 +25,7 @@ def dup_mmap(m: Mem, parent: str, child: str) -> None:
     kernel/fork.c: dup_mmap -> copy_page_range (6.12). VMAs (here: pages) marked
     MADV_DONTFORK are not copied; the child's MMF_HAS_PINNED starts clear. The
     parent's write_protect_seq is odd throughout, which is what keeps GUP-fast
-    away (see the race model); here fork is one atomic step.
+    away (:mod:`anonlib.race`); here fork is one atomic step.
     """
     if child in m.procs:
         raise OpFailed(f"process {child!r} already exists", ErrorKind.INVALID)

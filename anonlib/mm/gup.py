@@ -50,7 +50,7 @@ def gup_fast(m: Mem, op: Gup) -> str | None:
     mm/gup.c: gup_fast_pte_range / gup_fast_pmd_leaf (6.12): the entry must be
     present and not special (the zero page is), writable for FOLL_WRITE, and a
     R/O pin must pass gup_must_unshare with no VMA. The barriers that make this
-    safe against a concurrent clearer are modelled step by step in the race model;
+    safe against a concurrent clearer are modelled step by step in anonlib.race;
     here GUP-fast is one atomic step.
     """
     ref = op.page

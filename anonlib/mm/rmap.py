@@ -35,8 +35,8 @@ def folio_try_share_anon_rmap(m: Mem, fid: int, index: int, huge: bool = False) 
 
     include/linux/rmap.h: folio_try_share_anon_rmap_pte / _pmd, hugetlb_try_share_anon_rmap
     (6.12). The caller has already cleared (or made non-present) the entry;
-    the model applies the helper atomically (its GUP-fast barriers are not
-    modelled at this level). Returns False (-EBUSY) when the folio may be pinned.
+    here the helper is one atomic step; its barriers against GUP-fast are
+    modelled step by step in :mod:`anonlib.race`. Returns False (-EBUSY) when the folio may be pinned.
     """
     if m.maybe_pinned(fid):
         return False
