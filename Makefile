@@ -30,6 +30,7 @@ help:
 	@echo "make book       build the book into $(HTML)"
 	@echo "make test       ruff, unit tests, nbval over notebooks/, book build, browser test"
 	@echo "make lab        JupyterLab on notebooks/"
+	@echo "make kernel-check  run the scenarios on the model and on Linux 6.12 in QEMU, compare"
 	@echo "make notebooks  re-execute notebooks/*.ipynb in place and strip volatile metadata"
 	@echo "make clean      remove build output (make distclean also removes .venv and node_modules)"
 
@@ -63,7 +64,7 @@ book: $(INSTALLED) $(WIDGETS_STATIC)/embed.js
 
 # ---- tests ---------------------------------------------------------------------
 
-test: lint unit nbval book browser
+test: lint kernel-check unit nbval book browser
 	@echo "make test: all checks passed"
 
 lint: $(INSTALLED)
@@ -92,6 +93,14 @@ chromium:
 	  echo "      Install it with:  sudo apt-get install chromium  (Debian/Ubuntu)"; \
 	  echo "      or point CHROMIUM=/path/to/chromium at another Chromium build."; \
 	fi
+
+# ---- the model against the real kernel (anonlib/kernelcheck, tools/kernelcheck) --------
+# One QEMU boot of Debian's Linux 6.12 runs every scenario in scenarios/ and the probes.
+# As root it installs QEMU and downloads the kernel into .cache/kernel/ on first use;
+# elsewhere it says how and skips, except under CI=true, where it must run.
+.PHONY: kernel-check
+kernel-check: $(INSTALLED)
+	$(BIN)/python -m anonlib kernel-check --all --skip-unavailable tools/kernelcheck/probes/*.scn
 
 # ---- notebooks -----------------------------------------------------------------
 
