@@ -87,7 +87,8 @@ def text_table(report: Report, *, verbose: bool = False) -> str:
     for f in report.files:
         if verbose or f.disagreed:
             out += ["", statement_table(f)]
-    unused = [k for i, k in enumerate(report.known) if i not in report.known_used]
+    unused = [k for i, k in enumerate(report.known) if i not in report.known_used
+              and any(k.covers(f.name) for f in report.files)]
     if unused and report.files:
         out += ["", "known differences that matched nothing in this run:"]
         out += [f"  {k.label()}" for k in unused]

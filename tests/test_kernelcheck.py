@@ -1,0 +1,422 @@
+"""kernel-check: planning, comparison, the table, known differences, and one real boot.
+
+Everything but the last test runs without a VM: the kernel's side is given as
+the text the test program prints (``@r``/``@o`` lines). The test marked
+``kernel`` boots Debian's Linux 6.12 under QEMU on a tiny scenario; it skips,
+saying why, unless QEMU and the kernel are there (or may be installed: root
+with apt-get), except under CI=true, where it must run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from anonlib.kernelcheck import vm
+from anonlib.kernelcheck.check import compare_all, make_job, plan_files
+from anonlib.kernelcheck.compare import (
+    AGREED,
+    DISAGREED,
+    KNOWN,
+    NOT_CHECKED,
+    compare_plan,
+    decode_page,
+    kernel_outcome,
+    parse_output,
+)
+from anonlib.kernelcheck.known import (
+    KnownDifferencesError,
+    apply_known,
+    glob_match,
+    load_known,
+    parse_known,
+)
+from anonlib.kernelcheck.plan import Plan, decode_value, encode_value, plan
+from anonlib.kernelcheck.report import dumps, from_json, markdown, text_table, to_json
+from anonlib.ops import MapKind
+from anonlib.scenario.parser import parse
+
+REPO = Path(__file__).resolve().parents[1]
+
+# pagemap / kpageflags words for fake observations
+PRESENT = 1 << 63
+SWAP = 1 << 62
+ANON = 1 << 12
+EXCL = 1 << 34
+THP = 1 << 22
+ZERO = 1 << 24
+
+
+def obs(pfn: int, kf: int, *, head: int | None = None, hkf: int | None = None,
+        ahp: int = 0, present: bool = True) -> str:
+    pm = (PRESENT | pfn) if present else 0
+    head = pfn if head is None else head
+    hkf = kf if hkf is None else hkf
+    return f"pm={pm:x} kf={kf:x} head={head:x} hkf={hkf:x} kc=1 ahp={ahp}"
+
+
+def swap_obs(swp_type: int = 0, offset: int = 7) -> str:
+    return f"pm={SWAP | (offset << 5) | swp_type:x} kf=0 head=0 hkf=0 kc=0 ahp=0"
+
+
+def planned(text: str, *, deep: bool = True) -> Plan:
+    sc = parse(text, "t.scn")
+    assert not hasattr(sc, "message"), sc
+    return plan(sc, deep=deep)
+
+
+Pages = dict[str, str] | Callable[[int], dict[str, str]]
+
+
+def fake_run(p: Plan, replies: dict[int, str], pages: Pages | None = None,
+             stopped_at: int | None = None) -> str:
+    """The VM's output for plan ``p``: ``replies`` by statement index, ``pages`` by page text.
+
+    ``pages`` maps ``"P A[0]"`` to an observation (or is a function of the
+    statement's index that does); pages not named are 'gone'.
+    """
+    given = pages or {}
+    lines = ["@kernel 6.12.test", "@begin s0"]
+    for st in p.steps:
+        if p.cutoff is not None and st.index >= p.cutoff:
+            break
+        if stopped_at is not None and st.index > stopped_at:
+            break
+        if st.command is not None:
+            lines.append(f"@r {st.index} {replies.get(st.index, 'ok')}")
+        now = given(st.index) if callable(given) else given
+        for ob in st.observations:
+            lines.append(f"@o {st.index} {ob.id} {now.get(str(ob.ref), 'gone')}")
+        if stopped_at == st.index:
+            lines.append(f"@stopped s0 at {st.index}")
+    lines += ["@end s0", "@done"]
+    return "\n".join(lines) + "\n"
+
+
+BASIC = """\
+spawn P
+P mmap A 1
+P write A[0] 1
+P fork Q
+Q read A[0] expect 1
+expect P A[0] present shared same-page Q A[0]
+"""
+
+
+def basic_pages(index: int) -> dict[str, str]:
+    """What the kernel shows for BASIC: exclusive until the fork, then shared by both."""
+    if index < 2:
+        return {"P A[0]": "pm=0 kf=0 head=0 hkf=0 kc=0 ahp=0"}
+    if index < 3:
+        return {"P A[0]": obs(0x100, ANON | EXCL)}
+    return {"P A[0]": obs(0x100, ANON), "Q A[0]": obs(0x100, ANON)}
+
+
+# ------------------------------------------------------------------ planning
+
+
+def test_values_round_trip_and_zero_is_all_zero_bytes() -> None:
+    assert encode_value("0") == "-"
+    assert decode_value("-") == "0"
+    assert decode_value(encode_value("a b") or "") == "a b"
+    assert encode_value("x" * 64) is None
+
+
+def test_plan_compiles_statements_and_spreads_thp_pages_over_blocks() -> None:
+    p = planned("spawn P\nP mmap T thp\nP write T[1] v\nP get T[3] ro as H\n")
+    cmds = [s.command for s in p.steps]
+    assert cmds[0] == "spawn P"
+    assert cmds[1] == "mmap P 200000000 200000 thp"
+    # model page 1 of 4 is the block of 128 real subpages starting at subpage 128
+    assert cmds[2] == f"write P {0x200000000 + 128 * 4096:x} 128 76"
+    assert cmds[3] == f"get P H {0x200000000 + 3 * 128 * 4096:x} 128"
+    assert p.cutoff is None
+    job = p.job("s0")
+    assert job.startswith("scenario s0\n0 spawn P\n") and job.endswith("end\n")
+    assert "observe P o" in job
+
+
+def test_fork_child_inherits_addresses_and_new_mappings_get_new_slots() -> None:
+    p = planned("spawn P\nP mmap A 2\nP fork Q\nQ mmap B 1\nQ write A[1] x\n")
+    assert p.steps[3].command == "mmap Q 200400000 1000 base"
+    assert p.steps[4].command == "write Q 200001000 1 78"
+
+
+def test_unexpressible_statement_cuts_the_kernel_run() -> None:
+    p = planned("spawn P\nP mmap A 1\nP write A[0] 1\nP pin A[0] ro longterm as H\n"
+                "P write A[0] 2\nH read\n")
+    assert p.cutoff == 3
+    assert "gup_test" in (p.steps[3].not_expressible or "")
+    assert "pin P" not in p.job("s0")
+    # the model still ran every statement
+    assert p.steps[5].model_outcome == "2"
+
+
+@pytest.mark.parametrize("stmt", [
+    "kernel swapcache-drop P A[0]", "kernel migrate-begin P A[0]",
+    "kernel device-private P A[0]", "kernel device-exclusive P A[0]",
+    "P get A[0] rw as H", "P pin A[0] rw as H",
+])
+def test_statements_user_space_cannot_express(stmt: str) -> None:
+    p = planned(f"spawn P\nP mmap A 1\nP write A[0] 1\n{stmt}\n")
+    assert p.cutoff == 3 and p.steps[3].not_expressible
+
+
+def test_deep_observes_every_page_and_shallow_only_named_ones() -> None:
+    deep = planned(BASIC)
+    assert [str(o.ref) for o in deep.steps[3].observations] == ["P A[0]", "Q A[0]"]
+    shallow = planned(BASIC, deep=False)
+    assert shallow.steps[3].observations == []
+    assert [str(o.ref) for o in shallow.steps[5].observations] == ["P A[0]", "Q A[0]"]
+
+
+# ------------------------------------------------------------------ decoding
+
+
+def test_decode_present_exclusive_swap_hwpoison_none() -> None:
+    kp = decode_page(obs(0x100, ANON | EXCL), MapKind.BASE)
+    assert (kp.kind, kp.exclusive, kp.phys) == ("present", True, 0x100)
+    assert decode_page(obs(0x100, ANON), MapKind.BASE).exclusive is False
+    sw = decode_page(swap_obs(), MapKind.BASE)
+    assert sw.kind == "swap" and sw.exclusive is None and "not visible" in sw.exclusive_why
+    hp = decode_page(swap_obs(27, 0x1234), MapKind.BASE)
+    assert (hp.kind, hp.phys) == ("hwpoison", 0x1234)
+    assert decode_page(swap_obs(29), MapKind.BASE).kind == "migration"
+    assert decode_page("pm=0 kf=0 head=0 hkf=0 kc=0 ahp=0", MapKind.BASE).kind == "none"
+    assert decode_page("gone", MapKind.BASE).kind == "gone"
+
+
+def test_decode_thp_uses_head_flag_when_pmd_mapped_and_hides_tail_flags() -> None:
+    pmd = decode_page(obs(0x205, ANON | THP, head=0x200, hkf=ANON | THP | EXCL, ahp=2048),
+                      MapKind.THP)
+    assert pmd.pmd and pmd.exclusive is True
+    tail = decode_page(obs(0x205, ANON | THP, head=0x200, hkf=ANON | THP | EXCL),
+                       MapKind.THP)
+    assert not tail.pmd and tail.exclusive is None and "head page" in tail.exclusive_why
+    head = decode_page(obs(0x200, ANON | THP | EXCL), MapKind.THP)
+    assert head.exclusive is True
+    huge_zero = decode_page(obs(0x400, ZERO | THP), MapKind.THP)
+    assert huge_zero.pmd and huge_zero.exclusive is False
+
+
+def test_kernel_outcomes() -> None:
+    assert kernel_outcome("val 6161") == ("aa", "")
+    assert kernel_outcome("val -")[0] == "0"
+    assert "different" in kernel_outcome("val 61 mixed")[1]
+    assert kernel_outcome("skipped r=1 status=-16")[0] == "skipped"
+    assert kernel_outcome("EFAULT")[0] == "EFAULT"
+
+
+# ------------------------------------------------------------------ comparing
+
+
+def _result(text: str, replies: dict[int, str], pages: Pages, **kw: object):
+    p = planned(text)
+    out = parse_output(fake_run(p, replies, pages, **kw))  # type: ignore[arg-type]
+    return compare_plan(p, out.runs["s0"])
+
+
+def test_agreement_when_everything_matches() -> None:
+    r = _result(BASIC, {4: "val 31"}, basic_pages)
+    verdicts = [s.verdict for s in r.statements]
+    assert verdicts == [AGREED] * 6
+    assert r.disagreed == 0 and r.status == "agrees"
+
+
+def test_a_different_value_disagrees_and_stops_comparing() -> None:
+    r = _result(BASIC, {4: "val 32"}, basic_pages)
+    assert r.statements[4].verdict == DISAGREED
+    assert r.statements[4].disagreements[0].name == "outcome"
+    assert r.statements[5].verdict == NOT_CHECKED
+    assert "no longer follows" in r.statements[5].reason
+
+
+def test_a_different_flag_or_frame_disagrees() -> None:
+    r = _result(BASIC, {4: "val 31"}, {"P A[0]": obs(0x100, ANON | EXCL),
+                                       "Q A[0]": obs(0x101, ANON)})
+    bad = {c.name for c in r.statements[5].disagreements}
+    assert "P A[0]: exclusive" in bad and "same-page P A[0] Q A[0]" in bad
+
+
+def test_unobservable_words_are_never_agreed() -> None:
+    text = "spawn P\nP mmap A 1\nP write A[0] 1\nkernel swapout P A[0]\nexpect P A[0] swap\n" \
+           "expect P A[0] exclusive\nexpect P A[0] writable\nexpect invariants\n"
+    # the model's swap entry is exclusive; the kernel does not show the bit
+    r = _result(text, {}, {"P A[0]": swap_obs()})
+    assert r.statements[4].verdict == AGREED  # the kind
+    excl = [c for c in r.statements[5].checks if c.name.endswith("exclusive")]
+    assert excl and excl[0].agreed is None
+    assert r.statements[5].verdict == AGREED  # kind agreed, exclusive not checked
+    assert r.statements[7].verdict == NOT_CHECKED  # expect invariants: the model's own
+
+
+def test_unexpressible_statements_are_not_checked_never_agreed() -> None:
+    text = "spawn P\nP mmap A 1\nP write A[0] 1\nP fork Q\nP pin A[0] ro longterm as H\n" \
+           "P write A[0] 2\nH read expect 2\n"
+    shared = obs(0x100, ANON)
+    r = _result(text, {}, {"P A[0]": shared, "Q A[0]": shared})
+    assert [s.verdict for s in r.statements[4:]] == [NOT_CHECKED] * 3
+    assert "gup_test" in r.statements[4].reason
+    assert "line 5" in r.statements[6].reason
+
+
+def test_runtime_inexpressible_swapout_stops_the_scenario() -> None:
+    text = "spawn P\nP mmap A 1\nP write A[0] 1\nP fork Q\nkernel swapout P A[0]\n" \
+           "P read A[0]\n"
+    shared = obs(0x100, ANON)
+    r = _result(text, {4: "inexpressible MADV_PAGEOUT skips a folio mapped by more than one "
+                          "process (map count 2)"},
+                {"P A[0]": shared, "Q A[0]": shared}, stopped_at=4)
+    assert r.statements[4].verdict == NOT_CHECKED and "MADV_PAGEOUT" in r.statements[4].reason
+    assert r.statements[5].verdict == NOT_CHECKED and "stopped" in r.statements[5].reason
+
+
+def test_model_refusal_ends_the_comparison() -> None:
+    r = _result("spawn P\nP mmap A 1\nP exit\nP read A[0]\n", {}, {})
+    assert r.statements[3].verdict == NOT_CHECKED
+    assert "model" in r.statements[3].reason
+
+
+# ------------------------------------------------------------------ known differences
+
+KNOWN_TOML = """
+[[difference]]
+scenario = "cow/*.scn"
+statement = "Q read *"
+check = "outcome"
+why = "a simplification"
+matters = "no"
+"""
+
+
+def test_known_differences_parse_and_match() -> None:
+    known = parse_known(KNOWN_TOML)
+    assert len(known) == 1 and known[0].why == "a simplification"
+    assert known[0].matches("cow/a01.scn", 5, "Q read A[0] expect 1", "outcome")
+    assert not known[0].matches("history/a01.scn", 5, "Q read A[0]", "outcome")
+    assert not known[0].matches("cow/a01.scn", 5, "P read A[0]", "outcome")
+    assert glob_match("P T[0]: pmd", "P T[*]: *") and not glob_match("P T0", "P T[*]")
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("[[difference]]\nscenario = 'x'\nwhy = 'w'\n", "'matters'"),
+    ("[[difference]]\nscenario = 'x'\nwhy = 'w'\nmatters = 'm'\nline = 'a'\n", "integer"),
+    ("[[difference]]\nscenario = 'x'\nwhy = 'w'\nmatters = 'm'\nwhere = 1\n", "unknown key"),
+    ("difference = [", "known-differences"),
+    ("[other]\n", "top-level"),
+])
+def test_known_differences_errors(bad: str, message: str) -> None:
+    with pytest.raises(KnownDifferencesError, match=message):
+        parse_known(bad)
+
+
+def test_known_difference_turns_a_disagreement_into_known() -> None:
+    r = _result(BASIC, {4: "val 32"}, basic_pages)
+    used = apply_known(r, "cow/a01.scn", parse_known(KNOWN_TOML))
+    assert used == {0}
+    assert r.statements[4].verdict == KNOWN and r.disagreed == 0 and r.known == 1
+    assert r.status == "known differences"
+
+
+def test_the_projects_known_differences_file_is_valid() -> None:
+    for k in load_known():
+        assert k.why and k.matters
+
+
+# ------------------------------------------------------------------ the table
+
+
+def test_table_markdown_and_json() -> None:
+    paths = [REPO / "scenarios" / "cow" / "a01-basic-cow-base.scn"]
+    if not paths[0].exists():
+        pytest.skip("the scenario library has no a01-basic-cow-base.scn")
+    plans = plan_files(paths)
+    assert "scenario s0" in make_job(plans)
+    bad = plan_files([Path("/nonexistent.scn")])
+    out = parse_output("@kernel 6.12.test\n@done\n")
+    files, _ = compare_all(plans + bad, out, [])
+    from anonlib.kernelcheck.report import Report
+
+    rep = Report(files, "6.12.test", 1.5)
+    text = text_table(rep)
+    assert "cow/a01-basic-cow-base.scn" in text and "cannot read" in text
+    assert "exit 1" in text and rep.exit_code == 1
+    md = markdown(rep, rerun="Re-run: `make kernel-check`.")
+    assert md.startswith("# Appendix") and "| file | agreed |" in md and "Re-run" in md
+    again = from_json(to_json(rep))
+    assert [f.name for f in again.files] == [f.name for f in rep.files]
+    assert dumps(again) == dumps(rep).replace('"seconds": 1.5', '"seconds": 1.5')
+
+
+def test_statement_table_for_a_failing_file() -> None:
+    from anonlib.kernelcheck.report import Report
+
+    r = _result(BASIC, {4: "val 32"}, basic_pages)
+    r.name = "t.scn"
+    text = text_table(Report([r], "6.12.test", 1.0))
+    assert "t.scn: statement by statement" in text
+    assert "DISAGREED" in text and "outcome: model 1, kernel 2" in text
+
+
+def test_cli_is_registered() -> None:
+    from anonlib.cli import build_parser
+
+    args = build_parser().parse_args(["kernel-check", "--all", "--shallow"])
+    assert args.all and args.shallow
+
+
+# ------------------------------------------------------------------ the real kernel
+
+
+def _kernel_available() -> str:
+    """Empty if the VM can run here, else why not."""
+    if os.environ.get("CI", "").lower() == "true":
+        return ""
+    if vm.may_install():
+        return ""
+    missing = [t for t in (vm.QEMU, "gcc") if shutil.which(t) is None]
+    if missing:
+        return f"{', '.join(missing)} not found"
+    if vm.cached_kernel() is None:
+        return f"no kernel in {vm.cache_dir()}"
+    return ""
+
+
+@pytest.mark.kernel
+@pytest.mark.slow
+def test_boot_the_real_kernel_on_a_tiny_scenario(tmp_path: Path) -> None:
+    why = _kernel_available()
+    if why:
+        pytest.skip(f"kernel check not available ({why}): {vm.HOW_TO_INSTALL}")
+    from anonlib.kernelcheck import kernel_check
+
+    scn = tmp_path / "tiny.scn"
+    scn.write_text("spawn P\nP mmap A 1\nP write A[0] 1\nkernel swapout P A[0]\n"
+                   "expect P A[0] swap\nP fork Q\nQ read A[0] expect 1\n"
+                   "expect Q A[0] present shared\nP write A[0] 2\nQ read A[0] expect 1\n")
+    report = kernel_check([scn], timeout=180)
+    f = report.files[0]
+    assert report.kernel.startswith("6.12"), report.kernel
+    assert f.disagreed == 0, text_table(report, verbose=True)
+    assert f.not_checked == 0 and f.agreed == len(f.statements), text_table(report, verbose=True)
+
+
+def test_make_initramfs_is_a_newc_archive(tmp_path: Path) -> None:
+    if shutil.which("cpio") is None:
+        pytest.skip("cpio not installed")
+    prog = tmp_path / "prog"
+    prog.write_bytes(b"\x7fELF")
+    mod = tmp_path / "m.ko"
+    mod.write_bytes(b"module")
+    k = vm.Kernel("test", tmp_path / "vmlinuz", (mod,))
+    import gzip
+
+    data = gzip.decompress(vm.make_initramfs(prog, k, "scenario s0\nend\n"))
+    listing = subprocess.run(["cpio", "-t"], input=data, capture_output=True, check=True)
+    names = listing.stdout.decode().split()
+    assert {"init", "job.txt", "modules.txt", "m.ko", "dev/console"} <= set(names)
