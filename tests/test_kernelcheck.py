@@ -420,3 +420,16 @@ def test_make_initramfs_is_a_newc_archive(tmp_path: Path) -> None:
     listing = subprocess.run(["cpio", "-t"], input=data, capture_output=True, check=True)
     names = listing.stdout.decode().split()
     assert {"init", "job.txt", "modules.txt", "m.ko", "dev/console"} <= set(names)
+
+
+def test_appendix_from_the_recorded_run(tmp_path: Path) -> None:
+    from anonlib.kernelcheck.appendix import LAST_RUN, main, write_appendix
+
+    if not LAST_RUN.exists():
+        pytest.skip("no recorded run in tools/kernelcheck/last-run.json")
+    out = write_appendix(LAST_RUN, tmp_path / "appendix.md")
+    text = out.read_text()
+    assert text.startswith("# Appendix: the model checked against Linux")
+    assert "make kernel-check" in text and "| file | agreed |" in text
+    assert "seconds" not in text  # no timings in the book
+    assert main([str(tmp_path / "missing.json"), str(out)]) == 2

@@ -67,7 +67,7 @@ def _run(args: argparse.Namespace) -> int:
 
     files = [Path(f) for f in args.files]
     if args.all:
-        files += [f for f in library_files() if f not in files]
+        files = [f for f in library_files() if f not in files] + files
     if not files:
         print("anonlib kernel-check: name scenario files, or --all", file=sys.stderr)
         return 2
