@@ -32,8 +32,10 @@ Swap
     mapped back one page at a time. KSM pages are not swapped out.
 THP
   * A read fault on an untouched THP range maps the huge zero page; a write
-    fault on it allocates a THP (6.12's do_huge_zero_wp_pmd). Faults in a
-    range that is already PTE-mapped allocate small folios (no mTHP).
+    fault on it splits the PMD and copies only the faulting page (6.12).
+    Faults in a range that is already PTE-mapped allocate small folios (no
+    mTHP). The model has one zero page; the kernel's huge zero page is a
+    separate frame.
   * Large folios are never reused by a write fault unless exclusive (6.12;
     6.15's CONFIG_MM_ID reuse is not modelled).
   * MADV_DONTFORK on part of a THP splits the PMD, as the kernel's VMA split

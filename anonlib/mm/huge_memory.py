@@ -45,22 +45,20 @@ def do_huge_pmd_anonymous_page(m: Mem, proc: str, v: Vma, write: bool) -> None:
 def do_huge_pmd_wp_page(m: Mem, loc: Loc, page: int, unshare: bool) -> None:
     """Write or unshare fault on a read-only PMD: reuse the THP, or split the PMD and fall back.
 
-    mm/huge_memory.c: do_huge_pmd_wp_page (6.12); the huge zero page gets a fresh
-    THP (do_huge_zero_wp_pmd). Reuse needs the head flag or refcount == 1 (5.18+);
-    the scheme's ``pmd_reuse`` decision point gives the older map-count rule.
+    mm/huge_memory.c: do_huge_pmd_wp_page (6.12). On the huge zero page 6.12 falls
+    back at once: the PMD is split into PTEs of the small zero page and only the
+    faulting page gets a copy (allocating a whole THP, do_huge_zero_wp_pmd, came
+    in 6.13; the real-kernel check showed 6.12's split). Reuse needs the head
+    flag or refcount == 1 (5.18+); the scheme's ``pmd_reuse`` decision point
+    gives the older map-count rule.
     The fallback splits the PMD; the retried fault is then a PTE fault.
     """
     from .memory import folio_free_swap, reuse_swap_page
 
     e = m.get(loc)
     assert e is not None and e.kind is EntryKind.PRESENT
-    v = m.vma(loc.proc, loc.vma)
     if e.folio == ZERO_FOLIO:
-        f = m.new_folio(FolioKind.THP, (ZERO_VALUE,) * v.npages)
-        folio_add_new_anon_rmap(m, f.id, huge=True)
-        m.copies += v.npages
-        m.set(loc, Entry(EntryKind.PRESENT, f.id, 0, writable=not unshare,
-                         soft_dirty=not unshare or e.soft_dirty))
+        split_huge_pmd(m, loc.proc, loc.vma)
         return
     rule = m.scheme.pmd_reuse
     fid = e.folio

@@ -36,7 +36,8 @@ def folio_try_share_anon_rmap(m: Mem, fid: int, index: int, huge: bool = False) 
     include/linux/rmap.h: folio_try_share_anon_rmap_pte / _pmd, hugetlb_try_share_anon_rmap
     (6.12). The caller has already cleared (or made non-present) the entry;
     here the helper is one atomic step; its barriers against GUP-fast are
-    modelled step by step in :mod:`anonlib.race`. Returns False (-EBUSY) when the folio may be pinned.
+    modelled step by step in :mod:`anonlib.race`. Returns False (-EBUSY) when
+    the folio may be pinned.
     """
     if m.maybe_pinned(fid):
         return False
