@@ -28,9 +28,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 from matplotlib.text import Text
-from matplotlib.transforms import Affine2D
+from matplotlib.transforms import Affine2D, Bbox, BboxTransformTo, Transform, TransformedBbox
 
 from .mem import Mem
+from .ops import MapKind
 from .render import OKABE_ITO
 from .schemes import Scheme
 from .state import ZERO_FOLIO, Entry, EntryKind, Process, Vma, World
@@ -50,9 +51,9 @@ HOLDER_STYLE = {"pin": (OKABE_ITO["black"], "-", 1.6), "get": ("#555555", "--", 
 
 # x positions (data units; the axes span 0..12)
 _X_PROC, _X_MAP, _X_ENTRY, _W_ENTRY = 0.05, 0.25, 0.55, 3.1
-_X_FOLIO, _W_FOLIO = 5.0, 3.3
-_X_PAGE, _W_PAGE, _W_FLAG = 5.15, 3.0, 0.6
-_X_HOLDER, _W_HOLDER = 9.2, 2.75
+_X_FOLIO, _W_FOLIO = 4.9, 3.75
+_X_PAGE, _W_PAGE, _W_FLAG = 5.05, 3.2, 0.6
+_X_HOLDER, _W_HOLDER = 9.35, 2.6
 _XMAX = 12.0
 _H_BOX = 0.78  # box height in row units
 
@@ -89,14 +90,28 @@ class _Left:
 
 
 class _Canvas:
-    """Adds artists without the per-patch data-limit updates of add_patch (they cost ~0.5 ms)."""
+    """Where artists go, and the transforms that place them.
 
-    def __init__(self, ax: Axes, fs: float) -> None:
-        self.ax = ax
+    ``data`` maps the layout's units (x 0.._XMAX, y rows from the bottom) to
+    the display; ``box`` maps the unit square to the drawing area (the key is
+    placed in those units). On a figure of its own, artists go straight onto
+    the Figure: no Axes, whose set-up and per-artist clipping cost more than
+    the drawing itself.
+    """
+
+    def __init__(self, sink: Figure | Axes, data: Transform, box: Transform, fs: float) -> None:
+        self.sink = sink
+        self.data = data
+        self.box = box
         self.fs = fs
 
     def add(self, artist: Artist) -> None:
-        self.ax.add_artist(artist)
+        if not artist.is_transform_set():
+            artist.set_transform(self.data)
+        if isinstance(self.sink, Figure):
+            self.sink.add_artist(artist, clip=False)
+        else:
+            self.sink.add_artist(artist)
 
     def text(self, x: float, y: float, s: str, gid: str | None = None, **kw: object) -> None:
         kw.setdefault("fontsize", self.fs)
@@ -104,12 +119,13 @@ class _Canvas:
         t = Text(x, y, s, **kw)  # type: ignore[arg-type]
         if gid:
             t.set_gid(gid)
-        self.ax.add_artist(t)
+        self.add(t)
 
     def arrow(self, start: tuple[float, float], end: tuple[float, float], color: str, ls: str,
               lw: float, gid: str) -> None:
         self.add(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=7, color=color,
-                                 linestyle=ls, linewidth=lw, shrinkA=1, shrinkB=2, gid=gid))
+                                 linestyle=ls, linewidth=lw, shrinkA=1, shrinkB=2, gid=gid,
+                                 transform=self.data))
 
 
 def world_figure(world: World, scheme: Scheme, ax: Axes | None = None,
@@ -128,11 +144,11 @@ def world_figure(world: World, scheme: Scheme, ax: Axes | None = None,
         left.append(_Left("proc", p.name, p))
         for v in p.vmas:
             left.append(_Left("vma", f"{p.name} {v.name}", p, v))
-            if v.huge is not None:
+            if v.huge is not None or v.kind is MapKind.HUGETLB:  # hugetlb: never PTEs
                 left.append(_Left("entry", f"{p.name} {v.name}[*]", p, v))
             else:
                 left += [_Left("entry", f"{p.name} {v.name}[{i}]", p, v, i)
-                         for i in range(v.npages) if i not in v.holes]
+                         for i in range(len(v.ptes)) if i not in v.holes]
     mid = 0.0
     page_rows: dict[tuple[int, int], float] = {}
     folio_span: dict[int, tuple[float, float]] = {}
@@ -169,33 +185,39 @@ def world_figure(world: World, scheme: Scheme, ax: Axes | None = None,
         next_free = row + 0.6
     top = max(float(len(left)), mid, next_free, 6.0)
     head = 1.0 if title else 0.0
+    span = top + 0.9 + head  # the layout's height, in rows
     if ax is None:
         # 8 in wide; 0.2 in a row up to 5 in, so small worlds give short figures
         key = 0.5 if legend else 0.0
-        height = min(5.0, max(2.0, 0.2 * (top + 0.9 + head) + key + 0.1))
+        height = min(5.0, max(2.0, 0.2 * span + key + 0.1))
         fig = Figure(figsize=(8, height), dpi=100)
-        ax = fig.add_axes((0.01, (key + 0.05) / height, 0.98, 1 - (key + 0.1) / height))
-    fig_ = ax.get_figure()
-    assert isinstance(fig_, Figure)
-    fig = fig_
-    ax.set_axis_off()
+        rect = Bbox.from_bounds(0.01, (key + 0.05) / height, 0.98, 1 - (key + 0.1) / height)
+        box: Transform = BboxTransformTo(TransformedBbox(rect, fig.transFigure))
+        data: Transform = Affine2D().scale(1 / _XMAX, 1 / span) + box
+        area_in = height * rect.height
+        c = _Canvas(fig, data, box, 0.0)
+    else:
+        fig_ = ax.get_figure()
+        assert isinstance(fig_, Figure)
+        fig = fig_
+        ax.set_axis_off()
+        ax.set_xlim(0, _XMAX)
+        ax.set_ylim(0, span)
+        area_in = fig.get_figheight() * ax.get_position().height
+        c = _Canvas(ax, ax.transData, ax.transAxes, 0.0)
+    c.fs = max(4.5, min(8.5, 0.55 * area_in * 72 / span))
 
     def y(row: float) -> float:
         return top - row
 
-    ax.set_xlim(0, _XMAX)
-    ax.set_ylim(0, top + 0.9 + head)
-    height_pt = fig.get_figheight() * 72 * ax.get_position().height
-    fs = max(4.5, min(8.5, 0.55 * height_pt / (top + 0.9 + head)))
-    c = _Canvas(ax, fs)
 
     # --- titles ----------------------------------------------------------------------
     for x, label in ((_X_PROC, "page tables"), (_X_FOLIO, "physical memory"),
                      (_X_HOLDER, "GUP references" if world.handles else "")):
         if label:
-            c.text(x, top + 0.45, label, fontsize=fs + 0.5, fontweight="bold", color="#333333")
+            c.text(x, top + 0.45, label, fontsize=c.fs + 0.5, fontweight="bold", color="#333333")
     if title:
-        c.text(_XMAX / 2, top + 1.35, title, fontsize=fs + 1, ha="center", gid="title")
+        c.text(_XMAX / 2, top + 1.35, title, fontsize=c.fs + 1, ha="center", gid="title")
 
     if not world.procs:
         c.text(_X_ENTRY, y(0.5), "(no processes yet)", color="#555555", gid="label:empty")
@@ -319,8 +341,7 @@ def world_figure(world: World, scheme: Scheme, ax: Axes | None = None,
 
     if legend:
         if own:  # the key's rows are 0.22 in apart whatever the figure's height
-            axh = fig.get_figheight() * ax.get_position().height
-            _legend(c, flag, y0=-0.16 / axh, dy=0.22 / axh, h=0.13 / axh)
+            _legend(c, flag, y0=-0.16 / area_in, dy=0.22 / area_in, h=0.13 / area_in)
         else:
             _legend(c, flag)
     return fig
@@ -333,7 +354,6 @@ def _legend(c: _Canvas, flag: bool, y0: float = -0.035, dy: float = 0.05,
     In axes coordinates: the first row at ``y0`` (under the axes by default),
     rows ``dy`` apart, sample boxes ``h`` high.
     """
-    ax = c.ax
     fs = 6.5
     items: list[tuple[str, Artist]] = []
     for kind in ("present", "swap", "migration", "device-private", "device-exclusive",
@@ -358,14 +378,12 @@ def _legend(c: _Canvas, flag: bool, y0: float = -0.035, dy: float = 0.05,
         col, line = n % per_row, n // per_row
         x0, yy = 0.005 + col * 0.166, y0 - line * dy
         # the sample: a small box 0.025 wide and h high, in axes coordinates
-        trans = Affine2D().scale(0.025, h).translate(x0, yy - h / 2) + ax.transAxes
-        art.set_transform(trans)
+        art.set_transform(Affine2D().scale(0.025, h).translate(x0, yy - h / 2) + c.box)
         art.set_clip_on(False)
         art.set_gid(f"legend:{label}")
-        ax.add_artist(art)
-        t = Text(x0 + 0.032, yy, label, fontsize=fs, va="center", transform=ax.transAxes,
-                 clip_on=False)
-        ax.add_artist(t)
+        c.add(art)
+        c.add(Text(x0 + 0.032, yy, label, fontsize=fs, va="center", transform=c.box,
+                   clip_on=False))
 
 
 def figure_png(fig: Figure, dpi: int = 100, colors: int | None = None) -> bytes:

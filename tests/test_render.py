@@ -6,6 +6,7 @@ the figure by its structure (the artists' ``gid`` labels), never by pixels.
 
 from __future__ import annotations
 
+import pathlib
 from html.parser import HTMLParser
 
 import pytest
@@ -298,8 +299,13 @@ P read A[1]
 """
 
 
+def artists(fig) -> list:  # type: ignore[no-untyped-def]
+    """What the figure holds: its own artists, then each Axes' children."""
+    return list(fig.artists) + [a for ax in fig.axes for a in ax.get_children()]
+
+
 def gids(fig) -> list[str]:  # type: ignore[no-untyped-def]
-    return [a.get_gid() for ax in fig.axes for a in ax.get_children() if a.get_gid()]
+    return [a.get_gid() for a in artists(fig) if a.get_gid()]
 
 
 def test_figure_structure_counts_entries_pages_arrows_and_holders():
@@ -329,9 +335,8 @@ def test_figure_structure_counts_entries_pages_arrows_and_holders():
 def test_figure_labels_say_what_colours_show():
     w = worlds(FIG)[-1]
     fig = world_figure(w, MAINLINE)
-    labels = {t.get_gid(): t.get_text() for t in fig.axes[0].texts if t.get_gid()}
-    labels.update({a.get_gid(): a.get_text() for a in fig.axes[0].get_children()
-                   if a.get_gid() and hasattr(a, "get_text")})
+    labels = {a.get_gid(): a.get_text() for a in artists(fig)
+              if a.get_gid() and hasattr(a, "get_text")}
     assert labels["label:process P"] == "process P (MMF_HAS_PINNED)"
     assert labels["label:P A[0]"] == "[0] present rw"
     assert labels["label:Q A[0]"] == "[0] swap shared"
@@ -393,3 +398,34 @@ def test_legend_html(flag: bool):
     out = legend_html(flag)
     assert ("PG_anon_exclusive" in out) is flag
     assert "FOLL_PIN" in out and "http" not in out
+
+
+def test_figure_hugetlb_rows_before_and_after_the_first_fault():
+    g = gids(world_figure(worlds("spawn P\nP mmap H hugetlb\n")[-1], MAINLINE))
+    assert [x for x in g if x.startswith(("entry:", "arrow:"))] == ["entry:P H[*]"]
+    g = gids(world_figure(worlds("spawn P\nP mmap H hugetlb\nP write H[1] x\nP fork Q\n")[-1],
+                          MAINLINE))
+    assert [x for x in g if x.startswith(("entry:", "arrow:"))] == [
+        "entry:P H[*]", "arrow:hugetlb:P H[*]->folio 1",
+        "entry:Q H[*]", "arrow:hugetlb:Q H[*]->folio 1"]
+
+
+SCENARIOS = sorted((pathlib.Path(__file__).resolve().parents[1] / "scenarios").rglob("*.scn"))
+
+
+@pytest.mark.skipif(not SCENARIOS, reason="no scenario library")
+def test_every_renderer_on_the_final_state_of_every_library_scenario():
+    """A smoke test over every scenario of the library (each under the scheme it names)."""
+    for path in SCENARIOS:
+        r = run_scenario(path.read_text(), name=path.name)
+        if r.initial is None or not r.trace:
+            continue
+        scheme = SCHEMES[r.scheme]
+        last, before = r.trace[-1].world, (r.trace[-2].world if len(r.trace) > 1 else r.initial)
+        assert diff_words(before, last, scheme) == diff_words(before, last, scheme)
+        assert world_html(last, scheme, diff_cells(before, last, scheme))
+        fig = world_figure(last, scheme)
+        entries = [x for x in gids(fig) if x.startswith("entry:")]
+        assert len(entries) == sum(1 for row in world_rows(last, scheme) if row.kind == "entry"
+                                   ) + sum(1 for p in last.procs for v in p.vmas
+                                           if v.kind.value == "hugetlb" and v.huge is None), path
