@@ -386,21 +386,40 @@ def _legend(c: _Canvas, flag: bool, y0: float = -0.035, dy: float = 0.05,
                    clip_on=False))
 
 
-def figure_png(fig: Figure, dpi: int = 100, colors: int | None = None) -> bytes:
+def _palette() -> list[int]:
+    """The colours a figure uses, with the blends antialiasing makes: an exact PNG palette.
+
+    Greys, and each Okabe-Ito colour mixed with white at four strengths. A
+    palette chosen from the image instead (median cut) merges the small
+    green PG_anon_exclusive squares into the blue around them.
+    """
+    colours: list[tuple[int, int, int]] = [(v, v, v) for v in range(0, 256, 17)]
+    for hexcolour in OKABE_ITO.values():
+        r, g, b, _a = to_rgba(hexcolour)
+        for t in (1.0, 0.75, 0.5, 0.25, 0.12):
+            colours.append(tuple(round(255 * (t * c + 1 - t)) for c in (r, g, b)))  # type: ignore[misc]
+    colours += [(0xF4, 0xF4, 0xF4), (0xEE, 0xEE, 0xEE), (0xFF, 0xF4, 0xDC), (0xBB, 0xBB, 0xBB)]
+    flat = [c for rgb in colours for c in rgb]
+    return flat + flat[:3] * (256 - len(colours))
+
+
+def figure_png(fig: Figure, dpi: int = 100, palette: bool = False) -> bytes:
     """The figure as PNG bytes, without the (version-dependent) Software metadata.
 
-    ``colors``: quantize to a palette of that many colours (a quarter of the
-    size; used for the frames the static player embeds).
+    ``palette``: map every pixel to the figure's own colours (:func:`_palette`)
+    and store an 8-bit palette PNG, a quarter of the size; the static player
+    embeds its frames this way.
     """
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
-    if colors is None:
+    if not palette:
         return buf.getvalue()
     from PIL import Image
 
     buf.seek(0)
-    img = Image.open(buf).convert("RGB").quantize(colors=colors,
-                                                  method=Image.Quantize.MEDIANCUT)
+    pal = Image.new("P", (1, 1))
+    pal.putpalette(_palette())
+    img = Image.open(buf).convert("RGB").quantize(palette=pal, dither=Image.Dither.NONE)
     out = io.BytesIO()
     img.save(out, format="png", optimize=True)
     return out.getvalue()

@@ -242,11 +242,11 @@ def invariants_html(frame: Frame) -> str:
     return "".join(parts)
 
 
-def frame_png(frame: Frame, scheme: Scheme, dpi: int = 100, colors: int | None = 32) -> bytes:
+def frame_png(frame: Frame, scheme: Scheme, dpi: int = 100) -> bytes:
     """The frame's world as a PNG figure (no key: players show one key, as HTML, for all)."""
     from .figure import figure_png, world_figure
 
-    return figure_png(world_figure(frame.world, scheme, legend=False), dpi=dpi, colors=colors)
+    return figure_png(world_figure(frame.world, scheme, legend=False), dpi=dpi, palette=True)
 
 
 def _data_uri(png: bytes) -> str:

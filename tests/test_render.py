@@ -389,8 +389,22 @@ def test_figure_into_given_axes_and_sizes():
 def test_figure_is_deterministic():
     w = worlds(FIG)[-1]
     assert figure_png(world_figure(w, MAINLINE)) == figure_png(world_figure(w, MAINLINE))
-    assert (figure_png(world_figure(w, MAINLINE), colors=32)
-            == figure_png(world_figure(w, MAINLINE), colors=32))
+    assert (figure_png(world_figure(w, MAINLINE), palette=True)
+            == figure_png(world_figure(w, MAINLINE), palette=True))
+
+
+def test_palette_png_keeps_the_exclusive_green():
+    import io
+
+    from PIL import Image
+
+    from anonlib.figure import EXCLUSIVE_FILL
+
+    png = figure_png(world_figure(worlds(FIG)[-1], MAINLINE), palette=True)
+    img = Image.open(io.BytesIO(png))
+    assert img.mode == "P"
+    green = tuple(int(EXCLUSIVE_FILL[i:i + 2], 16) for i in (1, 3, 5))
+    assert green in {rgb for _n, rgb in img.convert("RGB").getcolors(256) or []}
 
 
 @pytest.mark.parametrize("flag", [True, False])
