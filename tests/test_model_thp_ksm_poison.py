@@ -1,0 +1,201 @@
+"""KSM merging, THP PMD and folio splits, and memory failure (6.12).
+
+Kernel: mm/ksm.c, mm/huge_memory.c, mm/memory-failure.c, mm/rmap.c.
+"""
+
+from __future__ import annotations
+
+from modelkit import Advice, FolioKind, P, Q, base, hread, hugetlb, kernel, ksm, run, thp
+
+A0, QA0 = P["A", 0], Q["A", 0]
+
+
+# ------------------------------------------------------------------------ KSM
+def test_ksm_merge_maps_one_read_only_page_that_is_never_exclusive() -> None:
+    """mm/ksm.c: write_protect_page shares each exclusive page (folio_try_share_anon_rmap_pte)
+    and installs a read-only PTE; replace_page maps the KSM page with RMAP_NONE."""
+    r = run(*base("s"), Q.spawn(), Q.mmap("A"), Q.write("A", 0, "s"), ksm(A0, QA0))
+    assert r.state(A0).page == r.state(QA0).page
+    assert r.kind(A0) is FolioKind.KSM
+    for ref in (A0, QA0):
+        assert r.words(ref) == ("present", "readonly", "shared", "unpinned")
+    assert not any(p.anon_exclusive for p in r.folio(A0).pages)
+    assert len(r.world.folios) == 1
+
+
+def test_ksm_skips_pages_with_different_contents() -> None:
+    """mm/ksm.c: cmp_and_merge_page merges only identical pages."""
+    r = run(*base("s"), P.mmap("B"), P.write("B", 0, "t"))
+    step = r.try_(ksm(A0, P["B", 0]))
+    assert step.outcome.word == "skipped" and step.world is r.world
+
+
+def test_ksm_skips_a_page_with_a_get_reference() -> None:
+    """mm/ksm.c: write_protect_page: folio_ref_count() != mapcount + 1 + swapcache (an
+    O_DIRECT or vmsplice FOLL_GET reference): restore the PTE and skip."""
+    r = run(*base("s", npages=2), P.get("A", 1, "G"))
+    step = r.try_(ksm(A0, P["A", 1]))
+    assert step.outcome.word == "skipped" and step.world is r.world
+
+
+def test_ksm_skips_a_pinned_page() -> None:
+    """mm/ksm.c: write_protect_page: a pin raises the refcount too, and
+    folio_try_share_anon_rmap_pte refuses a maybe-pinned exclusive page: skip."""
+    r = run(*base("s", npages=2), P.pin("A", 0, "H", rw=True))
+    for pair in ((A0, P["A", 1]), (P["A", 1], A0)):
+        step = r.try_(ksm(*pair))
+        assert step.outcome.word == "skipped" and step.world is r.world
+
+
+def test_ksm_splits_a_thp_first() -> None:
+    """mm/ksm.c: try_to_merge_one_page splits a large folio (split_huge_page) before merging;
+    the other subpages keep their exclusivity as small folios."""
+    r = run(*thp("0"), P.mmap("A"), P.write("A", 0, "0"),
+            ksm(P["T", 1], A0))
+    assert r.kind(P["T", 1]) is FolioKind.KSM and r.state(P["T", 1]).page == r.state(A0).page
+    for i in (0, 2, 3):
+        assert r.kind(P["T", i]) is FolioKind.SMALL
+        assert r.words(P["T", i]) == ("present", "writable", "exclusive", "unpinned")
+
+
+def test_ksm_with_a_pinned_thp_is_skipped() -> None:
+    """mm/huge_memory.c: can_split_folio fails for a pinned THP, so KSM cannot merge it."""
+    r = run(*thp("0"), P.pin("T", 2, "H"), P.mmap("A"), P.write("A", 0, "0"))
+    step = r.try_(ksm(P["T", 1], A0))
+    assert step.outcome.word == "skipped" and step.world is r.world
+
+
+# ------------------------------------------------------------------ PMD split
+def test_pmd_split_propagates_the_head_flag_to_every_subpage() -> None:
+    """mm/huge_memory.c: __split_huge_pmd_locked (non-freezing): each PTE maps its subpage
+    with RMAP_EXCLUSIVE iff the head was exclusive, and inherits write and soft-dirty."""
+    r = run(*thp("1"), kernel("split-pmd", P["T", 0]))
+    for i in range(4):
+        assert r.words(P["T", i]) == ("present", "writable", "exclusive", "unpinned")
+        assert r.page(P["T", i]).anon_exclusive
+    assert r.kind(P["T", 0]) is FolioKind.THP
+
+
+def test_pmd_split_of_a_shared_thp_leaves_every_subpage_shared() -> None:
+    """mm/huge_memory.c: __split_huge_pmd_locked: head not exclusive -> RMAP_NONE for every
+    subpage, read-only PTEs."""
+    r = run(*thp("1"), P.fork(Q), kernel("split-pmd", P["T", 0]))
+    for i in range(4):
+        assert r.words(P["T", i]) == ("present", "readonly", "shared", "unpinned")
+    assert r.state(Q["T", 0]).pmd
+
+
+def test_pmd_split_of_the_huge_zero_page_gives_small_zero_pages() -> None:
+    """mm/huge_memory.c: __split_huge_zero_page_pmd maps every subpage to the zero page."""
+    r = run(P.spawn(), P.thp("T"), P.read("T", 0), kernel("split-pmd", P["T", 0]))
+    assert all(r.is_zero_page(P["T", i]) and not r.state(P["T", i]).pmd for i in range(4))
+
+
+def test_pmd_split_without_a_pmd_is_skipped() -> None:
+    """Nothing to split once the THP is PTE-mapped."""
+    r = run(*thp("1"), kernel("split-pmd", P["T", 0]))
+    step = r.try_(kernel("split-pmd", P["T", 0]))
+    assert step.outcome.word == "skipped" and step.world is r.world
+
+
+def test_subpages_evolve_independently_after_the_split() -> None:
+    """mm/memory.c: once PTE-mapped, each subpage has its own flag (INV-10): partial
+    sharing at fork (MADV_DONTFORK on subpages 1..3) leaves subpage 0 shared and the others
+    exclusive and writable (cow.c 'partially shared THP')."""
+    r = run(*thp("1"), *(P.madvise("T", i, Advice.DONTFORK) for i in (1, 2, 3)), P.fork(Q),
+            Q.exit())
+    assert r.words(P["T", 0]) == ("present", "readonly", "shared", "unpinned")
+    for i in (1, 2, 3):
+        assert r.words(P["T", i]) == ("present", "writable", "exclusive", "unpinned")
+
+
+# ---------------------------------------------------------------- folio split
+def test_folio_split_of_a_pinned_thp_is_skipped() -> None:
+    """mm/huge_memory.c: can_split_folio: references beyond the mappings (a pin) -> -EAGAIN."""
+    r = run(*thp("1"), P.pin("T", 0, "H"))
+    step = r.try_(kernel("split-folio", P["T", 0]))
+    assert step.outcome.word == "skipped" and step.world is r.world
+
+
+def test_folio_split_with_a_get_reference_is_skipped() -> None:
+    """mm/huge_memory.c: can_split_folio counts every extra reference, FOLL_GET included."""
+    r = run(*thp("1"), kernel("split-pmd", P["T", 0]), P.get("T", 3, "G"))
+    step = r.try_(kernel("split-folio", P["T", 0]))
+    assert step.outcome.word == "skipped" and step.world is r.world
+
+
+def test_folio_split_preserves_exclusivity_per_subpage() -> None:
+    """mm/huge_memory.c: __folio_split: unmap_folio installs migration entries that carry
+    each subpage's exclusivity, remap_page maps the new small folios back from them: the
+    shared subpage stays shared, the exclusive ones stay exclusive and writable."""
+    r = run(*thp("1"), *(P.madvise("T", i, Advice.DONTFORK) for i in (1, 2, 3)), P.fork(Q),
+            kernel("split-folio", P["T", 0]))
+    assert r.words(P["T", 0]) == ("present", "readonly", "shared", "unpinned")
+    assert r.state(P["T", 0]).page == r.state(Q["T", 0]).page
+    for i in range(4):
+        assert r.kind(P["T", i]) is FolioKind.SMALL
+    for i in (1, 2, 3):
+        assert r.words(P["T", i]) == ("present", "writable", "exclusive", "unpinned")
+
+
+def test_folio_split_of_a_pmd_mapped_thp() -> None:
+    """mm/huge_memory.c: the PMD is split while freezing (migration entries that keep the
+    head's exclusivity per subpage); the result is four exclusive small folios."""
+    r = run(*thp("1"), kernel("split-folio", P["T", 0]))
+    for i in range(4):
+        assert r.kind(P["T", i]) is FolioKind.SMALL
+        assert r.words(P["T", i]) == ("present", "writable", "exclusive", "unpinned")
+    assert r.then(P.read("T", 0)).last.word == "1"
+
+
+# ------------------------------------------------------------- memory failure
+def test_memory_failure_installs_hwpoison_and_leaves_the_flag_stale() -> None:
+    """mm/rmap.c: try_to_unmap_one's TTU_HWPOISON branch runs before any PG_anon_exclusive
+    handling: the PTE becomes a hwpoison entry and the page keeps its (now meaningless) flag.
+    Access gives SIGBUS."""
+    r = run(*base("1"), kernel("poison", A0))
+    assert r.state(A0).kind == "hwpoison"
+    assert r.page(A0).anon_exclusive and r.page(A0).hwpoison
+    assert r.then(P.read("A", 0)).last.word == "SIGBUS"
+
+
+def test_memory_failure_unmaps_a_pinned_small_page_too() -> None:
+    """mm/rmap.c: the hwpoison branch does not ask whether the folio may be pinned; the pin
+    holder reading the page gets SIGBUS in the model (the memory is gone)."""
+    r = run(*base("1"), P.pin("A", 0, "H", rw=True), kernel("poison", A0))
+    assert r.state(A0).kind == "hwpoison"
+    assert r.page(A0).anon_exclusive
+    assert r.then(hread("H")).last.word == "SIGBUS"
+
+
+def test_memory_failure_on_a_thp_splits_and_poisons_one_subpage() -> None:
+    """mm/memory-failure.c: memory_failure splits a THP first (try_to_split_thp_page); only
+    the poisoned subpage's PTE becomes a hwpoison entry, the others stay exclusive."""
+    r = run(*thp("1"), kernel("poison", P["T", 2]))
+    assert r.state(P["T", 2]).kind == "hwpoison"
+    for i in (0, 1, 3):
+        assert r.words(P["T", i]) == ("present", "writable", "exclusive", "unpinned")
+
+
+def test_memory_failure_on_a_pinned_thp_is_skipped_by_the_model() -> None:
+    """mm/memory-failure.c: a pinned THP cannot be split (MF_MSG_UNSPLIT_THP); the model
+    leaves everything as it was (a documented simplification of the partial handling)."""
+    r = run(*thp("1"), P.pin("T", 0, "H"))
+    step = r.try_(kernel("poison", P["T", 2]))
+    assert step.outcome.word == "skipped" and step.world is r.world
+
+
+def test_memory_failure_on_hugetlb_poisons_the_whole_entry() -> None:
+    """mm/rmap.c: for hugetlb the whole huge mapping becomes a hwpoison entry."""
+    r = run(*hugetlb("1"), kernel("poison", P["H", 1]))
+    for i in range(4):
+        assert r.state(P["H", i]).kind == "hwpoison"
+
+
+def test_zapping_a_hwpoison_entry_and_touching_again_gives_a_fresh_page() -> None:
+    """mm/memory.c: zap_nonpresent_ptes clears a hwpoison entry; the next write faults in a
+    new exclusive page (the poisoned one never returns to the allocator)."""
+    r = run(*base("1"), kernel("poison", A0), P.madvise("A", 0, Advice.DONTNEED),
+            P.write("A", 0, "2"))
+    assert r.words(A0) == ("present", "writable", "exclusive", "unpinned")
+    assert not r.page(A0).hwpoison
