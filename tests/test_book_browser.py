@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import html
 import http.server
+import importlib.util
 import json
 import os
 import pathlib
@@ -270,21 +271,39 @@ def test_the_book_has_pages(book):
 @pytest.mark.parametrize("path", book_pages())
 def test_page(watched, base_url, path):
     page = watched.page
-    source = (HTML_DIR / path).read_text(encoding="utf-8")
     response = page.goto(f"{base_url}/{path}")
     assert response is not None and response.status == 200
+    path = follow_redirect(page, base_url, path)
+    check_page(page, path)
+    check_header_buttons(page, path, base_url)
+    watched.check()
 
+
+def follow_redirect(page, base: str, path: str) -> str:
+    """Wait for a meta-refresh page (index.html) to reach its target; the page now shown."""
+    source = (HTML_DIR / path).read_text(encoding="utf-8")
     refresh = re.search(r'http-equiv="refresh" content="\d+;\s*url=([^"]+)"', source, re.I)
-    if refresh:  # index.html only redirects to the first chapter
+    if refresh:  # index.html only redirects to the first page
         target = html.unescape(refresh.group(1))
-        page.wait_for_url(f"{base_url}/{target}")
+        page.wait_for_url(f"{base}/{target}")
         assert (HTML_DIR / target).is_file()
+        path = target
     page.wait_for_load_state("load")
+    return path
 
+
+def check_page(page, path: str) -> None:
+    """The page shows its content, renders every widget, and every stepper and player steps."""
     main = page.locator("main#main-content")
     assert main.is_visible(), f"{path}: no main content"
     assert main.locator("h1:visible").count(), f"{path}: main content has no title"
+    check_widgets(page, path)
+    check_players(page, path)
 
+
+def check_widgets(page, path: str) -> None:
+    """Every stored widget view renders, and every jslink-ed stepper moves to another frame."""
+    source = (HTML_DIR / path).read_text(encoding="utf-8")
     state, views = widget_state(source), widget_views(source)
     if state:
         assert views, f"{path}: widget state is embedded but no widget is displayed"
@@ -318,7 +337,6 @@ def test_page(watched, base_url, path):
             sliders = [nth for css, nth in stepper["controls"] if css == ".widget-slider"]
             if sliders and None not in stepper["frames"]:
                 walk_frames(sub, sub.locator(".widget-slider").nth(sliders[0]), stepper["frames"])
-    watched.check()
 
 
 def shown_text(sub) -> str:
@@ -357,22 +375,131 @@ def use_control(control, css: str) -> None:
         raise AssertionError(css)
 
 
+# ---- kernel-free players (anonlib.player, anonlib.race) ----------------------------
+
+# A player is a root element holding <section data-step="i"> frames, one shown at a
+# time, and buttons with data-act first/back/next/last (title and aria-label
+# "Next step", "Next event", ...). Its inline script un-hides the controls.
+PLAYERS = ".anonlib-player, .anonlib-race"
+SHOWN_FRAMES_JS = """(root) => [...root.querySelectorAll("section[data-step]")]
+    .filter((s) => !s.hidden).map((s) => [s.dataset.step, s.innerText])"""
+# Players in folded-away output (a hide-output cell, an answer dropdown) are
+# stepped too: unfold them first, as a reader would.
+UNFOLD_JS = """(el) => {
+    for (let d = el.closest("details"); d; d = d.parentElement.closest("details")) d.open = true;
+}"""
+
+
+def check_players(page, path: str) -> None:
+    """Each player shows frame 0; "Next" shows frame 1 with other content; "Back" returns."""
+    players = page.locator(PLAYERS)
+    n = players.count()
+    assert page.locator('button[data-act="next"]').count() == n, (
+        f"{path}: a Next button outside the players this test knows ({PLAYERS})"
+    )
+    for i in range(n):
+        root = players.nth(i)
+        root.evaluate(UNFOLD_JS)
+        name = f"{path}: player {i} ({root.get_attribute('aria-label')})"
+        next_button = root.locator('button[data-act="next"]')
+        back_button = root.locator('button[data-act="back"]')
+        assert next_button.get_attribute("aria-label").startswith("Next"), name
+        next_button.wait_for()  # visible: the player's script ran
+        start = root.evaluate(SHOWN_FRAMES_JS)
+        assert [step for step, _ in start] == ["0"], f"{name}: shows frames {start}"
+        if root.locator("section[data-step]").count() == 1:
+            assert next_button.is_disabled(), f"{name}: one frame, but Next is enabled"
+            continue
+        assert back_button.is_disabled(), f"{name}: Back is enabled at the first frame"
+        next_button.scroll_into_view_if_needed()
+        next_button.click()
+        after = root.evaluate(SHOWN_FRAMES_JS)
+        assert [step for step, _ in after] == ["1"], f"{name}: Next shows frames {after}"
+        assert after[0][1] != start[0][1], f"{name}: Next did not change what the frame shows"
+        back_button.click()
+        assert root.evaluate(SHOWN_FRAMES_JS) == start, f"{name}: Back did not return"
+
+
+# ---- the page's own buttons --------------------------------------------------------
+
+# Buttons that only make sense with a host: launch (Binder, Colab, ...), the
+# repository, edit and issue links. The book is read offline, so it has none.
+HOSTED_BUTTONS = (
+    ".dropdown-launch-buttons, [class*='btn-launch'], .dropdown-source-buttons, "
+    ".btn-source-repository-button, .btn-source-edit-button, .btn-source-issues-button"
+)
+REMOTE_URL = re.compile(r"(?:[a-z][a-z0-9+.-]*:)?//", re.I)
+
+
+def check_header_buttons(page, path: str, base: str) -> None:
+    """Every page of a source file offers it for download, from the book itself."""
+    header = page.locator(".article-header-buttons")
+    assert header.count() == 1, f"{path}: no article header buttons"
+    hrefs = header.locator("a[href]").evaluate_all(
+        "(els) => els.map((e) => e.getAttribute('href'))"
+    )
+    remote = [h for h in hrefs if REMOTE_URL.match(h)]
+    assert remote == [], f"{path}: header buttons leave the book: {remote}"
+    hosted = page.locator(HOSTED_BUTTONS).count()
+    assert hosted == 0, f"{path}: {hosted} launch/edit/repository buttons"
+
+    doc = path.removesuffix(".html")
+    sources = [p for p in (HTML_DIR / "_sources").glob(f"{doc}.*") if p.suffix in (".md", ".ipynb")]
+    if not sources:  # generated pages (search, genindex) have no source
+        return
+    download = header.locator("a.btn-download-source-button")
+    assert download.count() == 1, f"{path}: no 'download source' button"
+    href = download.get_attribute("href")
+    target = ((HTML_DIR / path).parent / href).resolve()
+    assert target in [p.resolve() for p in sources], f"{path}: download points at {href}"
+    page.locator('.article-header-buttons button[aria-label="Download this page"]').click()
+    download.wait_for()  # the dropdown opens: its menu shows the link
+    if base.startswith("http"):
+        response = page.request.get(f"{base}/{target.relative_to(HTML_DIR).as_posix()}")
+        assert response.ok, f"{path}: downloading {href}: HTTP {response.status}"
+        assert response.body() == target.read_bytes()
+        if target.suffix == ".ipynb":
+            assert json.loads(response.body())["cells"], f"{path}: {href} is not a notebook"
+
+
+# ---- more tests --------------------------------------------------------------------
+
+
+def pages_with_players() -> list[str]:
+    return [
+        p
+        for p in book_pages()
+        if re.search(r'class="(?:anonlib-player|anonlib-race)"', (HTML_DIR / p).read_text("utf-8"))
+    ]
+
+
+def pages_with_widgets() -> list[str]:
+    return [p for p in book_pages() if widget_views((HTML_DIR / p).read_text("utf-8"))]
+
+
 def test_screenshots(watched, base_url):
-    """Screenshots of the front page and the first chapter, in tests/_output/ (git-ignored)."""
+    """Screenshots of the front page and of a chapter's player, in tests/_output/ (git-ignored)."""
     OUTPUT_DIR.mkdir(exist_ok=True)
     page = watched.page
-    page.goto(f"{base_url}/intro.html")
-    page.screenshot(path=OUTPUT_DIR / "intro.png")
-    chapter = next(p for p in book_pages() if p.startswith("notebooks/"))
+    page.goto(f"{base_url}/index.html")
+    follow_redirect(page, base_url, "index.html")
+    page.screenshot(path=OUTPUT_DIR / "index.png")
+    chapters = pages_with_players() or [p for p in book_pages() if p.startswith("notebooks/")]
+    chapter = chapters[0]
     name = pathlib.PurePosixPath(chapter).stem
     page.goto(f"{base_url}/{chapter}")
+    player = page.locator(PLAYERS)
     widget = page.locator(".widget-subarea")
-    if widget.count():  # show the first widget, rendered
+    if player.count():  # show the first player, one step on
+        player.first.evaluate(UNFOLD_JS)
+        player.first.locator('button[data-act="next"]').click()
+        player.first.scroll_into_view_if_needed()
+    elif widget.count():  # show the first widget, rendered
         widget.first.locator(".jupyter-widgets").first.wait_for()
         widget.first.scroll_into_view_if_needed()
     page.screenshot(path=OUTPUT_DIR / f"{name}.png")
     watched.check()
-    for shot in ("intro.png", f"{name}.png"):
+    for shot in ("index.png", f"{name}.png"):
         assert (OUTPUT_DIR / shot).stat().st_size > 10_000, f"{shot} looks blank"
 
 
@@ -410,15 +537,58 @@ def test_search_works_offline(watched, base_url, query):
     watched.check()
 
 
+def test_search_box_works_offline(watched, base_url):
+    """The search box in the header leads to results, as a reader would use it."""
+    page = watched.page
+    page.goto(f"{base_url}/intro.html")
+    page.locator(".search-button__button:visible").first.click()
+    box = page.locator("#pst-search-dialog input[type=search]")
+    box.fill("PG_anon_exclusive")
+    box.press("Enter")
+    page.wait_for_url(re.compile(r"/search\.html\?q=PG_anon_exclusive"))
+    results = page.locator("#search-results ul.search li")
+    results.first.wait_for()
+    assert results.count() >= 3, results.all_inner_texts()
+    watched.check()
+
+
 def test_book_works_opened_from_disk(browser, book):
-    """Opened as file:// (no server): widgets render and search finds pages, without errors."""
-    w = Watched(browser, (book.as_uri() + "/",))
+    """Opened as file:// (no server): the front page, chapters with players and widgets,
+    and search work, without errors and without any request leaving the book's folder."""
+    base = book.as_uri()
+    chapters = sorted({*pages_with_players()[:1], *pages_with_widgets()[:1]})
+    assert chapters, "no chapter has a player or a widget to try from disk"
+    w = Watched(browser, (base + "/",))
     try:
         page = w.page
-        page.goto((book / "notebooks" / "01-orientation.html").as_uri())
-        page.locator(".widget-subarea .jupyter-widgets").first.wait_for()
-        page.goto((book / "search.html").as_uri() + "?q=fork")
+        page.goto(f"{base}/index.html")
+        path = follow_redirect(page, base, "index.html")
+        check_page(page, path)
+        check_header_buttons(page, path, base)
+        for chapter in chapters:
+            page.goto(f"{base}/{chapter}")
+            page.wait_for_load_state("load")
+            check_page(page, chapter)
+            check_header_buttons(page, chapter, base)
+        page.goto(f"{base}/search.html?q=fork")
         page.locator("#search-results ul.search li").first.wait_for()
         w.check()
     finally:
         w.close()
+
+
+def test_every_external_link_is_listed(book):
+    """Every link to another host in the built pages is on the external-links page."""
+    spec = importlib.util.spec_from_file_location(
+        "list_external_links", ROOT / "tools" / "list_external_links.py"
+    )
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    listed = set(tool.collect())
+    unlisted = set()
+    for path in book_pages():
+        text = (book / path).read_text(encoding="utf-8")
+        for url in re.findall(r"""<a\b[^>]*\bhref=["'](https?://[^"']+)""", text, re.I):
+            if html.unescape(url) not in listed:
+                unlisted.add(f"{path}: {html.unescape(url)}")
+    assert sorted(unlisted) == [], "not in book/external-links.md"
