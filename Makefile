@@ -24,7 +24,7 @@ NBVAL := --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg
 # Jupyter refuses to run as root unless told.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help book test lint unit nbval browser chromium lab notebooks clean distclean install
+.PHONY: help book test lint unit nbval browser chromium lab notebooks links clean distclean install
 
 help:
 	@echo "make book       build the book into $(HTML)"
@@ -32,6 +32,7 @@ help:
 	@echo "make lab        JupyterLab on notebooks/"
 	@echo "make kernel-check  run the scenarios on the model and on Linux 6.12 in QEMU, compare"
 	@echo "make notebooks  re-execute notebooks/*.ipynb in place and strip volatile metadata"
+	@echo "make links      regenerate book/external-links.md (make notebooks does it too)"
 	@echo "make clean      remove build output (make distclean also removes .venv and node_modules)"
 
 # ---- installation (skipped when nothing changed) ----------------------------
@@ -114,6 +115,12 @@ notebooks: $(INSTALLED)
 	  --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.timeout=600 \
 	  $(NOTEBOOKS)
 	$(BIN)/python tools/clean_notebooks.py $(NOTEBOOKS)
+	$(BIN)/python tools/list_external_links.py
+
+# Every external link of the book, listed on one generated page; a test checks
+# that it is up to date and that every link goes to an allowed host.
+links: $(INSTALLED)
+	$(BIN)/python tools/list_external_links.py
 
 # ---- cleaning ------------------------------------------------------------------
 
