@@ -44,6 +44,9 @@ class Comparison:
         return "\n".join(f"{r.scheme:<{width}}  exit {r.exit_code}  {self._why(r)}"
                          for r in self.results)
 
+    def _repr_pretty_(self, p: object, cycle: bool) -> None:
+        p.text(str(self))  # type: ignore[attr-defined]
+
     def _repr_html_(self) -> str:
         rows = "".join(
             "<tr><td><code>{}</code></td><td style='text-align:center;{}'>{}</td>"

@@ -405,8 +405,10 @@ INVARIANTS: tuple[Invariant, ...] = (
               "tools/testing/selftests/mm/cow.c: the R/O pin and io_uring tests", False,
               state_check=_inv11),
     Invariant("INV-12", "isolation",
-              "After fork, no write by one process becomes visible to another process, through "
-              "its mappings or through a GUP reference it took.",
+              "After fork, no write by one process (by its CPU, or by a device through a "
+              "FOLL_PIN reference it took) becomes visible to another process, through its "
+              "mappings or through a GUP reference it took. Device writes through FOLL_GET "
+              "references are promised nothing and are not counted.",
               "tools/testing/selftests/mm/cow.c: the basic COW and vmsplice tests", False,
               state_check=_inv12),
     Invariant("INV-13", "mprotect upgrade",

@@ -10,7 +10,9 @@ The derived quantities follow the kernel's accounting:
   it (the mapping's reference), one per GUP reference (FOLL_GET or FOLL_PIN;
   the kernel adds GUP_PIN_COUNTING_BIAS for a pin on a small folio, the
   model keeps an exact pin count instead), and one per page while the folio
-  is in the swap cache. Migration and hwpoison entries hold no reference.
+  is in the swap cache, plus one while migration entries point at it (the
+  migration code isolated it). Migration and hwpoison entries themselves
+  hold no reference.
 * ``mapcount``: per page, the PTE-level entries that map it plus the
   "entire" (PMD or hugetlb) mappings of its folio.
 * ``swap_count(slot)``: the swap entries that refer to the slot.
@@ -217,6 +219,9 @@ class Mem:
         f = self.folios[fid]
         refs = len(self.mappings_of(fid))
         refs += sum(1 for h in self.handles.values() if h.folio == fid)
+        if self.mappings_of(fid, (EntryKind.MIGRATION,)):
+            refs += 1  # migrate_pages isolated the folio and holds it
+
         if f.swapcache is not None:
             refs += len(f.pages)
         return refs
@@ -308,6 +313,27 @@ class Mem:
         self.set_vma(owner, replace(v, shadow=tuple(shadow)))
         for h in list(self.handles.values()):
             if h.owner == owner and h.mapping == vma and h.index == index and h.tracking:
+                self.handles[h.name] = replace(h, allowed=h.allowed | {value})
+
+    def note_device_write_anywhere(self, fid: int, index: int, value: str) -> None:
+        """Ghost state: every entry and reference that leads to this page may now see ``value``."""
+        f = self.folios[fid]
+        slot = f.swapcache[index] if f.swapcache is not None else None
+        for loc, e in list(self.entries()):
+            if e.kind is EntryKind.SWAP:
+                if e.slot != slot:
+                    continue
+                vi = loc.index
+            elif e.kind in PAGE_KINDS and e.folio == fid and (loc.huge or e.page == index):
+                vi = index if loc.huge else loc.index
+            else:
+                continue
+            v = self.vma(loc.proc, loc.vma)
+            shadow = list(v.shadow)
+            shadow[vi] = shadow[vi] | {value}
+            self.set_vma(loc.proc, replace(v, shadow=tuple(shadow)))
+        for h in list(self.handles.values()):
+            if (h.folio, h.page) == (fid, index):
                 self.handles[h.name] = replace(h, allowed=h.allowed | {value})
 
     def forget_address(self, owner: str, vma: str, index: int | None) -> None:

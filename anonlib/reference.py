@@ -136,8 +136,16 @@ def cell(row: str, column: str, scheme: Scheme = MAINLINE) -> Cell:
 
 
 def table(scheme: Scheme = MAINLINE) -> dict[str, dict[str, Cell]]:
-    """Every row x every column."""
-    return {row: {col: cell(row, col, scheme) for col in OPERATIONS} for row in ENTRY_SETUPS}
+    """Every row x every column; a row whose entry the scheme's kernel cannot make is left out
+    (device-exclusive entries before 5.14)."""
+    out = {}
+    for row, setup in ENTRY_SETUPS.items():
+        try:
+            build(setup, scheme)
+        except ValueError:
+            continue
+        out[row] = {col: cell(row, col, scheme) for col in OPERATIONS}
+    return out
 
 
 def setups_text() -> str:

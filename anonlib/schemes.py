@@ -61,6 +61,8 @@ class Scheme:
     fork_pinned: ForkPinned = ForkPinned.COPY_PINNED_EXCLUSIVE
     #: reclaim leaves maybe-pinned folios alone (feb889fb40fa, 5.11; the 5.19 share check).
     reclaim_skips_pinned: bool = True
+    #: clear_refs leaves writable PTEs of maybe-pinned folios alone (pte_is_pinned, 5.11).
+    clear_refs_skips_pinned: bool = True
     #: mprotect(PROT_WRITE) makes exclusive anonymous PTEs writable at once (64fe24a3e05e, 6.0).
     mprotect_upgrade: bool = True
     #: make_device_exclusive exists (5.14).
@@ -136,6 +138,7 @@ SCHEMES: dict[str, Scheme] = {
             gup_cow_break=True,
             fork_pinned=ForkPinned.SHARE,
             reclaim_skips_pinned=False,
+            clear_refs_skips_pinned=False,
             mprotect_upgrade=False,
             device_exclusive=False,
         ),
@@ -155,6 +158,7 @@ SCHEMES: dict[str, Scheme] = {
             gup_unshare_zero_page=False,
             fork_pinned=ForkPinned.SHARE,
             reclaim_skips_pinned=False,
+            clear_refs_skips_pinned=False,
             mprotect_upgrade=False,
             device_exclusive=False,
         ),

@@ -158,9 +158,6 @@ def test_copy_when_the_swap_cache_copy_is_still_needed() -> None:
     assert r.then(Q.read("A", 0)).last.word == "1"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "model bug: wp_can_reuse_anon_folio drops the swap cache before its early refcount "
-    "check; the kernel returns false first (ref > 1 + swapcache) and keeps the swap cache"))
 def test_no_swap_cache_drop_when_reuse_is_hopeless() -> None:
     """mm/memory.c: wp_can_reuse_anon_folio: ``if (folio_ref_count(folio) > 1 +
     folio_test_swapcache(folio)) return false;`` comes before the trylock and

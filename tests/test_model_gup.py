@@ -271,10 +271,6 @@ def test_rw_get_before_fork_lets_device_writes_reach_the_child() -> None:
     assert r.last.word == "1"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "invariant bug: INV-12's ghost state does not credit a process's own device write to its "
-    "other reference on the same page once the address is unmapped (handle_write only "
-    "updates handles while they track the address), a false isolation breach"))
 def test_a_process_references_to_one_page_see_each_other() -> None:
     """Both references are the same physical page of the same process: after P unmaps the
     address, a device write through the pin is what the other reference reads. Nothing

@@ -193,9 +193,6 @@ def test_device_exclusive_page_keeps_a_pin_coherent() -> None:
     assert r.last.word == "2"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "model bug: make_device_exclusive faults a whole THP in by a PMD and turns the PMD into a "
-    "device-exclusive entry; the kernel's FOLL_SPLIT_PMD lookup splits it to PTEs first"))
 def test_device_exclusive_on_an_untouched_thp_range_is_pte_level() -> None:
     """mm/rmap.c (6.12): make_device_exclusive_range -> get_user_pages_remote(FOLL_GET |
     FOLL_WRITE | FOLL_SPLIT_PMD); mm/gup.c: follow_pmd_mask splits a trans-huge PMD for

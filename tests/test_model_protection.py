@@ -119,9 +119,6 @@ def test_clear_softdirty_clears_the_bit_on_swap_entries() -> None:
     assert e is not None and not e.soft_dirty and e.exclusive
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "model bug: clear_refs write-protects a writable PTE of a maybe-pinned folio; the kernel "
-    "skips it (fs/proc/task_mmu.c: pte_is_pinned, 9348b73c2e1b)"))
 def test_clear_softdirty_leaves_a_pinned_writable_pte_alone() -> None:
     """fs/proc/task_mmu.c: clear_soft_dirty -> pte_is_pinned: in a COW mapping of an mm with
     MMF_HAS_PINNED, a writable PTE of a maybe-pinned folio is neither write-protected nor

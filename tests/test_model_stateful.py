@@ -17,10 +17,6 @@ plus statements that must be refused. After every step:
 
   - a hugetlb page: hugetlb_wp reuses by map count, which a FOLL_GET reference
     cannot see (the hole cow.c reports as XFAIL);
-  - a value a device wrote through a R/W FOLL_GET reference: only pins are
-    copied early at fork, FOLL_GET promises nothing;
-  - a reference reading what the same process's other reference wrote: a false
-    positive of the ghost state (pinned by an xfail in test_model_gup.py).
 
 Operations that trigger a reported model bug (``KNOWN_MODEL_BUGS``, each pinned
 by a strict xfail unit test) are counted and not applied.
@@ -33,6 +29,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, event, note, settings
@@ -41,7 +38,6 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 from modelkit import P, Q, base, hread, hugetlb, run
 
 from anonlib import invariants
-from anonlib.mm.huge_memory import pmd_fault_possible
 from anonlib.model import Step, apply, initial_world
 from anonlib.ops import (
     Advice,
@@ -86,8 +82,6 @@ VALUES = ("a", "b", "c")  # CPU stores; device writes get unique values (AnonMem
 ADVICE = tuple(Advice)
 ACTIONS = tuple(KernelAction)
 GAP = "INV-12 on a hugetlb page (known hole: hugetlb_wp reuses by map count)"
-GET_DMA = "INV-12 from a device write through a R/W FOLL_GET (no kernel promise)"
-SAME_OWNER = "INV-12 false positive: a process's reference sees its own other reference's write"
 
 _PROC_LINE = re.compile(r"^(\S+) (\S+)\[\d+\] reads '([^']*)'")
 _HANDLE_LINE = re.compile(r"^(\S+) \(taken by \S+\) reads '([^']*)'")
@@ -114,19 +108,10 @@ Dma = dict[str, tuple[str, bool]]
 
 
 def why_tolerated(world: World, offender: str, dma: Dma) -> str | None:
-    """Why one INV-12 offender is the kernel's own behaviour (or a false positive of the
-    ghost state), or None if it is a real isolation breach."""
-    if on_hugetlb(world, offender):
-        return GAP
-    m = _HANDLE_LINE.match(offender) or _PROC_LINE.match(offender)
-    if m is None or m.groups()[-1] not in dma:
-        return None
-    writer, pin = dma[m.groups()[-1]]
-    if not pin:
-        return GET_DMA
-    m = _HANDLE_LINE.match(offender)
-    reader = world.handle(m.group(1)) if m is not None else None
-    return SAME_OWNER if reader is not None and reader.owner == writer else None
+    """Why one INV-12 offender is the kernel's own behaviour, or None if it is a real
+    isolation breach. (``dma`` records device writes; the model itself makes FOLL_GET
+    device writes visible to every mapping of the page, so they need no excuse here.)"""
+    return GAP if on_hugetlb(world, offender) else None
 
 
 def tolerated(world: World, violation: invariants.Violation, dma: Dma) -> set[str] | None:
@@ -144,22 +129,10 @@ def unexpected(world: World, found: list[invariants.Violation],
     return [v for v in found if tolerated(world, v, dma or {}) is None]
 
 
-def _device_exclusive_on_unfaulted_thp(world: World, op: Op) -> bool:
-    """Model bug: make_device_exclusive on an untouched THP range installs a device-exclusive
-    *PMD* (the kernel's FOLL_SPLIT_PMD splits the fresh THP first); fork then copies it as a
-    writable shared entry (INV-1). Pinned by the xfail
-    test_model_migration.py::test_device_exclusive_on_an_untouched_thp_range_is_pte_level."""
-    if not (isinstance(op, Kernel) and op.action is KernelAction.DEVICE_EXCLUSIVE):
-        return False
-    p = world.proc(op.page.proc)
-    v = p.vma(op.page.mapping) if p is not None else None
-    return v is not None and pmd_fault_possible(v)
-
-
 #: Model bugs reported to the model's owner, each pinned by a strict xfail unit test. The
 #: machine does not apply an operation that triggers one (it counts an event instead), so
 #: the search keeps looking for new problems; remove the entry with the xfail mark.
-KNOWN_MODEL_BUGS = (_device_exclusive_on_unfaulted_thp,)
+KNOWN_MODEL_BUGS: tuple[Callable[[World, Op], bool], ...] = ()
 
 
 class AnonMemory(RuleBasedStateMachine):

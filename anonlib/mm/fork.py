@@ -115,8 +115,9 @@ def copy_nonpresent_pte(m: Mem, src: Loc, dst: Loc, e: Entry) -> None:
     mm/memory.c: copy_nonpresent_pte (6.12). Swap: the parent's entry loses its
     exclusive bit (swap_duplicate raises the count). Migration: writable and
     readable_exclusive entries become readable in both. Device-private: the dup
-    cannot fail (such pages are never pinned); the flag is cleared and the
-    entries become readable. hwpoison: copied as it is.
+    cannot fail (such pages are never pinned); the flag is cleared and a
+    writable entry is replaced by a readable one (without the soft-dirty bit).
+    hwpoison: copied as it is.
     """
     if e.kind is EntryKind.SWAP:
         if e.exclusive:
@@ -128,8 +129,10 @@ def copy_nonpresent_pte(m: Mem, src: Loc, dst: Loc, e: Entry) -> None:
         m.set(dst, shared)
     elif e.kind is EntryKind.DEVICE_PRIVATE:
         m.clear_exclusive(e.folio, e.page)
-        m.set(src, replace(e, writable=False))
-        m.set(dst, replace(e, writable=False))
+        if e.writable:  # a fresh readable entry: soft-dirty is not carried over
+            e = replace(e, writable=False, soft_dirty=False)
+            m.set(src, e)
+        m.set(dst, e)
     else:
         m.set(dst, e)
 

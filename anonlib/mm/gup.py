@@ -139,7 +139,14 @@ def handle_write(m: Mem, name: str, value: str) -> Outcome:
     if m.folio(h.folio).pages[h.page].hwpoison:
         return Outcome("SIGBUS", "the page is poisoned")
     m.set_page(h.folio, h.page, data=value)
-    m.handles[name] = replace(h, allowed=h.allowed | {value})
+    for other in list(m.handles.values()):  # the owner's references to this page see it
+        if other.owner == h.owner and (other.folio, other.page) == (h.folio, h.page):
+            m.handles[other.name] = replace(other, allowed=other.allowed | {value})
+    if not h.pin:
+        # FOLL_GET promises nothing about where a device write lands: after fork it may
+        # be a page the child still maps (the old O_DIRECT-vs-fork problem, why O_DIRECT
+        # moved to FOLL_PIN). The ghost state lets everyone who sees the page see it.
+        m.note_device_write_anywhere(h.folio, h.page, value)
     if h.tracking and h.owner in m.procs:
         m.note_write(h.owner, h.mapping, h.index, value, exact=False)
     return Outcome("ok")

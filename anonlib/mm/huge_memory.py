@@ -113,7 +113,10 @@ def split_folio(m: Mem, fid: int) -> str | None:
     reference (can_split_folio): a pinned or GUP-referenced THP cannot be
     split. PMD mappings are split first (freezing: via migration entries,
     which carry each subpage's exclusivity); a flag on an unmapped subpage is
-    dropped. Returns the reason for backing off, or None.
+    dropped. A mapped subpage that holds only zeros is mapped to the shared
+    zero page instead (remap_page with RMP_USE_SHARED_ZEROPAGE, 6.12; the
+    model's value "0" stands for a zero-filled page). Returns the reason for
+    backing off, or None.
     """
     f = m.folio(fid)
     if f.kind is FolioKind.HUGETLB:
@@ -143,6 +146,10 @@ def split_folio(m: Mem, fid: int) -> str | None:
         if e.kind not in (EntryKind.SWAP,) and e.folio == fid:
             if loc.huge:
                 raise OpFailed("internal: PMD left after split", ErrorKind.FAILED)
+            if e.kind is EntryKind.PRESENT and f.pages[e.page].data == ZERO_VALUE:
+                # remap_page(RMP_USE_SHARED_ZEROPAGE): a zero-filled subpage is not kept
+                m.set(loc, Entry(EntryKind.PRESENT, ZERO_FOLIO))
+                continue
             m.set(loc, replace(e, folio=new_ids[e.page], page=0))
     del m.folios[fid]
     return None

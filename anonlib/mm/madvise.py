@@ -19,7 +19,9 @@ def madvise(m: Mem, proc: str, vma: str, index: int | None, advice: Advice) -> O
 
     mm/madvise.c: do_madvise -> madvise_vma_behavior (6.12). Advice on part of a
     PMD-mapped THP splits the VMA and so the PMD; on part of a hugetlb page it
-    is EINVAL.
+    is EINVAL, except MADV_DONTNEED from the start of the huge page, which
+    rounds down to nothing and succeeds (mm/madvise.c:
+    madvise_dontneed_free_valid_vma).
     """
     v = m.vma(proc, vma)
     pages = list(range(v.npages)) if index is None else [index]
@@ -27,7 +29,10 @@ def madvise(m: Mem, proc: str, vma: str, index: int | None, advice: Advice) -> O
     if advice is Advice.COLLAPSE:
         return madvise_collapse(m, proc, vma)
     if partial and v.kind is MapKind.HUGETLB:
-        return Outcome("EINVAL", "hugetlb advice must cover the whole huge page")
+        if advice is Advice.DONTNEED and index == 0:
+            # madvise_dontneed_free_valid_vma rounds the end down to the huge page
+            return Outcome("ok", "the range rounds down to no whole huge page")
+        return Outcome("EINVAL", "the range does not start or end on a huge page boundary")
     if advice is Advice.DONTNEED:
         zap_pte_range(m, proc, vma, pages)
         return Outcome("ok")

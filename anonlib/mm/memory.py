@@ -155,12 +155,17 @@ def do_wp_page(m: Mem, loc: Loc, unshare: bool) -> None:
 def wp_can_reuse_anon_folio(m: Mem, fid: int) -> bool:
     """May a small anonymous folio that is not exclusive be reused? Only if we hold the only ref.
 
-    mm/memory.c: wp_can_reuse_anon_folio (6.12): drop the swap cache copy if
-    nothing else refers to the slot, then require refcount == 1. (The model
-    has no per-CPU LRU batches, so the draining step has nothing to do.)
+    mm/memory.c: wp_can_reuse_anon_folio (6.12): give up early when the
+    refcount shows other users (more than ours plus the swap cache's), then
+    drop the swap cache copy if no swap entry refers to it, then require
+    refcount == 1. (The model has no per-CPU LRU batches, so the draining
+    step has nothing to do.)
     """
     f = m.folio(fid)
-    if f.swapcache is not None and not m.folio_swapped(fid):
+    in_swapcache = f.swapcache is not None
+    if m.refcount(fid) > 1 + int(in_swapcache):
+        return False
+    if in_swapcache:
         folio_free_swap(m, fid)
     return m.refcount(fid) == 1
 

@@ -57,8 +57,11 @@ def clear_refs_soft_dirty(m: Mem, proc: str) -> None:
     fs/proc/task_mmu.c: clear_refs_write -> clear_soft_dirty / clear_soft_dirty_pmd (6.12).
     VM_SOFTDIRTY is cleared on each VMA, so from now on a write must fault to be
     recorded (vma_soft_dirty_enabled). The flag is untouched. hugetlb mappings
-    are not walked.
+    are not walked. A writable PTE of a maybe-pinned folio is skipped
+    (pte_is_pinned, scheme point ``clear_refs_skips_pinned``): write-protecting
+    it would only make the next write fault break the pin.
     """
+    has_pinned = m.proc(proc).has_pinned
     for v in m.proc(proc).vmas:
         if v.kind is MapKind.HUGETLB:
             continue
@@ -70,6 +73,9 @@ def clear_refs_soft_dirty(m: Mem, proc: str) -> None:
             if e is None:
                 continue
             if e.kind is EntryKind.PRESENT:
+                if (m.scheme.clear_refs_skips_pinned and e.writable and has_pinned
+                        and m.maybe_pinned(e.folio)):
+                    continue
                 m.set(loc, replace(e, writable=False, soft_dirty=False))
             elif e.kind is EntryKind.SWAP:
                 m.set(loc, replace(e, soft_dirty=False))

@@ -63,9 +63,9 @@ def make_device_exclusive(m: Mem, proc: str, vma: str, index: int) -> None:
         raise BackOff("hugetlb pages cannot be made device-exclusive")
     if not v.writable or index in v.holes:
         raise BackOff("the mapping is not writable (the FOLL_WRITE lookup fails)")
-    split_huge_pmd(m, proc, vma)  # FOLL_SPLIT_PMD
     if handle_mm_fault(m, proc, vma, index, write=True):
         raise BackOff("the write fault failed")
+    split_huge_pmd(m, proc, vma)  # FOLL_SPLIT_PMD: the lookup splits a PMD it finds
     loc, e, _page = m.page_at(proc, vma, index)
     assert e is not None and e.kind is EntryKind.PRESENT and e.writable
     if m.folio(e.folio).kind is not FolioKind.SMALL and not m.folio(e.folio).large:
