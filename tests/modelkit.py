@@ -216,9 +216,10 @@ def base(value: str = "1", npages: int = 1, proc: Proc = P) -> list[Op]:
     return ops
 
 
-def thp(value: str = "1", proc: Proc = P) -> list[Op]:
-    """``proc`` maps a THP range T and writes page 0: a PMD-mapped, exclusive THP."""
-    return [proc.spawn(), proc.thp("T"), proc.write("T", 0, value)]
+def thp(value: str = "1", proc: Proc = P, pages: int = 1) -> list[Op]:
+    """``proc`` maps a THP range T and writes ``value`` into its first ``pages`` subpages: a
+    PMD-mapped, exclusive THP (the others stay zero-filled)."""
+    return [proc.spawn(), proc.thp("T"), *(proc.write("T", i, value) for i in range(pages))]
 
 
 def hugetlb(value: str = "1", proc: Proc = P) -> list[Op]:

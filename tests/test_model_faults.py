@@ -7,7 +7,6 @@ from the model's output.
 
 from __future__ import annotations
 
-import pytest
 from modelkit import P, Q, base, hread, hugetlb, kernel, ksm, run, thp
 
 from anonlib.state import FolioKind

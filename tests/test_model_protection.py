@@ -6,7 +6,6 @@ mm/memory.c (zap), mm/mmap.c, kernel/exit.c.
 
 from __future__ import annotations
 
-import pytest
 from modelkit import Advice, FolioKind, P, Q, base, hread, hugetlb, kernel, run, thp
 
 A0, QA0 = P["A", 0], Q["A", 0]

@@ -5,7 +5,10 @@ Kernel: mm/ksm.c, mm/huge_memory.c, mm/memory-failure.c, mm/rmap.c.
 
 from __future__ import annotations
 
+import pytest
 from modelkit import Advice, FolioKind, P, Q, base, hread, hugetlb, kernel, ksm, run, thp
+
+from anonlib.model import Step
 
 A0, QA0 = P["A", 0], Q["A", 0]
 
@@ -50,7 +53,7 @@ def test_ksm_skips_a_pinned_page() -> None:
 def test_ksm_splits_a_thp_first() -> None:
     """mm/ksm.c: try_to_merge_one_page splits a large folio (split_huge_page) before merging;
     the other subpages keep their exclusivity as small folios."""
-    r = run(*thp("0"), P.mmap("A"), P.write("A", 0, "0"),
+    r = run(*thp("s", pages=4), P.mmap("A"), P.write("A", 0, "s"),
             ksm(P["T", 1], A0))
     assert r.kind(P["T", 1]) is FolioKind.KSM and r.state(P["T", 1]).page == r.state(A0).page
     for i in (0, 2, 3):
@@ -128,8 +131,8 @@ def test_folio_split_preserves_exclusivity_per_subpage() -> None:
     """mm/huge_memory.c: __folio_split: unmap_folio installs migration entries that carry
     each subpage's exclusivity, remap_page maps the new small folios back from them: the
     shared subpage stays shared, the exclusive ones stay exclusive and writable."""
-    r = run(*thp("1"), *(P.madvise("T", i, Advice.DONTFORK) for i in (1, 2, 3)), P.fork(Q),
-            kernel("split-folio", P["T", 0]))
+    r = run(*thp("1", pages=4), *(P.madvise("T", i, Advice.DONTFORK) for i in (1, 2, 3)),
+            P.fork(Q), kernel("split-folio", P["T", 0]))
     assert r.words(P["T", 0]) == ("present", "readonly", "shared", "unpinned")
     assert r.state(P["T", 0]).page == r.state(Q["T", 0]).page
     for i in range(4):
@@ -141,11 +144,26 @@ def test_folio_split_preserves_exclusivity_per_subpage() -> None:
 def test_folio_split_of_a_pmd_mapped_thp() -> None:
     """mm/huge_memory.c: the PMD is split while freezing (migration entries that keep the
     head's exclusivity per subpage); the result is four exclusive small folios."""
-    r = run(*thp("1"), kernel("split-folio", P["T", 0]))
+    r = run(*thp("1", pages=4), kernel("split-folio", P["T", 0]))
     for i in range(4):
         assert r.kind(P["T", i]) is FolioKind.SMALL
         assert r.words(P["T", i]) == ("present", "writable", "exclusive", "unpinned")
-    assert r.then(P.read("T", 0)).last.word == "1"
+    assert r.then(P.read("T", 3)).last.word == "1"
+
+
+def test_folio_split_maps_zero_filled_subpages_to_the_zero_page() -> None:
+    """mm/huge_memory.c (6.12): __split_huge_page -> remap_page(RMP_USE_SHARED_ZEROPAGE);
+    mm/migrate.c: remove_migration_pte -> try_to_map_unused_to_zeropage maps a mapped
+    subpage that holds only zeros to the shared zero page (b1f202060afe), read-only, and
+    the subpage is freed; subpages with data become small exclusive folios."""
+    r = run(*thp("1", pages=2), kernel("split-folio", P["T", 0]))
+    for i in (0, 1):
+        assert r.words(P["T", i]) == ("present", "writable", "exclusive", "unpinned")
+    for i in (2, 3):
+        assert r.is_zero_page(P["T", i]) and not r.state(P["T", i]).writable
+    assert len(r.world.folios) == 2
+    r.then(P.write("T", 2, "x"))
+    assert r.words(P["T", 2]) == ("present", "writable", "exclusive", "unpinned")
 
 
 # ------------------------------------------------------------- memory failure
@@ -171,10 +189,39 @@ def test_memory_failure_unmaps_a_pinned_small_page_too() -> None:
 def test_memory_failure_on_a_thp_splits_and_poisons_one_subpage() -> None:
     """mm/memory-failure.c: memory_failure splits a THP first (try_to_split_thp_page); only
     the poisoned subpage's PTE becomes a hwpoison entry, the others stay exclusive."""
-    r = run(*thp("1"), kernel("poison", P["T", 2]))
+    r = run(*thp("1", pages=4), kernel("poison", P["T", 2]))
     assert r.state(P["T", 2]).kind == "hwpoison"
     for i in (0, 1, 3):
         assert r.words(P["T", i]) == ("present", "writable", "exclusive", "unpinned")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "model bug: apply raises KeyError: memory_failure splits the THP, the zero-filled "
+    "poisoned subpage is remapped to the zero page, then m.folio(0) is looked up"))
+def test_memory_failure_on_a_zero_filled_thp_subpage() -> None:
+    """mm/memory-failure.c: memory_failure sets PageHWPoison before try_to_split_thp_page, and
+    mm/migrate.c: try_to_map_unused_to_zeropage refuses a PageHWPoison page (the fix for
+    the machine-check panic its memchr_inv caused, Fixes: b1f202060afe, Cc: stable): the
+    poisoned subpage stays and becomes a hwpoison entry; the other zero-filled subpages
+    map the zero page."""
+    r = run(*thp("1"), kernel("poison", P["T", 2]))
+    assert r.state(P["T", 2]).kind == "hwpoison"
+    assert r.is_zero_page(P["T", 3])
+    assert r.words(P["T", 0]) == ("present", "writable", "exclusive", "unpinned")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "model bug: apply raises KeyError: KSM splits the THP, the zero-filled subpage is "
+    "remapped to the zero page, then try_to_merge_pages looks up m.folio(0)"))
+def test_ksm_of_a_zero_filled_thp_subpage_does_not_merge_it() -> None:
+    """mm/ksm.c: try_to_merge_one_page -> split_huge_page; the zero-filled subpage is remapped
+    to the shared zero page (remap_page, RMP_USE_SHARED_ZEROPAGE), so there is no anonymous
+    page left to merge: no KSM page, and apply must return, not raise."""
+    r = run(*thp("1"), P.mmap("A"), P.write("A", 0, "0"))
+    step = r.try_(ksm(P["T", 1], A0))
+    assert isinstance(step, Step)
+    after = run(*thp("1"), P.mmap("A"), P.write("A", 0, "0"), ksm(P["T", 1], A0))
+    assert not any(f.kind is FolioKind.KSM for f in after.world.folios)
 
 
 def test_memory_failure_on_a_pinned_thp_is_skipped_by_the_model() -> None:
