@@ -160,3 +160,15 @@ def test_old_schemes_have_no_flag(scheme: str) -> None:
     """Before 5.19 there is no PG_anon_exclusive: page states have no exclusive/shared word."""
     r = run(*base("1"), scheme=scheme)
     assert r.words(A0) == ("present", "writable", "unpinned")
+
+
+def test_clear_refs_leaves_pinned_ptes_writable_since_5_11() -> None:
+    """fs/proc/task_mmu.c: clear_soft_dirty -> pte_is_pinned (9348b73c2e1b, 5.11) skips a
+    writable PTE of a maybe-pinned folio, so page-count's write (refcount > 1) never faults
+    and the pin stays coherent; before it (legacy-mapcount) the PTE is write-protected."""
+    ops = (*base("1"), P.pin("A", 0, "H", rw=True), P.clear_softdirty())
+    assert run(*ops, scheme="page-count").state(A0).writable
+    assert run(*ops).state(A0).writable
+    assert not run(*ops, scheme="legacy-mapcount").state(A0).writable
+    more = (P.write("A", 0, "2"), hread("H"))
+    assert run(*ops, *more, scheme="page-count").last.word == "2"
