@@ -461,13 +461,13 @@ def enabled_ops(world: World, scheme: Scheme, used: set[str] | None = None
                 ) -> list[tuple[str, Op, Step]]:
     """Every operation the model carries out in ``world``: (family, operation, its step).
 
-    Candidates come from the explorer's generator (:func:`anonlib.explore_ops.enabled`)
+    Candidates come from the explorer's generator (:func:`anonlib.explorer.alphabet.enabled`)
     plus ``spawn`` and ``mmap``, which the explorer does not need; an
     operation is kept when :func:`anonlib.model.apply` does not refuse it
     (outcomes such as ``SIGSEGV`` or ``skipped`` are kept: they are what
     the kernel would do). ``used`` holds names already taken (never reused).
     """
-    from .explore_ops import HANDLE_NAMES, PROC_NAMES, Alphabet, Names, enabled
+    from .explorer.alphabet import HANDLE_NAMES, PROC_NAMES, Alphabet, Names, enabled
 
     alphabet = Alphabet(**PLAYGROUND_BOUNDS)
     used = set(used or ()) | {p.name for p in world.procs} | {h.name for h in world.handles}
@@ -635,7 +635,7 @@ class Playground:
 
     # -- widgets -------------------------------------------------------------------
     def _refresh(self) -> None:
-        from .explore_ops import FAMILIES
+        from .explorer.alphabet import FAMILIES
 
         ops = self.enabled()
         fams = [f for f in ("spawn", "mmap") + FAMILIES if any(x[0] == f for x in ops)]

@@ -165,7 +165,7 @@ def test_predict_watch_and_stepper_flag():
 # ------------------------------------------------------------------ Playground
 def needs_explorer() -> None:
     """The playground takes its candidate operations from the explorer's generator."""
-    pytest.importorskip("anonlib.explore_ops")
+    pytest.importorskip("anonlib.explorer.alphabet")
 
 
 def test_playground_offers_only_what_the_model_accepts():
