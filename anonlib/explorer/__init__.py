@@ -1,0 +1,43 @@
+"""The explorer: exhaustive bounded search of a small world, every invariant at every step.
+
+:func:`explore` (``python -m anonlib explore``) searches breadth first from one
+process and its mappings through every enabled operation, deduplicating
+states equal up to renaming, and returns an :class:`ExploreResult`: the
+states and transitions, what was covered, and the shortest counterexample
+for each invariant broken, as a runnable scenario. :func:`compare_schemes`
+finds the shortest sequences after which two kernel eras differ;
+:func:`copy_counts` counts the page copies each era makes on the same
+workloads.
+
+Modules: :mod:`.alphabet` (which operations are tried), :mod:`.canon` (the
+canonical form), :mod:`.search` (the search and its results),
+:mod:`.copies` (copy counts), :mod:`.command` (the subcommand).
+"""
+
+from .copies import WORKLOADS, CopyTable, copy_counts
+from .search import (
+    KNOWN_GAPS,
+    Counterexample,
+    Difference,
+    ExploreResult,
+    KnownGap,
+    SchemeComparison,
+    WorldSpec,
+    compare_schemes,
+    explore,
+)
+
+__all__ = [
+    "KNOWN_GAPS",
+    "WORKLOADS",
+    "CopyTable",
+    "Counterexample",
+    "Difference",
+    "ExploreResult",
+    "KnownGap",
+    "SchemeComparison",
+    "WorldSpec",
+    "compare_schemes",
+    "copy_counts",
+    "explore",
+]
