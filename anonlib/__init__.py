@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0"
 
+from .explorer import explore  # noqa: E402
 from .scenario import run_scenario  # noqa: E402
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "Predict",
     "Stepper",
     "__version__",
+    "explore",
     "load_ipython_extension",
     "run_scenario",
     "static_player",

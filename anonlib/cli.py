@@ -36,6 +36,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "anonlib.scenario.command",
     "anonlib.race.command",
     "anonlib.kernelcheck.command",
+    "anonlib.explorer.command",
 )
 
 
