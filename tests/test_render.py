@@ -79,13 +79,27 @@ def test_diff_words_of_a_swap_story():
          "page 3.0: data 'x', shared, mapcount 1",
          "swap slot 2: count 2 -> 1"],
         ["P A[0]: swap slot 2 shared -> present writable 4.0",
-         "folio 3: refcount 2 -> 1, removed from the swap cache",
          "new folio 4 (small)",
          "page 4.0: data 'y', exclusive, mapcount 1",
-         "swap slot 2 freed"],
+         "swap slot 2: count 1 -> 0"],
         ["process Q exited",
-         "folio 3 freed"],
+         "folio 3: refcount 2 -> 1",
+         "page 3.0: mapcount 1 -> 0"],
     ]
+
+
+def test_diff_words_of_the_swap_cache_and_freed_slots():
+    """On hand-made worlds, so the phrases do not depend on when the model frees things."""
+    from anonlib.state import Folio, FolioKind, Page, Slot
+
+    cached = Folio(3, FolioKind.SMALL, (Page("x"),), swapcache=(2,))
+    with_cache = World(folios=(cached,), slots=(Slot(2, "x"),))
+    dropped = World(folios=(Folio(3, FolioKind.SMALL, (Page("x"),)),))
+    assert diff_words(with_cache, dropped, MAINLINE) == [
+        "folio 3: refcount 1 -> 0, removed from the swap cache", "swap slot 2 freed"]
+    assert diff_words(dropped, with_cache, MAINLINE) == [
+        "folio 3: refcount 0 -> 1, added to the swap cache ([2])", "new swap slot 2 (data 'x')"]
+    assert diff_words(with_cache, World(), MAINLINE) == ["folio 3 freed", "swap slot 2 freed"]
 
 
 def test_diff_words_of_a_thp_split_pin_and_exit():
