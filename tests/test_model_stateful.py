@@ -38,7 +38,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 from modelkit import P, Q, base, hread, hugetlb, run
 
 from anonlib import invariants
-from anonlib.model import Step, apply, initial_world, page_state
+from anonlib.model import Step, apply, initial_world
 from anonlib.ops import (
     Advice,
     ClearSoftDirty,
@@ -132,30 +132,7 @@ def unexpected(world: World, found: list[invariants.Violation],
 #: Model bugs reported to the model's owner, each pinned by a strict xfail unit test. The
 #: machine does not apply an operation that triggers one (it counts an event instead), so
 #: the search keeps looking for new problems; remove the entry with the xfail mark.
-def _split_remaps_the_target_to_the_zero_page(world: World, op: Op) -> bool:
-    """Model bug: memory failure or KSM on a zero-filled subpage of a THP splits the folio,
-    the subpage is remapped to the zero page, and apply raises KeyError looking up folio 0.
-    Pinned by the xfails test_memory_failure_on_a_zero_filled_thp_subpage and
-    test_ksm_of_a_zero_filled_thp_subpage_does_not_merge_it (test_model_thp_ksm_poison.py)."""
-    if isinstance(op, Kernel) and op.action is KernelAction.POISON:
-        refs = [op.page]
-    elif isinstance(op, Ksm):
-        refs = [op.first, op.second]
-    else:
-        return False
-    for ref in refs:
-        st_ = page_state(world, SCHEMES["mainline"], ref)
-        if isinstance(st_, ModelError) or st_.page is None:
-            continue
-        f = world.folio(st_.page[0])
-        if f is not None and f.kind is FolioKind.THP and f.pages[st_.page[1]].data == "0":
-            return True
-    return False
-
-
-KNOWN_MODEL_BUGS: tuple[Callable[[World, Op], bool], ...] = (
-    _split_remaps_the_target_to_the_zero_page,
-)
+KNOWN_MODEL_BUGS: tuple[Callable[[World, Op], bool], ...] = ()
 
 
 class AnonMemory(RuleBasedStateMachine):

@@ -5,7 +5,6 @@ Kernel: mm/ksm.c, mm/huge_memory.c, mm/memory-failure.c, mm/rmap.c.
 
 from __future__ import annotations
 
-import pytest
 from modelkit import Advice, FolioKind, P, Q, base, hread, hugetlb, kernel, ksm, run, thp
 
 from anonlib.model import Step
@@ -195,9 +194,6 @@ def test_memory_failure_on_a_thp_splits_and_poisons_one_subpage() -> None:
         assert r.words(P["T", i]) == ("present", "writable", "exclusive", "unpinned")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "model bug: apply raises KeyError: memory_failure splits the THP, the zero-filled "
-    "poisoned subpage is remapped to the zero page, then m.folio(0) is looked up"))
 def test_memory_failure_on_a_zero_filled_thp_subpage() -> None:
     """mm/memory-failure.c: memory_failure sets PageHWPoison before try_to_split_thp_page, and
     mm/migrate.c: try_to_map_unused_to_zeropage refuses a PageHWPoison page (the fix for
@@ -210,9 +206,6 @@ def test_memory_failure_on_a_zero_filled_thp_subpage() -> None:
     assert r.words(P["T", 0]) == ("present", "writable", "exclusive", "unpinned")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "model bug: apply raises KeyError: KSM splits the THP, the zero-filled subpage is "
-    "remapped to the zero page, then try_to_merge_pages looks up m.folio(0)"))
 def test_ksm_of_a_zero_filled_thp_subpage_does_not_merge_it() -> None:
     """mm/ksm.c: try_to_merge_one_page -> split_huge_page; the zero-filled subpage is remapped
     to the shared zero page (remap_page, RMP_USE_SHARED_ZEROPAGE), so there is no anonymous

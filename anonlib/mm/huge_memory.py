@@ -115,7 +115,8 @@ def split_folio(m: Mem, fid: int) -> str | None:
     which carry each subpage's exclusivity); a flag on an unmapped subpage is
     dropped. A mapped subpage that holds only zeros is mapped to the shared
     zero page instead (remap_page with RMP_USE_SHARED_ZEROPAGE, 6.12; the
-    model's value "0" stands for a zero-filled page). Returns the reason for
+    model's value "0" stands for a zero-filled page), unless it is poisoned
+    (try_to_map_unused_to_zeropage leaves PageHWPoison pages alone). Returns the reason for
     backing off, or None.
     """
     f = m.folio(fid)
@@ -146,7 +147,8 @@ def split_folio(m: Mem, fid: int) -> str | None:
         if e.kind not in (EntryKind.SWAP,) and e.folio == fid:
             if loc.huge:
                 raise OpFailed("internal: PMD left after split", ErrorKind.FAILED)
-            if e.kind is EntryKind.PRESENT and f.pages[e.page].data == ZERO_VALUE:
+            zero_filled = f.pages[e.page].data == ZERO_VALUE and not f.pages[e.page].hwpoison
+            if e.kind is EntryKind.PRESENT and zero_filled:
                 # remap_page(RMP_USE_SHARED_ZEROPAGE): a zero-filled subpage is not kept
                 m.set(loc, Entry(EntryKind.PRESENT, ZERO_FOLIO))
                 continue

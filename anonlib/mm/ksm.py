@@ -27,6 +27,8 @@ def _candidate(m: Mem, ref: PageRef) -> tuple[Loc, Entry]:
             raise BackOff(f"{ref}: the large folio cannot be split: {reason}")
         loc, e, _page = m.page_at(ref.proc, ref.mapping, ref.index)
         assert e is not None
+        if e.folio == ZERO_FOLIO:
+            raise BackOff(f"{ref} held only zeros: the split mapped it to the zero page")
     return loc, e
 
 

@@ -31,6 +31,7 @@ def memory_failure(m: Mem, ref: PageRef) -> None:
     if f.kind is FolioKind.DEVICE:
         raise BackOff("device-private memory is not handled by memory_failure")
     if f.kind is FolioKind.THP:
+        m.set_page(f.id, page, hwpoison=True)  # set before the split: it is never remapped
         reason = split_folio(m, f.id)
         if reason:
             raise BackOff(f"the THP could not be split: {reason}")
