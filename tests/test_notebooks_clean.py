@@ -93,3 +93,39 @@ def test_clean_drops_volatile_metadata_and_renumbers_widget_ids():
     view = out["cells"][0]["outputs"][0]["data"]["application/vnd.jupyter.widget-view+json"]
     assert view["model_id"] == one
     assert clean_notebooks.clean(out) == out
+
+
+def test_clean_drops_widget_state_that_only_hidden_cells_display():
+    """A widget view in a remove-output cell is never shown by the book, so the models only it
+    reaches (and links between them) go; the models a shown view reaches, and a jslink whose
+    ends are both shown, stay."""
+    view = clean_notebooks.WIDGET_VIEW
+    shown, hidden, child, link = ("a" * 32, "b" * 32, "c" * 32, "d" * 32)
+    state = {
+        shown: {"model_name": "VBoxModel", "state": {"children": [f"IPY_MODEL_{child}"]}},
+        child: {"model_name": "IntSliderModel", "state": {}},
+        hidden: {"model_name": "ButtonModel", "state": {}},
+        link: {"model_name": "LinkModel",
+               "state": {"source": [f"IPY_MODEL_{child}", "value"],
+                         "target": [f"IPY_MODEL_{shown}", "x"]}},
+    }
+
+    def cell(model_id, tags):
+        return {"cell_type": "code", "metadata": {"tags": tags}, "source": "",
+                "execution_count": 1,
+                "outputs": [{"output_type": "display_data",
+                             "data": {view: {"model_id": model_id}}, "metadata": {}}]}
+
+    nb = {"cells": [cell(shown, []), cell(hidden, ["remove-output"])],
+          "metadata": {"widgets": {clean_notebooks.WIDGET_STATE: {"state": state}}},
+          "nbformat": 4, "nbformat_minor": 5}
+    kept = clean_notebooks.clean(nb)["metadata"]["widgets"][clean_notebooks.WIDGET_STATE]
+    assert len(kept["state"]) == 3  # shown, child, link; the hidden button is gone
+    names = sorted(m["model_name"] for m in kept["state"].values())
+    assert names == ["IntSliderModel", "LinkModel", "VBoxModel"]
+
+    only_hidden = {"cells": [cell(hidden, ["remove-output"])],
+                   "metadata": {"widgets": {clean_notebooks.WIDGET_STATE: {
+                       "state": {hidden: state[hidden]}}}},
+                   "nbformat": 4, "nbformat_minor": 5}
+    assert "widgets" not in clean_notebooks.clean(only_hidden)["metadata"]

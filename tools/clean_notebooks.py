@@ -11,6 +11,8 @@ What it does, and why each step is safe:
   book renders);
 - cell metadata: drops execution timings and UI state (`execution`,
   `ExecuteTime`, `collapsed`, `scrolled`, `trusted`); keeps tags and the rest;
+- widget state: models that only views in remove-output / remove-cell cells
+  reach are dropped (the book never shows them);
 - widget model ids: ipywidgets names every model with a random uuid4. They are
   renumbered 1, 2, 3, ... so that the same code gives the same file. Only ids
   that are keys of the stored widget state are touched, and their order comes
@@ -75,6 +77,51 @@ def _renumber_widget_ids(text: str, nb: dict) -> str:
     return re.sub(r"[0-9a-f]{32}", lambda m: mapping.get(m.group(0), m.group(0)), text)
 
 
+HIDDEN_TAGS = {"remove-output", "remove-cell"}
+
+
+def _prune_widget_state(nb: dict) -> None:
+    """Keep only the widget models the book displays.
+
+    A view in a cell tagged remove-output / remove-cell is never shown, so the
+    models only it reaches are dead weight in every built page (and a page that
+    embeds widget state but shows no widget looks broken to the browser test).
+    Kept: everything reachable from a displayed view, plus models (jslink's
+    LinkModels) whose every reference points at a kept model.
+    """
+    widgets = nb.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE, {})
+    state = widgets.get("state", {})
+    if not state:
+        return
+    kept: set[str] = set()
+    stack = []
+    for cell in nb.get("cells", []):
+        if HIDDEN_TAGS & set(cell.get("metadata", {}).get("tags", [])):
+            continue
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(WIDGET_VIEW)
+            if view:
+                stack.append(view.get("model_id", ""))
+    while stack:
+        mid = stack.pop()
+        if mid in kept or mid not in state:
+            continue
+        kept.add(mid)
+        stack.extend(REF.findall(json.dumps(state[mid])))
+    changed = True
+    while changed:
+        changed = False
+        for mid, model in state.items():
+            refs = set(REF.findall(json.dumps(model)))
+            if mid not in kept and refs and refs <= kept:
+                kept.add(mid)
+                changed = True
+    if kept:
+        widgets["state"] = {mid: state[mid] for mid in state if mid in kept}
+    else:
+        del nb["metadata"]["widgets"]
+
+
 def clean(nb: dict) -> dict:
     """Return a cleaned copy of the notebook `nb` (a JSON dict)."""
     nb = json.loads(json.dumps(nb))
@@ -84,6 +131,7 @@ def clean(nb: dict) -> dict:
     if "widgets" in meta:
         new_meta["widgets"] = meta["widgets"]
     nb["metadata"] = new_meta
+    _prune_widget_state(nb)
     for cell in nb.get("cells", []):
         for key in VOLATILE_CELL_KEYS & cell.get("metadata", {}).keys():
             del cell["metadata"][key]
