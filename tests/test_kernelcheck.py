@@ -433,3 +433,14 @@ def test_appendix_from_the_recorded_run(tmp_path: Path) -> None:
     assert "make kernel-check" in text and "| file | agreed |" in text
     assert "seconds" not in text  # no timings in the book
     assert main([str(tmp_path / "missing.json"), str(out)]) == 2
+
+
+def test_the_committed_appendix_matches_the_recorded_run(tmp_path: Path) -> None:
+    """book/appendix-kernel-check.md is generated from tools/kernelcheck/last-run.json; a
+    stale page would show the book's readers numbers the last run did not produce."""
+    from anonlib.kernelcheck.appendix import LAST_RUN, write_appendix
+
+    committed = Path(__file__).resolve().parents[1] / "book" / "appendix-kernel-check.md"
+    fresh = write_appendix(LAST_RUN, tmp_path / "appendix.md").read_text()
+    assert committed.read_text() == fresh, (
+        "book/appendix-kernel-check.md is stale: run python -m anonlib.kernelcheck.appendix")
