@@ -218,3 +218,23 @@ def test_failed_migration_end_maps_the_old_folio_back() -> None:
     assert r.state(A0).page == page
     assert r.words(A0) == ("present", "writable", "exclusive", "unpinned")
     assert r.world == r.worlds[-3]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "model bug: make_device_exclusive takes the write fault on the PMD first (reusing the "
+    "whole THP and, via the split, marking every subpage exclusive); the kernel's "
+    "follow_pmd_mask splits a present PMD first and faults on the PTE"))
+def test_device_exclusive_on_a_read_only_pmd_splits_before_the_write_fault() -> None:
+    """mm/gup.c (6.12): follow_pmd_mask: ``if (pmd_trans_huge(pmdval) && (flags &
+    FOLL_SPLIT_PMD))`` splits the present PMD *before* follow_page_pte; the FOLL_WRITE
+    fault then hits a read-only PTE of a large folio that is not exclusive, which
+    mm/memory.c: wp_can_reuse_anon_folio never reuses in 6.12: T[0] is copied into a small
+    folio, and the other subpages stay read-only and shared (the split propagated a clear
+    head flag)."""
+    r = run(*thp("1"), P.fork(Q), P.exit(), kernel("device-exclusive", Q["T", 0]),
+            check=False)
+    st = r.state(Q["T", 0])
+    assert st.kind == "device-exclusive" and not st.pmd
+    assert r.kind(Q["T", 0]) is FolioKind.SMALL
+    assert r.words(Q["T", 1]) == ("present", "readonly", "shared", "unpinned")
+    assert r.violations == []
