@@ -189,9 +189,8 @@ def test_self_loops_and_the_shared_prior_check_what_check_checks() -> None:
                           tuple(i for i in invariants.INVARIANTS
                                 if i.applies(MAINLINE) and i.step_check), canonical_key, ())
     n = 0
-    # poison left out of the THP world until the model's memory_failure crash is fixed (xfail)
     for spec, depth, ops in ((WorldSpec.parse("base:1"), 3, "all"),
-                             (WorldSpec.parse("thp:2"), 2, "all,-poison")):
+                             (WorldSpec.parse("thp:2"), 2, "all")):
         for before, op, step in states_along(spec, depth, ops=ops):
             full = invariants.check(step.world, MAINLINE, before, op)
             if step.world == before:  # skipped, or an equal world: nothing can fail
@@ -210,8 +209,7 @@ def test_mainline_small_worlds_are_clean_but_for_the_known_hugetlb_gap() -> None
     r = explore("mainline", "base:1", depth=4)
     assert r.ok and not r.known and r.states > 5000, str(r)
     assert r.exit_code == 0
-    # the whole alphabet but poison, until the model's memory_failure crash is fixed (xfail below)
-    r = explore("mainline", "thp:2", depth=3, ops="all,-poison")
+    r = explore("mainline", "thp:2", depth=3)
     assert r.ok and not r.known and r.states > 3000, str(r)
     r = explore("mainline", "hugetlb:2", depth=4)
     assert r.ok and not r.violations, str(r)
@@ -224,17 +222,11 @@ def test_mainline_small_worlds_are_clean_but_for_the_known_hugetlb_gap() -> None
     assert strict.counterexample.invariant == "INV-12"
 
 
-@pytest.mark.xfail(strict=True, reason="model bug reported to the lead: memory_failure after "
-                   "split_folio meets the zero page (KeyError: 0), 'P write A[0]; kernel "
-                   "poison P A[1]' on a THP")
 def test_mainline_thp_world_is_clean() -> None:
     r = explore("mainline", "thp:2", depth=3)
     assert r.ok, str(r)
 
 
-@pytest.mark.xfail(strict=True, reason="INV-8 false positive reported to the lead: "
-                   "make_device_exclusive's write fault reuses a PMD-mapped THP (head flag) and "
-                   "splits it, propagating the flag to the tails in one operation")
 def test_mainline_thp_device_exclusive_keeps_inv8() -> None:
     r = explore("mainline", "thp:2", depth=4, ops="write,fork,madvise,device-exclusive")
     assert r.ok, str(r)
