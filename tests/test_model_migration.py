@@ -220,10 +220,6 @@ def test_failed_migration_end_maps_the_old_folio_back() -> None:
     assert r.world == r.worlds[-3]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "model bug: make_device_exclusive takes the write fault on the PMD first (reusing the "
-    "whole THP and, via the split, marking every subpage exclusive); the kernel's "
-    "follow_pmd_mask splits a present PMD first and faults on the PTE"))
 def test_device_exclusive_on_a_read_only_pmd_splits_before_the_write_fault() -> None:
     """mm/gup.c (6.12): follow_pmd_mask: ``if (pmd_trans_huge(pmdval) && (flags &
     FOLL_SPLIT_PMD))`` splits the present PMD *before* follow_page_pte; the FOLL_WRITE

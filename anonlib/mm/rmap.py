@@ -63,9 +63,10 @@ def make_device_exclusive(m: Mem, proc: str, vma: str, index: int) -> None:
         raise BackOff("hugetlb pages cannot be made device-exclusive")
     if not v.writable or index in v.holes:
         raise BackOff("the mapping is not writable (the FOLL_WRITE lookup fails)")
+    split_huge_pmd(m, proc, vma)  # FOLL_SPLIT_PMD: follow_pmd_mask splits a present PMD
     if handle_mm_fault(m, proc, vma, index, write=True):
         raise BackOff("the write fault failed")
-    split_huge_pmd(m, proc, vma)  # FOLL_SPLIT_PMD: the lookup splits a PMD it finds
+    split_huge_pmd(m, proc, vma)  # ... and the one a fault in an empty range just installed
     loc, e, _page = m.page_at(proc, vma, index)
     assert e is not None and e.kind is EntryKind.PRESENT and e.writable
     if m.folio(e.folio).kind is not FolioKind.SMALL and not m.folio(e.folio).large:
