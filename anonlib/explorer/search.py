@@ -15,20 +15,27 @@ that ``python -m anonlib run`` replays to the same violation. A state that
 violates an invariant is not expanded further, so every counterexample
 fails at its last statement only.
 
-Known gaps (:data:`KNOWN_GAPS`) are violations the real kernel has on
-purpose; they are reported in their own section with their own
+Known gaps (:data:`KNOWN_GAPS`) are violations the real kernel has
+knowingly; they are reported in their own section with their own
 counterexample, never hidden, and do not make the run fail (unless
-``known_gaps=False``). The search does not go past them either.
+``known_gaps=False``). The search does not go past them either. An
+exception raised by the model is reported the same way, with the sequence
+that raised it, and makes the run fail.
 
 States are remembered by a 64-bit fingerprint (Python's ``hash``) of their
 canonical form, as TLC does: two different states could share one, with a
 probability the summary states (about n^2 / 2^65 for n states).
 
 Two checks are skipped because they cannot fail, not to save work silently:
-a ``skipped`` operation returns the very same World, and every transition
-check compares before and after (a test holds them to that); a transition
-into a state seen before needs only the transition checks, because state
-checks give the same verdict on states equal up to renaming.
+a ``skipped`` operation returns the very same World (and some others an
+equal one), and every transition check compares before and after (a test
+holds them to that); a transition into a state seen before needs only the
+transition checks, because state checks give the same verdict on states
+equal up to renaming.
+
+With ``jobs`` > 1, each depth's states are expanded by forked workers that
+share a snapshot of the states seen so far; the merge takes their results
+in order, so the result is the same as with one job (a test holds it to that).
 """
 
 from __future__ import annotations

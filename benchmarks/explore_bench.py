@@ -1,0 +1,243 @@
+"""Explorer benchmark: states per second and time for each standard world, and where time goes.
+
+    python benchmarks/explore_bench.py                 # writes benchmarks/results/explore.md
+    python benchmarks/explore_bench.py --quick         # smaller depths, for a smoke run
+    python benchmarks/explore_bench.py --profile       # also: cProfile of one run, by function
+    python benchmarks/explore_bench.py --findings      # also: what each scheme's search finds
+
+For each standard world (2 processes via fork, full operation alphabet, one
+reference at a time) it runs the explorer under ``mainline``:
+
+* ``canonical, 1 job``: the explorer as shipped (symmetry reduction);
+* ``canonical, 2 jobs``: each depth expanded by two forked workers;
+* ``raw, 1 job``: the straightforward implementation, the bar to beat: the
+  same breadth-first search with states deduplicated by plain equality
+  (no renaming), so symmetric states are explored again.
+
+Wall time, CPU time (this process and its workers) and the load average are
+recorded: on a shared machine other work slows the wall clock, and the CPU
+time says what the run itself cost. Where a world cannot reach the target
+depth within the budget, the table says how deep it got and projects the
+target from the growth of the last depths.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import platform
+import pstats
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from anonlib.explorer import explore  # noqa: E402
+
+#: (world, the deepest depth to attempt in a full run, in a quick run)
+WORLDS = (("base:1", 6, 4), ("thp:2", 6, 3), ("hugetlb:2", 6, 4))
+MODES = (("canonical", 1), ("canonical", 2), ("raw", 1))
+TARGET_DEPTH = 6
+
+
+@dataclass
+class Row:
+    world: str
+    mode: str
+    jobs: int
+    depth: int
+    states: int
+    transitions: int
+    wall: float
+    cpu: float
+    load: float
+    found: str
+
+    @property
+    def rate(self) -> float:
+        return self.states / self.wall if self.wall else 0.0
+
+    @property
+    def trate(self) -> float:
+        return self.transitions / self.wall if self.wall else 0.0
+
+
+def commit() -> str:
+    """The model's version the numbers belong to (the tree may have local changes)."""
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT,
+                             capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def cpu_now() -> float:
+    s = resource.getrusage(resource.RUSAGE_SELF)
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
+def run(world: str, key: str, jobs: int, depth: int) -> Row:
+    load = os.getloadavg()[0]
+    c0, t0 = cpu_now(), time.perf_counter()
+    r = explore("mainline", world, depth=depth, jobs=jobs, key=key, coverage=True)
+    wall, cpu = time.perf_counter() - t0, cpu_now() - c0
+    found = ", ".join(f"{k}@{v}" for k, v in r.found().items()) or "-"
+    if r.crashes:
+        found += f"; {len(r.crashes)} model crash(es)"
+    return Row(world, key, jobs, depth, r.states, r.transitions, wall, cpu, load, found)
+
+
+def sweep(world: str, key: str, jobs: int, max_depth: int, budget: float) -> list[Row]:
+    """Depths 1, 2, ... until ``max_depth`` or until the next depth would blow the budget."""
+    rows: list[Row] = []
+    for d in range(1, max_depth + 1):
+        if rows and len(rows) >= 2:
+            growth = rows[-1].transitions / max(rows[-2].transitions, 1)
+            if rows[-1].wall * growth > budget:
+                break
+        rows.append(run(world, key, jobs, d))
+        print(f"  {world} {key} jobs={jobs} depth {d}: {rows[-1].states} states, "
+              f"{rows[-1].wall:.1f} s", file=sys.stderr)
+    return rows
+
+
+def projection(rows: list[Row], target: int) -> str:
+    """Time for ``target`` from the last depth's time and the growth of the last two."""
+    last = rows[-1]
+    if last.depth >= target:
+        return f"{last.wall:.1f} s (measured)"
+    growth = last.transitions / max(rows[-2].transitions, 1) if len(rows) > 1 else 10.0
+    t = last.wall * growth ** (target - last.depth)
+    return f"~{t:,.0f} s (projected, x{growth:.1f} per depth)"
+
+
+def profile(world: str, depth: int) -> str:
+    """Share of the run's time per function that matters (cumulative), from cProfile."""
+    pr = cProfile.Profile()
+    pr.enable()
+    explore("mainline", world, depth=depth)
+    pr.disable()
+    st = pstats.Stats(pr)
+    total = max(v[3] for v in st.stats.values())  # type: ignore[attr-defined]
+    wanted = {
+        ("model.py", "apply"): "model.apply (all of it)",
+        ("model.py", "_dispatch"): "  model._dispatch (the transition functions)",
+        ("mem.py", "freeze"): "  Mem.freeze (incl. collect_garbage)",
+        ("mem.py", "collect_garbage"): "    Mem.collect_garbage",
+        ("mem.py", "__init__"): "Mem.__init__ (apply, and the checks' after-state)",
+        ("dataclasses.py", "replace"): "dataclasses.replace (all callers)",
+        ("mem.py", "entries"): "Mem.entries (all callers)",
+        ("search.py", "_violations"): "invariant checks (explorer's loop over INVARIANTS)",
+        ("invariants.py", "_raw_flags"): "  invariants._raw_flags (INV-2, 7, 8, 9 each)",
+        ("invariants.py", "_inv8"): "  invariants._inv8",
+        ("invariants.py", "_carried"): "  invariants._carried (INV-8 and INV-9 each)",
+        ("invariants.py", "_inv12"): "  invariants._inv12",
+        ("canon.py", "canonical_key"): "canonical_key (explorer)",
+        ("alphabet.py", "enabled"): "alphabet.enabled (explorer)",
+        ("alphabet.py", "op_entries"): "alphabet.op_entries (coverage, explorer)",
+    }
+    lines = ["| function | calls | cumulative s | share |", "|---|---:|---:|---:|"]
+    found = []
+    for (fname, _line, func), (_cc, nc, _tt, ct, _callers) in st.stats.items():  # type: ignore
+        for (suffix, name), label in wanted.items():
+            if fname.endswith(suffix) and func == name:
+                found.append((list(wanted).index((suffix, name)), label, nc, ct))
+    for _i, label, nc, ct in sorted(found):
+        lines.append(f"| {label} | {nc:,} | {ct:.2f} | {100 * ct / total:.0f}% |")
+    lines.append(f"| total (profiled) | | {total:.2f} | 100% |")
+    return "\n".join(lines)
+
+
+#: (world, depth, operations) for the findings table: each well inside a minute
+FINDINGS = (("base:1", 5, "all"), ("thp:2", 3, "all"), ("hugetlb:2", 4, "all"))
+
+
+def findings() -> list[str]:
+    """Per scheme and world: each invariant broken and its shortest trace; the copy table."""
+    from anonlib.explorer import copy_counts
+    from anonlib.schemes import SCHEMES
+
+    head = "| scheme | " + " | ".join(f"{w} depth {d}" for w, d, _o in FINDINGS) + " |"
+    out = [head, "|---|" + "---|" * len(FINDINGS)]
+    for scheme in SCHEMES:
+        cells = []
+        for world, depth, ops in FINDINGS:
+            r = explore(scheme, world, depth=depth, ops=ops)
+            found = [f"{k} ({v} ops)" for k, v in r.found().items()]
+            found += [f"model crash: {c.title} ({c.length} ops)" for c in r.crashes]
+            cells.append(", ".join(found) or "none")
+            print(f"  findings {scheme} {world}: {cells[-1]}", file=sys.stderr)
+        out.append(f"| {scheme} | " + " | ".join(cells) + " |")
+    out += ["", "Page copies per workload (`anonlib.explorer.copy_counts()`; in brackets the "
+            "invariants broken on the way):", "", copy_counts().markdown()]
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small depths (smoke run)")
+    ap.add_argument("--budget", type=float, default=240.0,
+                    help="seconds a single run may be projected to take (default 240)")
+    ap.add_argument("--profile", action="store_true", help="add a cProfile breakdown")
+    ap.add_argument("--findings", action="store_true",
+                    help="add what each scheme's search finds, and the copy table")
+    ap.add_argument("--only-findings", action="store_true", help="skip the timing runs")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "explore.md"))
+    args = ap.parse_args()
+    table = ["| world | mode | jobs | depth | states | transitions | wall s | CPU s | "
+             "states/s | transitions/s | load avg | found |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    proj = ["| world | mode | jobs | deepest depth run | time for depth 6 |",
+            "|---|---|---:|---:|---|"]
+    for world, full, quick in () if args.only_findings else WORLDS:
+        depth = quick if args.quick else full
+        for key, jobs in MODES:
+            rows = sweep(world, key, jobs, depth, args.budget)
+            for r in rows[-2:]:
+                table.append(f"| {r.world} | {r.mode} | {r.jobs} | {r.depth} | {r.states:,} | "
+                             f"{r.transitions:,} | {r.wall:.1f} | {r.cpu:.1f} | {r.rate:,.0f} | "
+                             f"{r.trate:,.0f} | {r.load:.1f} | {r.found} |")
+            proj.append(f"| {world} | {key} | {jobs} | {rows[-1].depth} | "
+                        f"{projection(rows, TARGET_DEPTH)} |")
+    out = [
+        "# Explorer benchmark",
+        "",
+        f"`python benchmarks/explore_bench.py{' --quick' if args.quick else ''}` on "
+        f"{platform.python_implementation()} {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}, commit {commit()}. "
+        "Scheme mainline, 2 processes "
+        "(fork), one GUP reference at a time, two values per writer, the full operation "
+        "alphabet. `raw` is the baseline: the same search without symmetry reduction.",
+        "",
+        "Wall time depends on what else the machine runs (load average at the start of each "
+        "run); CPU time is this run's own cost (main process plus workers).",
+        "",
+    ]
+    if not args.only_findings:
+        out += ["## Runs (the two deepest per world and mode)", "", *table, "",
+                f"## Depth {TARGET_DEPTH}", "", *proj]
+    if args.profile:
+        world, depth = ("base:1", 4) if args.quick else ("base:1", 5)
+        out += ["", f"## Where the time goes (cProfile, {world}, depth {depth}, 1 job)", "",
+                "Cumulative time per function; profiling roughly doubles every time.", "",
+                profile(world, depth)]
+    if args.findings or args.only_findings:
+        out += ["", "## What each scheme's search finds", "",
+                "Shortest counterexample per invariant (length in operations after the setup); "
+                "[hugetlb-vmsplice] is the known kernel gap.", "", *findings()]
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text("\n".join(out) + "\n")
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
