@@ -318,14 +318,6 @@ def _inv8(before: Mem, after: Mem, op: Op | None) -> list[str]:
             if isinstance(target, tuple):
                 accessed.add(target)
                 accessed.add((target[0], 0))
-                # a PMD fault may reuse the head and then split the PMD in the same
-                # operation (make_device_exclusive's FOLL_SPLIT_PMD): the head's new
-                # flag is propagated to every subpage
-                pmd_mapped = any(loc.huge and e.folio == target[0]
-                                 for loc, e in before.entries() if e.kind in MAPPING_KINDS)
-                if pmd_mapped and target[0] in before.folios:
-                    n = len(before.folio(target[0]).pages)
-                    accessed |= {(target[0], i) for i in range(n)}
     out = []
     for key, now in sorted(_raw_flags(after).items()):
         if now and old.get(key) is False and key not in carried and key not in accessed:
