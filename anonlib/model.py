@@ -42,9 +42,13 @@ THP
     does; the model keeps one VMA and records the excluded pages.
   * MADV_COLLAPSE refuses ranges with swap or other non-present entries.
 Devices and failures
-  * Only small folios move to device-private memory. Device-exclusive entries
-    are always writable; mprotect leaves them alone and their restore then
-    follows the mapping's protection.
+  * Only small folios move to device-private memory.
+  * Device-exclusive entries follow 6.15 where 6.12 differs: the page keeps
+    its map count (6.12 dropped it while the entry held a reference), there
+    is one entry type, always writable (6.12 also had a readable one, which
+    mprotect produced; here mprotect leaves the entry alone and the restore
+    follows the mapping's protection), and only the requested page is
+    converted (6.12's rmap walk converted every PTE of a PTE-mapped THP).
   * Memory failure on a THP that cannot be split (pinned) backs off instead
     of the kernel's partial handling.
 Old eras
