@@ -608,6 +608,9 @@ def _gap_of(world: World, ctx: _Ctx, v: Violation) -> str:
 
 
 _WORKER: dict[str, Any] = {}
+#: Workers are forked (they inherit the frontier and the seen set without pickling);
+#: where fork is missing (Windows), ``jobs`` is ignored.
+_CAN_FORK = "fork" in multiprocessing.get_all_start_methods()
 
 
 def _worker_chunk(bounds: tuple[int, int]) -> tuple[list[list[_Rec]], _Counts, Counter]:
@@ -756,7 +759,7 @@ def _search(res: ExploreResult, ctx: _Ctx, spec: WorldSpec, depth: int, jobs: in
         new_states = 0
         counts = _Counts()
         results: Iterable[tuple[int, list[_Rec]]]
-        if jobs > 1 and len(frontier) >= 4 * jobs:
+        if jobs > 1 and len(frontier) >= 4 * jobs and _CAN_FORK:
             results = _parallel(frontier, ctx, seen, jobs, res, counts)
         else:
             results = _serial(frontier, ctx, seen, res, counts)
