@@ -92,6 +92,15 @@ def copy_present_pte(m: Mem, src: Loc, dst: Loc, e: Entry) -> None:
     if anon and _early_cow(m, src.proc, e.folio, e.page, False):
         copy_present_page(m, dst, m.data(e.folio, e.page))
         return
+    share_write_protected(m, src, dst, e)
+
+
+def share_write_protected(m: Mem, src: Loc, dst: Loc, e: Entry) -> None:
+    """Map the same page in the child, and write-protect the parent's entry if it was writable.
+
+    mm/memory.c: __copy_present_ptes (is_cow_mapping: wrprotect both); the same step in
+    copy_huge_pmd and copy_hugetlb_page_range (6.12).
+    """
     if e.writable:
         m.set(src, replace(e, writable=False))
     m.set(dst, replace(e, writable=False))
@@ -155,9 +164,7 @@ def copy_huge_pmd(m: Mem, parent: str, child: str, vma: str) -> bool:
     if e.folio != ZERO_FOLIO and _early_cow(m, parent, e.folio, 0, True):
         split_huge_pmd(m, parent, vma)
         return False
-    if e.writable:
-        m.set(src, replace(e, writable=False))
-    m.set(dst, replace(e, writable=False))
+    share_write_protected(m, src, dst, e)
     return True
 
 
@@ -180,6 +187,4 @@ def copy_hugetlb_page_range(m: Mem, parent: str, child: str, vma: str) -> None:
         m.copies += len(old.pages)
         m.set(dst, Entry(EntryKind.PRESENT, f.id, 0, writable=v.writable, soft_dirty=True))
         return
-    if e.writable:
-        m.set(src, replace(e, writable=False))
-    m.set(dst, replace(e, writable=False))
+    share_write_protected(m, src, dst, e)
