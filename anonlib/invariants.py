@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .mem import MAPPING_KINDS, Loc, Mem
 from .ops import (
@@ -119,8 +120,18 @@ def _value_at(m: Mem, proc: str, vma: str, index: int) -> str | None:
     return m.data(e.folio, page)
 
 
+def _memo(m: Mem, key: str, compute: Callable[[Mem], object]) -> Any:
+    """Compute a derived map once per Mem: check() builds each Mem for one world and several
+    invariants ask for the same map (INV-2, 7, 8 and 9 all read every page's flag)."""
+    memo = m.__dict__.setdefault("_invariant_memo", {})
+    if key not in memo:
+        memo[key] = compute(m)
+    return memo[key]
+
+
 def _raw_flags(m: Mem) -> dict[tuple[int, int], bool]:
-    return {(f.id, i): p.anon_exclusive for f in m.folios.values() for i, p in enumerate(f.pages)}
+    return _memo(m, "raw_flags", lambda m: {
+        (f.id, i): p.anon_exclusive for f in m.folios.values() for i, p in enumerate(f.pages)})
 
 
 # ------------------------------------------------------------- state checks
@@ -290,6 +301,10 @@ def _inv7(before: Mem, after: Mem, op: Op | None) -> list[str]:
 def _carried(before: Mem) -> set[tuple[int, int]]:
     """Pages whose exclusivity an entry in ``before`` carried: an exclusive swap PTE or
     migration entry, or the head flag of a PMD that a split propagates to every subpage."""
+    return _memo(before, "carried", _compute_carried)
+
+
+def _compute_carried(before: Mem) -> set[tuple[int, int]]:
     carried: set[tuple[int, int]] = set()
     for loc, e in before.entries():
         if e.kind is EntryKind.MIGRATION and e.exclusive:
