@@ -108,7 +108,7 @@ def test_the_generated_files_are_current() -> None:
 def test_a_changed_verdict_is_caught(tmp_path: Path) -> None:
     cve = (ROOT / "scenarios" / "history" / "b02-cve-2020-29374.scn").read_text()
     lying = tmp_path / "lying.scn"
-    lying.write_text(cve.replace("legacy-mapcount=1", "legacy-mapcount=0"))
+    lying.write_text(cve.replace("legacy-mapcount=1:INV-12", "legacy-mapcount=0"))
     got = check_file(lying)
     assert isinstance(got, list)
     (v,) = [v for v in got if v.differs]
@@ -126,8 +126,32 @@ def test_a_changed_verdict_is_caught(tmp_path: Path) -> None:
         ("# expect: mainlin=0", "line 1: unknown scheme 'mainlin'"),
         ("# expect: mainline=3", "line 1: mainline=3: a status is 0, 1 or 2"),
         ("# expect: mainline=0 mainline=1", "line 1: mainline is listed twice"),
+        ("# expect: mainline=0:INV-1",
+         "line 1: mainline=0:INV-1: only a failing run (status 1) has a reason"),
         ("# expect: mainline=0\n# expect: page-count=0", "line 2: a second '# expect:' line"),
     ],
 )
 def test_bad_headers(header: str, problem: str) -> None:
     assert read_expectations(header + "\nspawn P\n") == problem
+
+
+def test_a_right_status_for_a_wrong_reason_is_caught(tmp_path: Path) -> None:
+    """A header may name why a run stops (an invariant id, or ``expect``): the CVE breaks
+    isolation (INV-12) under legacy-mapcount, so a header claiming pin coherence is wrong
+    even though the exit status (1) matches."""
+    body = (ROOT / "scenarios" / "history" / "b02-cve-2020-29374.scn").read_text()
+    right = tmp_path / "right.scn"
+    right.write_text("# expect: legacy-mapcount=1:INV-12 mainline=0\n" + _without_header(body))
+    wrong = tmp_path / "wrong.scn"
+    wrong.write_text("# expect: legacy-mapcount=1:INV-11 mainline=0\n" + _without_header(body))
+    ok = check_file(right)
+    bad = check_file(wrong)
+    assert isinstance(ok, list) and not any(v.differs for v in ok)
+    assert isinstance(bad, list)
+    [legacy] = [v for v in bad if v.scheme == "legacy-mapcount"]
+    assert legacy.got == 1 and legacy.reason == "INV-12" and legacy.differs
+    assert "1:INV-11" in table(bad) and "1:INV-12" in table(bad)
+
+
+def _without_header(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not line.startswith("# expect:"))

@@ -3,10 +3,12 @@
 Like the litmus tests of the kernel's memory model, each library file carries
 its expected verdicts in a header comment::
 
-    # expect: mainline=0 page-count=1 legacy-mapcount=1
+    # expect: mainline=0 page-count=1:INV-11 legacy-mapcount=1:expect
 
 (``0`` every expectation and invariant held, ``1`` one failed, ``2`` the
-scenario is not valid under that scheme). :func:`check` runs every file under
+scenario is not valid under that scheme). A status may name why the run
+stops: an invariant id (``1:INV-12``) or ``expect`` (an expectation failed),
+so that a right status reached for a wrong reason is caught too. :func:`check` runs every file under
 every scheme its header names and reports each verdict; a verdict that
 differs from the header means the model changed what it says about that
 scenario.
@@ -23,7 +25,7 @@ from ..schemes import SCHEMES
 from .runner import ScenarioResult, run_scenario
 
 EXPECT_RE = re.compile(r"#\s*expect:(.*)")
-ITEM_RE = re.compile(r"([a-z0-9-]+)=([0-9]+)")
+ITEM_RE = re.compile(r"([a-z0-9-]+)=([0-9]+)(?::(INV-[0-9]+|expect))?")
 
 
 @dataclass(frozen=True)
@@ -35,10 +37,14 @@ class Verdict:
     expected: int
     got: int
     why: str = ""
+    expected_reason: str = ""  # the header's reason, if it names one
+    reason: str = ""  # why the run stopped: an invariant id or "expect"
 
     @property
     def differs(self) -> bool:
-        return self.expected != self.got
+        if self.expected != self.got:
+            return True
+        return bool(self.expected_reason) and self.expected_reason != self.reason
 
 
 def read_expectations(text: str) -> dict[str, int] | str:
@@ -59,12 +65,32 @@ def read_expectations(text: str) -> dict[str, int] | str:
                 return f"line {lineno}: unknown scheme {scheme!r}"
             if status not in (0, 1, 2):
                 return f"line {lineno}: {scheme}={status}: a status is 0, 1 or 2"
+            if im.group(3) and status != 1:
+                return f"line {lineno}: {item}: only a failing run (status 1) has a reason"
             if scheme in found:
                 return f"line {lineno}: {scheme} is listed twice"
             found[scheme] = status
         if not found:
             return f"line {lineno}: '# expect:' lists no scheme"
     return found or "no '# expect: SCHEME=STATUS ...' line"
+
+
+def read_reasons(text: str) -> dict[str, str]:
+    """The reasons the ``# expect:`` header names, {scheme: "INV-n" or "expect"}."""
+    for line in text.splitlines():
+        m = EXPECT_RE.fullmatch(line.strip())
+        if m is not None:
+            return {im.group(1): im.group(3) for item in m.group(1).split()
+                    if (im := ITEM_RE.fullmatch(item)) is not None and im.group(3)}
+    return {}
+
+
+def _reason(r: ScenarioResult) -> str:
+    if not r.failures:
+        return ""
+    f = r.failures[0]
+    return f.invariant if f.kind == "invariant" else ("expect" if f.kind == "expectation"
+                                                      else f.kind)
 
 
 def find_scenarios(paths: Iterable[str | Path]) -> list[Path]:
@@ -92,17 +118,22 @@ def check_file(path: Path) -> list[Verdict] | str:
     expected = read_expectations(text)
     if isinstance(expected, str):
         return expected
+    reasons = read_reasons(text)
     verdicts = []
     for scheme, status in expected.items():
         r = run_scenario(text, scheme, name=str(path))
-        verdicts.append(Verdict(str(path), scheme, status, r.exit_code, _why(r)))
+        verdicts.append(Verdict(str(path), scheme, status, r.exit_code, _why(r),
+                                reasons.get(scheme, ""), _reason(r)))
     return verdicts
 
 
 def table(verdicts: Iterable[Verdict]) -> str:
     """A plain-text table: file, scheme, expected, got, and why the run stopped."""
     rows = [("file", "scheme", "expected", "got", "why")]
-    rows += [(v.path, v.scheme, str(v.expected), str(v.got), v.why) for v in verdicts]
+    rows += [(v.path, v.scheme,
+              f"{v.expected}:{v.expected_reason}" if v.expected_reason else str(v.expected),
+              f"{v.got}:{v.reason}" if v.expected_reason and v.reason else str(v.got), v.why)
+             for v in verdicts]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4]
