@@ -131,12 +131,13 @@ def clean(nb: dict) -> dict:
     if "widgets" in meta:
         new_meta["widgets"] = meta["widgets"]
     nb["metadata"] = new_meta
-    _prune_widget_state(nb)
     for cell in nb.get("cells", []):
         for key in VOLATILE_CELL_KEYS & cell.get("metadata", {}).keys():
             del cell["metadata"][key]
     text = json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False)
-    return json.loads(_renumber_widget_ids(text, nb))
+    nb = json.loads(_renumber_widget_ids(text, nb))  # with the full state: stable ids everywhere
+    _prune_widget_state(nb)
+    return nb
 
 
 def dumps(nb: dict) -> str:
