@@ -526,12 +526,22 @@ def test_no_page_or_stylesheet_names_a_remote_resource(book):
     assert remote == [], "\n".join(remote)
 
 
+def search_results(page):
+    """The result list once Sphinx's search has finished filling it.
+
+    searchtools.js appends results one at a time (a timer each), so the
+    first item appearing says nothing about the rest; the summary line
+    "Search finished, found N page(s)" is written after the last one.
+    """
+    page.locator("#search-results p.search-summary", has_text="Search finished").wait_for()
+    return page.locator("#search-results ul.search li")
+
+
 @pytest.mark.parametrize("query", ["PG_anon_exclusive", "fork"])
 def test_search_works_offline(watched, base_url, query):
     page = watched.page
     page.goto(f"{base_url}/search.html?q={query}")
-    results = page.locator("#search-results ul.search li")
-    results.first.wait_for()
+    results = search_results(page)
     titles = results.locator("a").all_inner_texts()
     assert any("Orientation" in t for t in titles), titles
     watched.check()
@@ -546,8 +556,7 @@ def test_search_box_works_offline(watched, base_url):
     box.fill("PG_anon_exclusive")
     box.press("Enter")
     page.wait_for_url(re.compile(r"/search\.html\?q=PG_anon_exclusive"))
-    results = page.locator("#search-results ul.search li")
-    results.first.wait_for()
+    results = search_results(page)
     assert results.count() >= 3, results.all_inner_texts()
     watched.check()
 
@@ -571,7 +580,7 @@ def test_book_works_opened_from_disk(browser, book):
             check_page(page, chapter)
             check_header_buttons(page, chapter, base)
         page.goto(f"{base}/search.html?q=fork")
-        page.locator("#search-results ul.search li").first.wait_for()
+        search_results(page)
         w.check()
     finally:
         w.close()
