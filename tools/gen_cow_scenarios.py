@@ -4,11 +4,26 @@
 Every anonymous case A1-A14 of tools/testing/selftests/mm/cow.c runs over the
 memory variants the model supports, plus the THP collapse cases C1-C4 and the
 zero-page cases N1-N3. Each file states, in its header, the exit status the
-scenario should have under each kernel era (scheme), with the reason for every
-failure; the verdicts are derived here from the kernel's rules (see
+scenario should have under each kernel era (scheme), and for every failure
+why it fails, in prose ("Fails under ...") and as the reason the run stops on
+the ``# expect:`` line (``page-count=1:INV-11``; see anonlib/scenario/library.py).
+The verdicts are derived here from the kernel's rules (see
 shared/reference/cow-selftest-cases.md and kernel-semantics.md §8), never from
 the model, so that ``python -m anonlib verdicts scenarios/`` compares the model
 against the kernel.
+
+The reason comes from the same rule as the prose: each failure is built by
+:func:`flag_gap`, :func:`pin_lost` or :func:`leak`, which name what goes wrong
+in the kernel, and what goes wrong decides which check sees it first. The
+runner checks the invariants after every operation, so the invariant broken
+by the faulty operation stops the run before a later ``expect`` line: one
+head bit that cannot describe a partly shared THP leaves a writable PTE of a
+page read as shared (INV-1, at the fork); a write fault that copies away from
+its own process's pin breaks pin coherence (INV-11, at the write); a write
+fault that reuses a page another process's reference holds breaks isolation
+(INV-12, at the write). A failure no invariant sees would stop at its read
+(``expect``); no cow.c case is one. :func:`render` refuses a failure without a
+reason.
 
 Usage:
     python tools/gen_cow_scenarios.py            # (re)write scenarios/cow/
@@ -25,6 +40,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "scenarios" / "cow"
@@ -139,7 +155,7 @@ class Case:
     function: str
     body: Callable[[tuple[int, ...]], list[str]]
     summary: str
-    verdicts: Callable[[Variant], dict[str, tuple[int, str]]]
+    verdicts: Callable[[Variant], dict[str, Verdict]]
     schemes: tuple[str, ...] = ALL
     variants: tuple[str, ...] = tuple(v.key for v in VARIANTS)
     extra: list[str] = field(default_factory=list)
@@ -245,6 +261,47 @@ def body_ro_pin(prefix: list[str], fast: bool) -> Callable[[tuple[int, ...]], li
 
 # ---------------------------------------------------------------- verdicts and reasons
 
+
+class Verdict(NamedTuple):
+    """What a case should give under one scheme, for the file's header."""
+
+    status: int  # exit status: 0 passes, 1 fails
+    why: str = ""  # why it fails, or a note on a notable pass
+    reason: str = ""  # status 1: the check that stops the run, "INV-n" or "expect"
+
+
+PASS = Verdict(0)
+
+# Which check stops a failing run (see the module docstring): every cow.c failure is one of
+# three kinds, and each breaks an invariant at the operation that goes wrong, before the
+# `expect` line that would notice it later.
+#
+# - head-only, THP shared in part: fork shares some subpages and clears the folio's one bit,
+#   while the unshared subpages stay mapped writable: a writable PTE of a page read as
+#   shared, INV-1 (writable implies exclusive), at the fork;
+# - a write fault copies away from a page its own process pinned (FOLL_PIN, R/O or R/W) and
+#   still maps: page table and pin now lead to different pages, INV-11 (pin coherence), at
+#   the write, before the `H read` that misses the write;
+# - a write fault reuses a page that a reference taken by the other process (FOLL_GET, the
+#   vmsplice pipe) still holds: the reference reads a value its owner neither wrote nor
+#   inherited, INV-12 (isolation), at the write, before the `H read` of the pipe.
+
+
+def flag_gap(why: str) -> Verdict:
+    """Fails because one flag cannot say which subpages are exclusive: INV-1 at the fork."""
+    return Verdict(1, why, "INV-1")
+
+
+def pin_lost(why: str) -> Verdict:
+    """Fails because a write fault copies away from its own process's pin: INV-11."""
+    return Verdict(1, why, "INV-11")
+
+
+def leak(why: str) -> Verdict:
+    """Fails because a write fault reuses a page another process's reference holds: INV-12."""
+    return Verdict(1, why, "INV-12")
+
+
 R_HUGETLB_XFAIL = (
     "hugetlb_wp reuses a non-exclusive hugetlb folio when its map count is 1, which cannot "
     "see the pipe's reference: a known gap, reported as XFAIL by cow.c since 6.10"
@@ -252,7 +309,7 @@ R_HUGETLB_XFAIL = (
 R_HEAD_ONLY = (
     "once subpage 0 has been shared with the child and subpages 1-3 have not, one head bit "
     "cannot describe the folio; read as shared, the writable PTEs of subpages 1-3 break "
-    "INV-1 (writable implies exclusive) at the setup's fork"
+    "INV-1 (writable implies exclusive) at the fork"
 )
 R_LM_CHILD = (
     "after Q unmaps, P's write fault finds map count 1 and reuses the page the pipe holds, "
@@ -306,84 +363,83 @@ N_PC_PIN_PMD = (
 N_PC_EARLY_COW = "passes: fork copies maybe-pinned pages for the child (early COW, 5.9)"
 
 
-def _mainline_family(v: Variant, xfail: bool) -> dict[str, tuple[int, str]]:
-    out: dict[str, tuple[int, str]] = {}
+def _mainline_family(v: Variant, xfail: bool) -> dict[str, Verdict]:
+    out: dict[str, Verdict] = {}
     for s in (ML, NSE, HO):
         if xfail and v.kind == "hugetlb":
-            out[s] = (1, R_HUGETLB_XFAIL)
+            out[s] = leak(R_HUGETLB_XFAIL)
         elif s == HO and v.key == "partially-shared-thp":
-            out[s] = (1, R_HEAD_ONLY)
+            out[s] = flag_gap(R_HEAD_ONLY)
         else:
-            out[s] = (0, "")
+            out[s] = PASS
     return out
 
 
-def verdicts_for(case: str) -> Callable[[Variant], dict[str, tuple[int, str]]]:
-    """Exit status and reason per scheme (a reason on a 0 is a note on a notable pass)."""
+def verdicts_for(case: str) -> Callable[[Variant], dict[str, Verdict]]:
+    """The verdict per scheme: A3-A6 fail by a leak into a pipe (INV-12), A7-A14 by a lost
+    pin (INV-11), and the partially shared THP under head-only by the one bit (INV-1)."""
 
-    def verdicts(v: Variant) -> dict[str, tuple[int, str]]:
+    def verdicts(v: Variant) -> dict[str, Verdict]:
         out = _mainline_family(v, case in ("A3", "A4", "A5", "A6"))
-        ok = (0, "")
         hugetlb, pmd = v.kind == "hugetlb", v.kind == "pmd"
-        pc_pin = (1, R_PC_PIN_THP if v.kind == "pte" else R_PC_PIN)
+        pc_pin = pin_lost(R_PC_PIN_THP if v.kind == "pte" else R_PC_PIN)
         if case in ("A1", "A2"):
-            out.update({PC: ok, GCB: ok, LM: ok})
+            out.update({PC: PASS, GCB: PASS, LM: PASS})
         elif case in ("A3", "A4"):
-            out[LM] = (1, R_LM_CHILD)
-            out[GCB] = (0, N_GCB_BREAK)
+            out[LM] = leak(R_LM_CHILD)
+            out[GCB] = Verdict(0, N_GCB_BREAK)
             if hugetlb:
-                out[PC] = (1, R_HUGETLB_OLD)
+                out[PC] = leak(R_HUGETLB_OLD)
             elif v.swapped:
-                out[PC] = (1, R_PC_SWAPIN)
+                out[PC] = leak(R_PC_SWAPIN)
             elif pmd:
-                out[PC] = (1, R_PC_PMD)
+                out[PC] = leak(R_PC_PMD)
             else:
-                out[PC] = (0, N_PC_COPY)
+                out[PC] = Verdict(0, N_PC_COPY)
         elif case == "A5":
-            out[LM] = (1, R_PARENT_PIPE)
-            out[GCB] = (
-                1,
+            out[LM] = leak(R_PARENT_PIPE)
+            out[GCB] = leak(
                 "P's GUP came while the page was P's alone, so there was no COW to break; "
                 "fork shares the page, and after P unmaps, Q's write fault finds map count 1 "
-                "and reuses the page P's pipe holds",
+                "and reuses the page P's pipe holds"
             )
             if hugetlb:
-                out[PC] = (1, R_HUGETLB_OLD)
+                out[PC] = leak(R_HUGETLB_OLD)
             elif pmd:
-                out[PC] = (1, R_PC_PMD_CHILD)
+                out[PC] = leak(R_PC_PMD_CHILD)
             else:
-                out[PC] = (0, N_PC_COPY)
+                out[PC] = Verdict(0, N_PC_COPY)
         elif case == "A6":
-            out[LM] = (1, "P's R/O GUP does not break COW; " + R_PARENT_PIPE)
-            out[GCB] = (0, N_GCB_BREAK)
+            out[LM] = leak("P's R/O GUP does not break COW; " + R_PARENT_PIPE)
+            out[GCB] = Verdict(0, N_GCB_BREAK)
             if hugetlb:
-                out[PC] = (1, R_HUGETLB_OLD)
+                out[PC] = leak(R_HUGETLB_OLD)
             elif v.swapped:
-                out[PC] = (1, R_PC_SWAPIN_CHILD)
+                out[PC] = leak(R_PC_SWAPIN_CHILD)
             elif pmd:
-                out[PC] = (1, R_PC_PMD_CHILD)
+                out[PC] = leak(R_PC_PMD_CHILD)
             else:
-                out[PC] = (0, N_PC_COPY)
+                out[PC] = Verdict(0, N_PC_COPY)
         elif case == "A7":
-            out[LM] = (0, N_MAPCOUNT_PIN)
-            out[GCB] = (0, N_MAPCOUNT_PIN)
-            out[PC] = (0, N_PC_PIN_PMD) if pmd or hugetlb else pc_pin
+            out[LM] = Verdict(0, N_MAPCOUNT_PIN)
+            out[GCB] = Verdict(0, N_MAPCOUNT_PIN)
+            out[PC] = Verdict(0, N_PC_PIN_PMD) if pmd or hugetlb else pc_pin
         elif case == "A8":
-            out[LM] = (1, R_PIN_FORK)
-            out[GCB] = (1, R_PIN_FORK)
-            out[PC] = (0, N_PC_EARLY_COW)
+            out[LM] = pin_lost(R_PIN_FORK)
+            out[GCB] = pin_lost(R_PIN_FORK)
+            out[PC] = Verdict(0, N_PC_EARLY_COW)
         elif case in ("A9", "A10"):
-            out[LM] = (1, R_RO_PIN_SHARED)
-            out[PC] = (1, R_RO_PIN_SHARED)
-            out[GCB] = (0, N_GCB_BREAK)
+            out[LM] = pin_lost(R_RO_PIN_SHARED)
+            out[PC] = pin_lost(R_RO_PIN_SHARED)
+            out[GCB] = Verdict(0, N_GCB_BREAK)
         elif case in ("A11", "A12", "A13", "A14"):
-            out[LM] = (0, N_MAPCOUNT_PIN)
-            out[GCB] = (
+            out[LM] = Verdict(0, N_MAPCOUNT_PIN)
+            out[GCB] = Verdict(
                 0,
                 "passes: the GUP breaks COW first, and with map count 1 that "
                 "reuses the page, mapped writable",
             )
-            out[PC] = (0, N_PC_PIN_PMD) if pmd or hugetlb else pc_pin
+            out[PC] = Verdict(0, N_PC_PIN_PMD) if pmd or hugetlb else pc_pin
         return out
 
     return verdicts
@@ -559,7 +615,7 @@ COLLAPSE = [
         _collapse_body(True, ()),
         "MADV_COLLAPSE of the PTE-mapped THP before fork copies it into a new PMD-mapped THP; "
         "after fork, P's writes must stay invisible to Q.",
-        {ML: (0, ""), NSE: (0, ""), HO: (0, "")},
+        {ML: PASS, NSE: PASS, HO: PASS},
     ),
     (
         "C2",
@@ -568,7 +624,7 @@ COLLAPSE = [
         _collapse_body(False, ()),
         "After fork every PTE is R/O, so MADV_COLLAPSE fails with EINVAL (cow.c reports SKIP); "
         "an in-place collapse that set the head's flag would leak P's writes to Q.",
-        {ML: (0, ""), NSE: (0, ""), HO: (0, "")},
+        {ML: PASS, NSE: PASS, HO: PASS},
     ),
     (
         "C3",
@@ -578,13 +634,12 @@ COLLAPSE = [
         "Only the lower half is shared with Q; the collapse copies into a new THP for P, and "
         "Q keeps the old pages.",
         {
-            ML: (0, ""),
-            NSE: (0, ""),
-            HO: (
-                1,
+            ML: PASS,
+            NSE: PASS,
+            HO: flag_gap(
                 R_HEAD_ONLY.replace("subpage 0", "the lower half").replace(
                     "subpages 1-3", "the upper half"
-                ),
+                )
             ),
         },
     ),
@@ -595,33 +650,28 @@ COLLAPSE = [
         _collapse_body(False, (0, 1)),
         "Only the upper half is shared with Q; symmetric to C3.",
         {
-            ML: (0, ""),
-            NSE: (0, ""),
-            HO: (
-                1,
+            ML: PASS,
+            NSE: PASS,
+            HO: flag_gap(
                 R_HEAD_ONLY.replace("subpage 0", "the upper half").replace(
                     "subpages 1-3", "the lower half"
-                ),
+                )
             ),
         },
     ),
 ]
 
+R_ZERO_PAGE_PIN = (
+    "no unsharing of the zero page (6.2): the pin holds the shared zero page and P's "
+    "write maps a new page"
+)
 _ZERO_PAGE_PIN = {
-    ML: (0, ""),
-    NSE: (0, ""),
-    HO: (0, ""),
-    GCB: (0, ""),
-    PC: (
-        1,
-        "no unsharing of the zero page (6.2): the pin holds the shared zero page and P's "
-        "write maps a new page",
-    ),
-    LM: (
-        1,
-        "no unsharing of the zero page (6.2): the pin holds the shared zero page and P's "
-        "write maps a new page",
-    ),
+    ML: PASS,
+    NSE: PASS,
+    HO: PASS,
+    GCB: PASS,
+    PC: pin_lost(R_ZERO_PAGE_PIN),
+    LM: pin_lost(R_ZERO_PAGE_PIN),
 }
 
 ZERO = [
@@ -641,7 +691,7 @@ ZERO = [
         ],
         "Two private mappings both read the shared zero page; a write through one must not "
         "change the other.",
-        {s: (0, "") for s in ALL},
+        {s: PASS for s in ALL},
     ),
     (
         "N2",
@@ -692,12 +742,17 @@ def _wrap(text: str, prefix: str = "# ", width: int = 79) -> list[str]:
     return lines
 
 
+def _expect_item(scheme: str, v: Verdict) -> str:
+    """One item of the ``# expect:`` line: ``page-count=0``, ``page-count=1:INV-11``."""
+    return f"{scheme}={v.status}" + (f":{v.reason}" if v.reason else "")
+
+
 def render(
     title: str,
     origin: str,
     summary: str,
     variant_note: str,
-    verdicts: dict[str, tuple[int, str]],
+    verdicts: dict[str, Verdict],
     setup: list[str],
     body: list[str],
 ) -> str:
@@ -706,18 +761,23 @@ def render(
     out += _wrap(summary)
     if variant_note:
         out += _wrap(variant_note)
-    fails = [(s, why) for s, (code, why) in verdicts.items() if code and why]
+    for s, v in verdicts.items():
+        if (v.status == 1) != bool(v.reason) or (v.status == 1 and not v.why):
+            raise ValueError(
+                f"{title}: {s}: a failure, and only a failure, has a reason and says why: {v}"
+            )
+    fails = [(s, v.why) for s, v in verdicts.items() if v.status]
     if fails:
         out.append("# Fails under (exit 1):")
         for s, why in fails:
             out += _wrap(f"{s}: {why}.", prefix="#   ")
-    notes = [(s, why) for s, (code, why) in verdicts.items() if not code and why]
+    notes = [(s, v.why) for s, v in verdicts.items() if not v.status and v.why]
     if notes:
         out.append("# Notes:")
         for s, why in notes:
             out += _wrap(f"{s} {why}.", prefix="#   ")
     out.append("# Generated by tools/gen_cow_scenarios.py; edit the generator, not this file.")
-    out.append("# expect: " + " ".join(f"{s}={verdicts[s][0]}" for s in ALL if s in verdicts))
+    out.append("# expect: " + " ".join(_expect_item(s, verdicts[s]) for s in ALL if s in verdicts))
     out.append("")
     out.append("spawn P")
     out += setup
