@@ -18,13 +18,13 @@ text content, so re-running the notebook that makes it gives the same bytes.
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 from dataclasses import dataclass, replace
 from typing import Any
 
 from . import invariants
 from .figure import legend_html
+from .htmlsteps import BOX_CSS, controls_html, element_id, noscript_html, script_html
 from .ops import Op
 from .render import diff_cells, diff_words, world_html, world_text
 from .scenario.runner import ScenarioResult, run_scenario
@@ -134,16 +134,6 @@ def transcript(result: ScenarioResult, frames: list[Frame] | None = None) -> str
 
 # ---------------------------------------------------------------------- HTML
 _CSS = """
-#{id} {{ color:#000; background:#fff; border:1px solid #bbb; border-radius:4px; padding:6px 8px;
-  margin:4px 0; font:13px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif; }}
-#{id}:focus {{ outline:2px solid #0072B2; }}
-#{id} .anonlib-controls {{ display:flex; flex-wrap:wrap; align-items:center; gap:6px;
-  margin-bottom:6px; }}
-#{id} .anonlib-controls button {{ font:inherit; padding:2px 10px; border:1px solid #666;
-  border-radius:3px; background:#f4f4f4; color:#000; cursor:pointer; }}
-#{id} .anonlib-controls button:disabled {{ color:#999; border-color:#ccc; cursor:default; }}
-#{id} .anonlib-controls input[type=range] {{ flex:1 1 160px; min-width:120px; }}
-#{id} .anonlib-counter {{ font-variant-numeric:tabular-nums; min-width:6em; }}
 #{id} .anonlib-body {{ display:flex; flex-wrap:wrap; gap:10px; align-items:flex-start; }}
 #{id} .anonlib-src {{ margin:0; padding:4px 0; background:#fafafa; border:1px solid #ddd;
   font:12px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace; flex:0 1 28em;
@@ -165,59 +155,6 @@ _CSS = """
 #{id} .anonlib-fig {{ max-width:100%; height:auto; display:block; margin:4px 0; }}
 #{id} details pre {{ font-size:12px; white-space:pre-wrap; }}
 """
-
-_JS = """
-(function () {{
-  var root = document.getElementById("{id}");
-  if (!root || root.getAttribute("data-ready")) return;
-  root.setAttribute("data-ready", "1");
-  var frames = root.querySelectorAll(".anonlib-frame");
-  var lines = root.querySelectorAll(".anonlib-src .anonlib-line");
-  var slider = root.querySelector("input[type=range]");
-  var counter = root.querySelector(".anonlib-counter");
-  var controls = root.querySelector(".anonlib-controls");
-  var btn = {{}};
-  ["first", "back", "next", "last"].forEach(function (a) {{
-    btn[a] = root.querySelector("button[data-act=" + a + "]");
-  }});
-  var last = frames.length - 1, cur = 0;
-  function show(i) {{
-    cur = Math.max(0, Math.min(last, i));
-    for (var k = 0; k < frames.length; k++) frames[k].hidden = (k !== cur);
-    slider.value = String(cur);
-    counter.textContent = "step " + cur + " of " + last;
-    var line = frames[cur].getAttribute("data-line");
-    for (var k = 0; k < lines.length; k++) {{
-      var on = lines[k].getAttribute("data-line") === line;
-      lines[k].classList.toggle("anonlib-current", on);
-      if (on) {{
-        lines[k].setAttribute("aria-current", "step");
-        var box = lines[k].parentNode, top = lines[k].offsetTop;
-        if (top < box.scrollTop || top > box.scrollTop + box.clientHeight - 20)
-          box.scrollTop = Math.max(0, top - box.clientHeight / 2);
-      }} else lines[k].removeAttribute("aria-current");
-    }}
-    btn.first.disabled = btn.back.disabled = (cur === 0);
-    btn.next.disabled = btn.last.disabled = (cur === last);
-  }}
-  btn.first.addEventListener("click", function () {{ show(0); }});
-  btn.back.addEventListener("click", function () {{ show(cur - 1); }});
-  btn.next.addEventListener("click", function () {{ show(cur + 1); }});
-  btn.last.addEventListener("click", function () {{ show(last); }});
-  slider.addEventListener("input", function () {{ show(parseInt(slider.value, 10)); }});
-  root.addEventListener("keydown", function (ev) {{
-    if (ev.target === slider) return;
-    var to = {{ArrowRight: cur + 1, ArrowDown: cur + 1, ArrowLeft: cur - 1, ArrowUp: cur - 1,
-              Home: 0, End: last}}[ev.key];
-    if (to === undefined) return;
-    ev.preventDefault();
-    show(to);
-  }});
-  controls.hidden = false;
-  show(0);
-}})();
-"""
-
 
 def _esc(text: str) -> str:
     return html.escape(text, quote=True)
@@ -273,25 +210,15 @@ def static_player(result: ScenarioResult | str, *, source: str | None = None,
     lines = source_lines(res, source)
     content = "\n".join([text, view, str(dpi)] + [f"{n}:{t}" for n, t in lines]
                         + [world_text(f.world, sch) for f in frames])
-    pid = "anonlib-player-" + hashlib.sha256(content.encode()).hexdigest()[:12]
+    pid = element_id("anonlib-player", content)
     n = len(frames)
     out = [f'<div class="anonlib-player" id="{pid}" tabindex="0" role="group" '
            f'aria-label="{_esc(res.name)}: step-by-step player" data-steps="{n - 1}">',
-           "<style>" + _CSS.format(id=pid) + "</style>",
-           f"<noscript><style>#{pid} .anonlib-frame[hidden]{{display:block!important}}"
-           "</style></noscript>",
+           "<style>" + (BOX_CSS + _CSS).format(id=pid) + "</style>",
+           noscript_html(pid),
            f'<div style="margin-bottom:4px"><b>{_esc(res.name)}</b> under scheme '
            f"<code>{_esc(res.scheme)}</code>: {_esc(res.status)}</div>",
-           '<div class="anonlib-controls" hidden>']
-    for act, label, glyph in (("first", "First step", "&laquo; First"),
-                              ("back", "Previous step", "&lsaquo; Back"),
-                              ("next", "Next step", "Next &rsaquo;"),
-                              ("last", "Last step", "Last &raquo;")):
-        out.append(f'<button type="button" data-act="{act}" title="{label}" '
-                   f'aria-label="{label}">{glyph}</button>')
-    out.append(f'<input type="range" min="0" max="{n - 1}" value="0" step="1" '
-               f'aria-label="Step" title="Step">'
-               f'<span class="anonlib-counter" aria-live="polite">step 0 of {n - 1}</span></div>')
+           controls_html(n, "step")]
     out.append('<div class="anonlib-body">')
     if lines:
         width = len(str(lines[-1][0]))
@@ -321,7 +248,8 @@ def static_player(result: ScenarioResult | str, *, source: str | None = None,
     out.append("</div></div>")
     out.append("<details><summary>Transcript (plain text)</summary><pre>"
                + _esc(text) + "</pre></details>")
-    out.append("<script>" + _JS.format(id=pid) + "</script>")
+    out.append(script_html(pid, items=".anonlib-src .anonlib-line", link="data-line",
+                           unit="step"))
     out.append("</div>")
     return "\n".join(out)
 

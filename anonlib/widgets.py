@@ -217,7 +217,27 @@ def make_question(frame: Frame, scheme: Scheme, watch: PageRef | None = None) ->
 
 
 # ------------------------------------------------------------------ the stepper
-class Stepper:
+class _Displayed:
+    """Shown as its live widget, with :meth:`text` as the plain-text form (what nbval compares)."""
+
+    widget: Any
+
+    def text(self) -> str:  # pragma: no cover - every subclass has its own
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return self.text()
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self.text())
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        data = dict(self.widget._repr_mimebundle_() or {})
+        data["text/plain"] = self.text()
+        return data
+
+
+class Stepper(_Displayed):
     """Step through a scenario run, live in a kernel.
 
     ``Stepper(text_or_result, scheme=None, view="figure", predict=False, watch=None)``;
@@ -404,17 +424,6 @@ class Stepper:
             lines.append("options: " + " | ".join(self._pending.options))
         return "\n".join(lines)
 
-    def __repr__(self) -> str:
-        return self.text()
-
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        p.text(self.text())
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        data = dict(self.widget._repr_mimebundle_() or {})
-        data["text/plain"] = self.text()
-        return data
-
     def to_html(self, view: str | None = None) -> str:
         """The static player of this run (self-contained HTML; see :mod:`anonlib.player`)."""
         return static_player(self.result, source=self.source_text,
@@ -509,7 +518,7 @@ def _names_in(op: Op) -> set[str]:
     return set()
 
 
-class Playground:
+class Playground(_Displayed):
     """Apply operations one at a time to a world, with undo and the scenario that replays it.
 
     ``Playground()`` starts from an empty world; ``Playground(text)`` from the
@@ -693,17 +702,6 @@ class Playground:
         lines.append("scenario:")
         lines += [f"  {x}" for x in self.script().splitlines()] or ["  (empty)"]
         return "\n".join(lines)
-
-    def __repr__(self) -> str:
-        return self.text()
-
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        p.text(self.text())
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        data = dict(self.widget._repr_mimebundle_() or {})
-        data["text/plain"] = self.text()
-        return data
 
 
 def _checks_html(violations: list[str]) -> str:

@@ -146,7 +146,8 @@ def test_player_controls_are_labelled_for_people_and_tests():
     assert root["tabindex"] == "0" and root["data-steps"] == "5"
     # without JavaScript: no controls, every frame shown, the transcript in <details>
     assert '<div class="anonlib-controls" hidden>' in html
-    assert re.search(r"<noscript><style>#anonlib-player-[0-9a-f]+ \.anonlib-frame\[hidden\]", html)
+    assert re.search(r"<noscript><style>#anonlib-player-[0-9a-f]+ section\[data-step\]\[hidden\]",
+                     html)
     assert "<details><summary>Transcript (plain text)</summary>" in html
     assert "ArrowRight" in html and "ArrowLeft" in html
 
@@ -219,6 +220,8 @@ def test_player_steps_in_a_real_browser(tmp_path: pathlib.Path):
             page.locator("input[type=range]").fill("3")
             assert shown() == "3"
             assert page.locator(".anonlib-counter").inner_text() == "step 3 of 5"
+            page.click('.anonlib-line[data-line="5"]')  # a scenario line shows its step
+            assert shown() == "4" and current_line() == "5"
             assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
             assert errors == []
         finally:

@@ -33,6 +33,20 @@ class Workload:
     text: str
 
 
+#: cow.c's partially shared THP: P fills a THP, then forks only its first subpage to Q.
+_PARTIAL_THP = """config thp_pages=4
+spawn P
+P mmap A thp
+P write A[0] a
+P write A[1] a
+P write A[2] a
+P write A[3] a
+P madvise A[1] dontfork
+P madvise A[2] dontfork
+P madvise A[3] dontfork
+P fork Q
+"""
+
 WORKLOADS: tuple[Workload, ...] = (
     Workload(
         "fork-cow", "one page, both sides write after fork",
@@ -96,36 +110,14 @@ P write A[2] c
     Workload(
         "thp-partial-fork", "partially shared THP (cow.c): only subpage 0 is forked; P then "
         "write-protects its PTEs (soft-dirty) and writes every subpage",
-        """config thp_pages=4
-spawn P
-P mmap A thp
-P write A[0] a
-P write A[1] a
-P write A[2] a
-P write A[3] a
-P madvise A[1] dontfork
-P madvise A[2] dontfork
-P madvise A[3] dontfork
-P fork Q
-P clear-softdirty
+        _PARTIAL_THP + """P clear-softdirty
 P write A[1] b
 P write A[2] b
 P write A[3] b
 """),
     Workload(
         "thp-partial-ro-pin", "partially shared THP, then R/O pins of the subpages only P maps",
-        """config thp_pages=4
-spawn P
-P mmap A thp
-P write A[0] a
-P write A[1] a
-P write A[2] a
-P write A[3] a
-P madvise A[1] dontfork
-P madvise A[2] dontfork
-P madvise A[3] dontfork
-P fork Q
-P pin A[1] ro as H
+        _PARTIAL_THP + """P pin A[1] ro as H
 unpin H
 P pin A[2] ro as J
 unpin J

@@ -14,30 +14,21 @@ Its text form (what nbval compares) lists the frames.
 
 from __future__ import annotations
 
-import hashlib
 import html
 from typing import Any
 
+from ..htmlsteps import BOX_CSS, controls_html, element_id, noscript_html, script_html
 from .explorer import Frame, RaceResult, Replay
 
 _CSS = """
-#{id} {{ color:#000; background:#fff; border:1px solid #bbb; border-radius:4px; padding:6px 8px;
-  margin:4px 0; font:13px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif; }}
-#{id}:focus {{ outline:2px solid #0072B2; }}
-#{id} .race-controls {{ display:flex; flex-wrap:wrap; align-items:center; gap:6px;
-  margin-bottom:6px; }}
-#{id} .race-controls button {{ font:inherit; padding:2px 10px; border:1px solid #666;
-  border-radius:3px; background:#f4f4f4; color:#000; cursor:pointer; }}
-#{id} .race-controls button:disabled {{ color:#999; border-color:#ccc; cursor:default; }}
-#{id} .race-controls input[type=range] {{ flex:1 1 160px; min-width:120px; }}
 #{id} .race-body {{ display:flex; flex-wrap:wrap; gap:10px; align-items:flex-start; }}
 #{id} .race-list {{ margin:0; padding:4px 0; background:#fafafa; border:1px solid #ddd;
   font:12px/1.45 ui-monospace,Menlo,Consolas,monospace; flex:0 1 24em; max-height:30em;
   overflow:auto; }}
-#{id} .race-ev {{ display:block; padding:0 8px 0 4px; white-space:pre; }}
+#{id} .race-ev {{ display:block; padding:0 8px 0 4px; white-space:pre; cursor:pointer; }}
 #{id} .race-ev.race-a {{ color:#0b4f8a; }}
 #{id} .race-ev.race-b {{ color:#8a3b0b; }}
-#{id} .race-ev.race-current {{ background:#F0E442; font-weight:bold; }}
+#{id} .race-ev.anonlib-current {{ background:#F0E442; font-weight:bold; }}
 #{id} .race-frames {{ flex:1 1 480px; min-width:0; }}
 #{id} .race-frame h4 {{ margin:2px 0 4px; font-size:13px; }}
 #{id} .race-frame pre {{ margin:2px 0; font:12px/1.45 ui-monospace,Menlo,Consolas,monospace;
@@ -45,55 +36,6 @@ _CSS = """
 #{id} .race-bad {{ border-left:6px double #D55E00; background:#fbe6da; padding:2px 8px;
   margin:4px 0; white-space:pre-wrap; font:12px/1.4 ui-monospace,Menlo,Consolas,monospace; }}
 """
-
-_JS = """
-(function () {{
-  var root = document.getElementById("{id}");
-  if (!root || root.getAttribute("data-ready")) return;
-  root.setAttribute("data-ready", "1");
-  var frames = root.querySelectorAll(".race-frame");
-  var evs = root.querySelectorAll(".race-ev");
-  var slider = root.querySelector("input[type=range]");
-  var counter = root.querySelector(".race-counter");
-  var btn = {{}};
-  ["first", "back", "next", "last"].forEach(function (a) {{
-    btn[a] = root.querySelector("button[data-act=" + a + "]");
-  }});
-  var last = frames.length - 1, cur = 0;
-  function show(i) {{
-    cur = Math.max(0, Math.min(last, i));
-    for (var k = 0; k < frames.length; k++) frames[k].hidden = (k !== cur);
-    for (var k = 0; k < evs.length; k++) {{
-      var on = evs[k].getAttribute("data-step") === String(cur);
-      evs[k].classList.toggle("race-current", on);
-      if (on) evs[k].setAttribute("aria-current", "step");
-      else evs[k].removeAttribute("aria-current");
-    }}
-    slider.value = String(cur);
-    counter.textContent = "event " + cur + " of " + last;
-    btn.first.disabled = btn.back.disabled = (cur === 0);
-    btn.next.disabled = btn.last.disabled = (cur === last);
-  }}
-  btn.first.addEventListener("click", function () {{ show(0); }});
-  btn.back.addEventListener("click", function () {{ show(cur - 1); }});
-  btn.next.addEventListener("click", function () {{ show(cur + 1); }});
-  btn.last.addEventListener("click", function () {{ show(last); }});
-  slider.addEventListener("input", function () {{ show(parseInt(slider.value, 10)); }});
-  for (var k = 0; k < evs.length; k++) {{
-    evs[k].addEventListener("click", function (ev) {{
-      show(parseInt(ev.currentTarget.getAttribute("data-step"), 10));
-    }});
-  }}
-  root.addEventListener("keydown", function (ev) {{
-    if (ev.target === slider) return;
-    if (ev.key === "ArrowRight") {{ show(cur + 1); ev.preventDefault(); }}
-    else if (ev.key === "ArrowLeft") {{ show(cur - 1); ev.preventDefault(); }}
-  }});
-  root.querySelector(".race-controls").hidden = false;
-  show(0);
-}})();
-"""
-
 
 def _esc(s: str) -> str:
     return html.escape(s, quote=True)
@@ -130,32 +72,16 @@ class RacePlayer:
 
     def to_html(self) -> str:
         content = "\n".join([self.title] + [f.text() for f in self.frames] + list(self.violations))
-        pid = "anonlib-race-" + hashlib.sha256(content.encode()).hexdigest()[:12]
+        pid = element_id("anonlib-race", content)
         n = len(self.frames)
         out = [
             f'<div class="anonlib-race" id="{pid}" tabindex="0" role="group" '
             f'aria-label="{_esc(self.title)}">',
-            "<style>" + _CSS.format(id=pid) + "</style>",
-            f"<noscript><style>#{pid} .race-frame[hidden]{{display:block!important}}"
-            "</style></noscript>",
+            "<style>" + (BOX_CSS + _CSS).format(id=pid) + "</style>",
+            noscript_html(pid),
             f'<div style="margin-bottom:4px"><b>{_esc(self.title)}</b></div>',
-            '<div class="race-controls" hidden>',
+            controls_html(n, "event"),
         ]
-        for act, label, glyph in (
-            ("first", "First event", "&laquo; First"),
-            ("back", "Previous event", "&lsaquo; Back"),
-            ("next", "Next event", "Next &rsaquo;"),
-            ("last", "Last event", "Last &raquo;"),
-        ):
-            out.append(
-                f'<button type="button" data-act="{act}" title="{label}" '
-                f'aria-label="{label}">{glyph}</button>'
-            )
-        out.append(
-            f'<input type="range" min="0" max="{n - 1}" value="0" step="1" '
-            f'aria-label="Event" title="Event">'
-            f'<span class="race-counter" aria-live="polite">event 0 of {n - 1}</span></div>'
-        )
         items = ['<span class="race-ev" data-step="0"> 0. CPU A      CPU B   (start)</span>']
         for f in self.frames[1:]:
             lane = " race-a" if f.cpu == "A" else " race-b"
@@ -186,7 +112,7 @@ class RacePlayer:
                 out.append('<div class="race-bad">' + _esc("\n".join(self.violations)) + "</div>")
             out.append("</section>")
         out.append("</div></div>")
-        out.append("<script>" + _JS.format(id=pid) + "</script>")
+        out.append(script_html(pid, items=".race-ev", link="data-step", unit="event"))
         out.append("</div>")
         return "\n".join(out)
 
