@@ -4,6 +4,7 @@
     python benchmarks/explore_bench.py --quick         # smaller depths, for a smoke run
     python benchmarks/explore_bench.py --profile       # also: cProfile of one run, by function
     python benchmarks/explore_bench.py --findings      # also: what each scheme's search finds
+    python benchmarks/explore_bench.py --symmetry      # also: the tail-page symmetry check
 
 For each standard world (2 processes via fork, full operation alphabet, one
 reference at a time) it runs the explorer under ``mainline``:
@@ -12,7 +13,13 @@ reference at a time) it runs the explorer under ``mainline``:
 * ``canonical, 2 jobs``: each depth expanded by two forked workers;
 * ``raw, 1 job``: the straightforward implementation, the bar to beat: the
   same breadth-first search with states deduplicated by plain equality
-  (no renaming), so symmetric states are explored again.
+  (no renaming), so symmetric states are explored again;
+* for thp:4 also ``names, 1 job``: renaming only, without permuting the THP's
+  tail pages, to show what that symmetry saves.
+
+``--symmetry`` checks that saving is sound for the model: for every scheme
+that treats tail pages alike, a search of thp:4 to depth 3 that keeps one
+state per class reaches exactly the classes a search without it reaches.
 
 Wall time, CPU time (this process and its workers) and the load average are
 recorded: on a shared machine other work slows the wall clock, and the CPU
@@ -46,6 +53,7 @@ from anonlib.explorer import explore  # noqa: E402
 WORLDS = (("base:1", 6, 4), ("thp:2", 6, 3), ("thp:4", 6, 2), ("hugetlb:2", 6, 4))
 TARGET_SECONDS = 60.0
 MODES = (("canonical", 1), ("canonical", 2), ("raw", 1))
+EXTRA_MODES = {"thp:4": (("names", 1),)}
 TARGET_DEPTH = 6
 
 
@@ -197,6 +205,27 @@ def findings() -> list[str]:
     return out
 
 
+def symmetry(depth: int) -> list[str]:
+    """Per scheme: thp:4 searched with and without tail-page symmetry reach the same classes."""
+    from anonlib.explorer import reachable
+    from anonlib.explorer.canon import canonical_key
+    from anonlib.schemes import SCHEMES
+
+    out = ["| scheme | states (renaming only) | their classes | states (with tail symmetry) "
+           "| same classes |", "|---|---:|---:|---:|---|"]
+    for name, scheme in SCHEMES.items():
+        if scheme.head_only:
+            out.append(f"| {name} | | | | not used: tail pages are not alike there |")
+            continue
+        full = reachable(name, "thp:4", depth, key="names")
+        reduced = reachable(name, "thp:4", depth, key="canonical")
+        classes = {canonical_key(w) for w in full.values()}
+        same = "yes" if classes == set(reduced) else "NO"
+        out.append(f"| {name} | {len(full):,} | {len(classes):,} | {len(reduced):,} | {same} |")
+        print(f"  symmetry {name}: {same}", file=sys.stderr)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small depths (smoke run)")
@@ -205,6 +234,8 @@ def main() -> int:
     ap.add_argument("--profile", action="store_true", help="add a cProfile breakdown")
     ap.add_argument("--findings", action="store_true",
                     help="add what each scheme's search finds, and the copy table")
+    ap.add_argument("--symmetry", action="store_true",
+                    help="add the check that tail-page symmetry loses no state (thp:4)")
     ap.add_argument("--only-findings", action="store_true", help="skip the timing runs")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "explore.md"))
     args = ap.parse_args()
@@ -216,7 +247,7 @@ def main() -> int:
             "|---|---|---:|---:|---:|---|---|"]
     for world, full, quick in () if args.only_findings else WORLDS:
         depth = quick if args.quick else full
-        for key, jobs in MODES:
+        for key, jobs in MODES + EXTRA_MODES.get(world, ()):
             rows = sweep(world, key, jobs, depth, args.budget)
             for r in rows[-2:]:
                 table.append(f"| {r.world} | {r.mode} | {r.jobs} | {r.depth} | {r.states:,} | "
@@ -251,6 +282,12 @@ def main() -> int:
         out += ["", f"## Where the time goes (cProfile, {world}, depth {depth}, 1 job)", "",
                 "Cumulative time per function; profiling roughly doubles every time.", "",
                 profile(world, depth)]
+    if args.symmetry:
+        depth = 2 if args.quick else 3
+        out += ["", f"## Tail-page symmetry (thp:4, depth {depth})", "",
+                "States one search finds without permuting tail pages, the classes they fall "
+                "in, and the states of the search that keeps one per class: equal classes "
+                "mean the reduction lost nothing.", "", *symmetry(depth)]
     if args.findings or args.only_findings:
         out += ["", "## What each scheme's search finds", "",
                 "Shortest counterexample per invariant (length in operations after the setup); "

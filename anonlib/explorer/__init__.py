@@ -2,12 +2,13 @@
 
 :func:`explore` (``python -m anonlib explore``) searches breadth first from one
 process and its mappings through every enabled operation, deduplicating
-states equal up to renaming, and returns an :class:`ExploreResult`: the
-states and transitions, what was covered, and the shortest counterexample
-for each invariant broken, as a runnable scenario. :func:`compare_schemes`
-finds the shortest sequences after which two kernel eras differ;
-:func:`copy_counts` counts the page copies each era makes on the same
-workloads.
+states equal up to renaming (and THP tail pages in any order), and returns
+an :class:`ExploreResult`: the states and transitions, what was covered, and
+the shortest counterexample for each invariant broken, as a runnable
+scenario. :func:`reachable` is the bare search, for the symmetry checks.
+:func:`compare_schemes` finds the shortest sequences after which two kernel
+eras differ; :func:`copy_counts` counts the page copies each era makes on
+the same workloads.
 
 Modules: :mod:`.alphabet` (which operations are tried), :mod:`.canon` (the
 canonical form), :mod:`.search` (the search and its results),
@@ -25,6 +26,7 @@ from .search import (
     WorldSpec,
     compare_schemes,
     explore,
+    reachable,
 )
 
 __all__ = [
@@ -40,4 +42,5 @@ __all__ = [
     "compare_schemes",
     "copy_counts",
     "explore",
+    "reachable",
 ]

@@ -2,9 +2,23 @@
 
 Two worlds get the same key exactly when one turns into the other by
 renaming processes, GUP references, folio ids, swap slots and written
-values. Those names carry no meaning for the model: it compares values only
-for equality (KSM) and treats the zero value ``0`` specially, which is kept.
-Mapping names are kept (they are fixed by the explored world's setup).
+values, and by permuting the tail pages of THPs. Names carry no meaning for
+the model: it compares values only for equality (KSM) and treats the zero
+value ``0`` specially, which is kept. Mapping names are kept (they are fixed
+by the explored world's setup).
+
+Tail pages: every THP mapping has ``thp_pages`` pages, and the model treats
+pages 1..n-1 alike: only the head page (0) is special (the PMD maps it; a
+PMD-mapped THP keeps its flag there; ``head-only`` keeps it nowhere else).
+So a permutation ``sigma`` of the tail indices, applied at once to the PTEs
+(and per-page sets) of every THP mapping, the pages (and swap-cache slots)
+of every THP folio, and every reference to them (an entry's page, a GUP
+reference's page and address), gives a world that behaves the same up to
+the same permutation. The key is the smallest over those permutations
+(``(n-1)!``: 6 for four pages). A test holds the model to this: an
+exhaustive search with and without it reaches the same classes of states.
+Not under ``head-only``, where the one bit makes the first tail page that
+reclaim unmaps special (see :func:`key_for`).
 
 Left out of the key: the ghost counters ``World.copies`` and
 ``World.next_id``, which do not influence any transition. Kept: the ghost
@@ -26,7 +40,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from itertools import permutations, product
 
-from ..state import ZERO_FOLIO, ZERO_VALUE, Entry, Process, Vma, World
+from ..ops import MapKind
+from ..schemes import Scheme
+from ..state import ZERO_FOLIO, ZERO_VALUE, Entry, FolioKind, Process, Vma, World
 
 #: Fields of the state's dataclasses the key encodes (names are renamed, not dropped).
 ENCODED_FIELDS: dict[str, tuple[str, ...]] = {
@@ -50,12 +66,14 @@ Key = tuple
 class _Namer:
     """Numbers folios, slots and values by first appearance."""
 
-    __slots__ = ("folios", "slots", "values")
+    __slots__ = ("folios", "slots", "values", "perm")
 
-    def __init__(self, values: dict[str, int] | None = None) -> None:
+    def __init__(self, values: dict[str, int] | None = None,
+                 perm: tuple[int, ...] | None = None) -> None:
         self.folios: dict[int, int] = {ZERO_FOLIO: 0}
         self.slots: dict[int, int] = {}
         self.values: dict[str, int] = values if values is not None else {ZERO_VALUE: 0}
+        self.perm = perm  # tail-page permutation (old index -> new), None: identity
 
     def folio(self, fid: int) -> int:
         n = self.folios.get(fid)
@@ -83,66 +101,102 @@ class _Namer:
                 return (self.value(v),)
         return tuple(sorted([self.value(v) for v in sorted(vs)]))
 
-    def entry(self, e: Entry | None) -> tuple:
+    def entry(self, e: Entry | None, perm: tuple[int, ...] | None = None) -> tuple:
         if e is None:
             return ()
-        return (e.kind._value_, self.folio(e.folio), e.page, e.writable, e.exclusive,
-                e.soft_dirty, self.slot(e.slot))
+        return (e.kind._value_, self.folio(e.folio), e.page if perm is None else perm[e.page],
+                e.writable, e.exclusive, e.soft_dirty, self.slot(e.slot))
 
     def vma(self, v: Vma) -> tuple:
         entry, vset = self.entry, self.vset
+        perm = self.perm if v.kind is MapKind.THP else None
+        ptes, shadow, dontfork, holes = v.ptes, v.shadow, v.dontfork, v.holes
+        if perm is not None:
+            ptes, shadow = _permuted(ptes, perm), _permuted(shadow, perm)
+            dontfork = frozenset([perm[i] for i in dontfork])
+            holes = frozenset([perm[i] for i in holes])
         return (v.name, v.kind._value_, v.npages, v.writable, v.softdirty_tracking,
-                tuple(sorted(v.dontfork)) if v.dontfork else (),
-                tuple(sorted(v.holes)) if v.holes else (), entry(v.huge),
-                tuple([entry(e) for e in v.ptes]), tuple([vset(s) for s in v.shadow]))
+                tuple(sorted(dontfork)) if dontfork else (),
+                tuple(sorted(holes)) if holes else (), entry(v.huge),
+                tuple([entry(e, perm) for e in ptes]), tuple([vset(s) for s in shadow]))
 
     def process(self, p: Process) -> tuple:
         return (p.has_pinned, tuple([self.vma(v) for v in p.vmas]))
 
 
-#: Local encodings of Process objects (id -> (process, encoding, folios, slots, values)).
-#: Processes are immutable and shared between a world and its successors, so many recur.
-_LOCAL: dict[int, tuple[Process, tuple, tuple, tuple, tuple]] = {}
+def _permuted(items: tuple, perm: tuple[int, ...]) -> tuple:
+    """``items`` with item ``i`` moved to position ``perm[i]``."""
+    out = list(items)
+    for i, x in enumerate(items):
+        out[perm[i]] = x
+    return tuple(out)
+
+
+#: Local encodings of Process objects ((id, tail permutation) -> (process, encoding, folios,
+#: slots, values)). Processes are immutable and shared between a world and its successors,
+#: so many recur.
+_LOCAL: dict[tuple[int, tuple[int, ...] | None], tuple[Process, tuple, tuple, tuple, tuple]] = {}
 _LOCAL_MAX = 200_000
 
 
-def _local(p: Process) -> tuple[Process, tuple, tuple, tuple, tuple]:
-    """A process encoded on its own, with the ids it numbered, in order."""
-    hit = _LOCAL.get(id(p))
+def _local(p: Process, perm: tuple[int, ...] | None = None
+           ) -> tuple[Process, tuple, tuple, tuple, tuple]:
+    """A process encoded on its own (tail pages permuted), with the ids it numbered, in order."""
+    hit = _LOCAL.get((id(p), perm))
     if hit is not None and hit[0] is p:
         return hit
-    n = _Namer({})
+    n = _Namer({}, perm)
     enc = n.process(p)
     del n.folios[ZERO_FOLIO]
     out = (p, enc, tuple(n.folios), tuple(n.slots), tuple(n.values))
     if len(_LOCAL) >= _LOCAL_MAX:
         _LOCAL.clear()
-    _LOCAL[id(p)] = out
+    _LOCAL[(id(p), perm)] = out
     return out
 
 
 def _encode(world: World, order: tuple[Process, ...], values: dict[str, int] | None = None,
-            handle_order: list[str] | None = None) -> tuple[tuple, list[str]]:
-    """The key for one process order, and the reference names in the order it used.
+            handle_order: list[str] | None = None, perm: tuple[int, ...] | None = None
+            ) -> tuple[tuple, list[str]]:
+    """The key for one process order (and tail permutation), and the reference names in order.
 
     Each process is encoded on its own (with local numbers, cached); ``links``
     then maps every process's local numbers to the world's, which ties the
     processes together again. Together they determine the world up to renaming.
     """
-    n = _Namer(values)
+    n = _Namer(values, perm)
     procs = []
     links = []
     for p in order:
-        _p, enc, fids, sids, vals = _local(p)
+        _p, enc, fids, sids, vals = _local(p, perm)
         procs.append(enc)
         links.append((tuple([n.folio(f) for f in fids]), tuple([n.slot(x) for x in sids]),
                       tuple([n.value(v) for v in vals])))
     index = {p.name: i for i, p in enumerate(order)}
     big = 1 << 30
+    thp = {f.id for f in world.folios if f.kind is FolioKind.THP} if perm else set()
+
+    def where(h: object) -> tuple[int, int]:
+        """The reference's address and page (tail pages permuted).
+
+        Once its owner has no mapping of that name (munmap, exit) the address
+        is dead: nothing maps there again (the explorer has no mmap), and the
+        model reads it only while the mapping exists. It is then left out (-1).
+        """
+        owner = next((p for p in order if p.name == h.owner), None)  # type: ignore
+        v = owner.vma(h.mapping) if owner is not None else None  # type: ignore
+        if v is None:
+            at = -1
+        elif perm is not None and v.kind is MapKind.THP:
+            at = perm[h.index]  # type: ignore
+        else:
+            at = h.index  # type: ignore
+        return at, perm[h.page] if h.folio in thp else h.page  # type: ignore
 
     def hkey(h: object) -> tuple:
-        return (index.get(h.owner, -1), h.mapping, h.index, h.pin, h.write,  # type: ignore
-                h.longterm, h.tracking, h.page, n.folios.get(h.folio, big),  # type: ignore
+        at, page = where(h)
+        return (index.get(h.owner, -1), h.mapping, at, h.pin, h.write,  # type: ignore
+                h.longterm, h.tracking, page, n.folios.get(h.folio, big),  # type: ignore
                 tuple(sorted(n.values.get(v, big) for v in h.allowed)))  # type: ignore
     if handle_order is None:
         ordered = sorted(world.handles, key=hkey) if len(world.handles) > 1 else world.handles
@@ -150,8 +204,8 @@ def _encode(world: World, order: tuple[Process, ...], values: dict[str, int] | N
         rank = {name: i for i, name in enumerate(handle_order)}
         ordered = sorted(world.handles, key=lambda h: (rank.get(h.name, big), hkey(h)))
     handles = tuple(
-        (index.get(h.owner, -1), h.mapping, h.index, h.pin, h.write, h.longterm, h.tracking,
-         n.folio(h.folio), h.page, n.vset(h.allowed))
+        (index.get(h.owner, -1), h.mapping, where(h)[0], h.pin, h.write, h.longterm, h.tracking,
+         n.folio(h.folio), where(h)[1], n.vset(h.allowed))
         for h in ordered
     )
     # folios in the order first reached; then any nothing reaches (in id order)
@@ -161,22 +215,25 @@ def _encode(world: World, order: tuple[Process, ...], values: dict[str, int] | N
     folios = []
     value, slot = n.value, n.slot
     for f in reached + rest:
+        pages, cache = f.pages, f.swapcache
+        if perm is not None and f.kind is FolioKind.THP:
+            pages = _permuted(pages, perm)
+            cache = None if cache is None else _permuted(cache, perm)
         folios.append((n.folio(f.id), f.kind._value_,
-                       tuple([(value(p.data), p.anon_exclusive, p.hwpoison) for p in f.pages]),
-                       () if f.swapcache is None
-                       else (-1,) + tuple([slot(s) for s in f.swapcache])))
+                       tuple([(value(p.data), p.anon_exclusive, p.hwpoison) for p in pages]),
+                       () if cache is None else (-1,) + tuple([slot(s) for s in cache])))
     slots = sorted(world.slots, key=lambda s: (n.slots.get(s.id, big), s.id))
     key = (tuple(procs), tuple(links), handles, tuple(folios),
            tuple([(slot(s.id), value(s.data)) for s in slots]))
     return key, [h.name for h in ordered]
 
 
-def _orders(world: World) -> list[tuple[Process, ...]]:
+def _orders(world: World, perm: tuple[int, ...] | None = None) -> list[tuple[Process, ...]]:
     """Process orders to try: sorted by local encoding, every order within groups of equal ones."""
     procs = world.procs
     if len(procs) <= 1:
         return [procs]
-    sig = {p.name: _local(p)[1] for p in procs}
+    sig = {p.name: _local(p, perm)[1] for p in procs}
     ranked = sorted(procs, key=lambda p: sig[p.name])
     groups: list[list[Process]] = []
     for p in ranked:
@@ -190,8 +247,61 @@ def _orders(world: World) -> list[tuple[Process, ...]]:
     return [tuple(p for part in combo for p in part) for combo in product(*choices)]
 
 
+def _tail_sig(world: World, i: int) -> tuple:
+    """What tail page ``i`` looks like, without names: the same after renaming and permuting.
+
+    Only tails with equal signatures need to be tried in every order; the
+    rest go in signature order. Leaving a detail out costs time, never soundness.
+    """
+    entries = []
+    for p in world.procs:
+        for v in p.vmas:
+            if v.kind is MapKind.THP:
+                e = v.ptes[i] if i < len(v.ptes) else None
+                entries.append((v.name, i in v.dontfork, i in v.holes, () if e is None else (
+                    e.kind._value_, e.writable, e.exclusive, e.soft_dirty, e.page == i,
+                    e.folio == ZERO_FOLIO, e.slot >= 0)))
+    pages = [(f.pages[i].anon_exclusive, f.pages[i].hwpoison, f.pages[i].data == ZERO_VALUE,
+              f.swapcache is not None) for f in world.folios if f.kind is FolioKind.THP]
+    refs = [(h.pin, h.write, h.longterm) for h in world.handles if h.page == i]
+    return (sorted(entries), sorted(pages), sorted(refs))
+
+
+def _tail_perms(world: World) -> list[tuple[int, ...] | None]:
+    """The tail-page permutations to try (old index -> new): tails sorted by signature,
+    every order within a group of equal ones; ``[None]`` when the world has no THP."""
+    n = world.config.thp_pages
+    if n < 3 or not (any(v.kind is MapKind.THP for p in world.procs for v in p.vmas)
+                     or any(f.kind is FolioKind.THP for f in world.folios)):
+        return [None]
+    sig = {i: _tail_sig(world, i) for i in range(1, n)}
+    ranked = sorted(sig, key=lambda i: sig[i])
+    groups: list[list[int]] = []
+    for i in ranked:
+        if groups and sig[groups[-1][0]] == sig[i]:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    out = []
+    for combo in product(*(permutations(g) for g in groups)):
+        perm = [0] * n
+        for new, old in enumerate((i for part in combo for i in part), start=1):
+            perm[old] = new
+        out.append(tuple(perm))
+    return out
+
+
 def canonical_key(world: World) -> Key:
-    """The canonical form of ``world`` (hashable; equal for worlds equal up to renaming)."""
+    """The canonical form of ``world``: equal for worlds equal up to renaming and tail order."""
+    perms = _tail_perms(world)
+    if perms == [None]:
+        return names_key(world)
+    return min(_encode(world, order, perm=perm)[0]
+               for perm in perms for order in _orders(world, perm))
+
+
+def names_key(world: World) -> Key:
+    """The canonical form up to renaming only (tail pages keep their order)."""
     orders = _orders(world)
     if len(orders) == 1:
         return _encode(world, orders[0])[0]
@@ -223,4 +333,18 @@ def pair_key(a: World, b: World) -> Key:
     return best
 
 
-KEYS: dict[str, Callable[[World], Key]] = {"canonical": canonical_key, "raw": raw_key}
+KEYS: dict[str, Callable[[World], Key]] = {"canonical": canonical_key, "names": names_key,
+                                           "raw": raw_key}
+
+
+def key_for(name: str, scheme: Scheme) -> Callable[[World], Key]:
+    """The key ``name`` (a :data:`KEYS` name) as the explorer uses it under ``scheme``.
+
+    ``canonical`` permutes tail pages only under schemes that treat them alike.
+    Under ``head-only`` they are not: a PTE-mapped THP has one bit, and the first
+    page reclaim unmaps takes it (its swap entry is exclusive, the others are
+    not), so the lowest mapped tail page is special; there the key is ``names``.
+    """
+    if name == "canonical" and scheme.head_only:
+        return names_key
+    return KEYS[name]

@@ -69,7 +69,7 @@ from .alphabet import (
     op_label,
     parse_ops,
 )
-from .canon import KEYS, Key, pair_key
+from .canon import KEYS, Key, key_for, pair_key
 
 __all__ = [
     "KNOWN_GAPS",
@@ -81,6 +81,7 @@ __all__ = [
     "WorldSpec",
     "compare_schemes",
     "explore",
+    "reachable",
 ]
 
 # ---------------------------------------------------------------------- the world
@@ -675,7 +676,9 @@ def explore(scheme: str | Scheme = "mainline", pages: str | WorldSpec = "base:1"
     (each depth's states are expanded in parallel). ``known_gaps=False``
     counts known kernel gaps as violations. ``progress``: a progress line on
     stderr (None: only when stderr is a terminal). ``key``: ``canonical``
-    (symmetry reduction) or ``raw`` (plain state equality, the baseline).
+    (symmetry reduction: renaming, and THP tail pages in any order where the
+    scheme allows), ``names`` (renaming only) or ``raw`` (plain state
+    equality, the baseline).
     ``after``: statements to run before the search starts (``"P write A[0] P1"``;
     separate several with ``;``).
     """
@@ -690,7 +693,7 @@ def explore(scheme: str | Scheme = "mainline", pages: str | WorldSpec = "base:1"
     ids = tuple(i for i in ids if BY_ID[i].applies(sch)) if invariants is None else ids
     checked = tuple(BY_ID[i] for i in ids if BY_ID[i].applies(sch))
     ctx = _Ctx(sch, alphabet, checked, tuple(i for i in checked if i.step_check is not None),
-               KEYS[key], KNOWN_GAPS if known_gaps else (), coverage)
+               key_for(key, sch), KNOWN_GAPS if known_gaps else (), coverage)
     res = ExploreResult(sch.name, spec, alphabet, ids, depth, key=key, jobs=jobs,
                         known_gaps_allowed=known_gaps)
     show = sys.stderr.isatty() if progress is None else progress
@@ -889,6 +892,37 @@ class SchemeComparison:
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(str(self))
+
+
+def reachable(scheme: str | Scheme, pages: str, depth: int, key: str = "canonical"
+              ) -> dict[Key, World]:
+    """Every state within ``depth`` operations of the world ``pages``, one per ``key`` class.
+
+    The plain breadth-first search under :func:`explore` (no invariants, no
+    coverage, one process), with the key named as in :data:`~.canon.KEYS`
+    taken as is. The symmetry checks compare two of these: a search that
+    keeps one state per class must reach every class the finer one reaches.
+    """
+    sch = SCHEMES[scheme] if isinstance(scheme, str) else scheme
+    keyfn = KEYS[key]
+    spec = WorldSpec.parse(pages)
+    w0 = spec.initial(sch)
+    seen = {keyfn(w0): w0}
+    layer = [(w0, spec.names())]
+    alphabet = Alphabet()
+    for _ in range(depth):
+        nxt = []
+        for world, names in layer:
+            for _f, op, after in enabled(world, sch, alphabet, names):
+                r = model.apply(world, op, sch)
+                if isinstance(r, ModelError):
+                    continue
+                k = keyfn(r.world)
+                if k not in seen:
+                    seen[k] = r.world
+                    nxt.append((r.world, after))
+        layer = nxt
+    return seen
 
 
 def compare_schemes(a: str, b: str, pages: str = "base:1", processes: int = 2, depth: int = 6,
