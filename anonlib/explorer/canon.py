@@ -261,9 +261,11 @@ def _tail_sig(world: World, i: int) -> tuple:
                 entries.append((v.name, i in v.dontfork, i in v.holes, () if e is None else (
                     e.kind._value_, e.writable, e.exclusive, e.soft_dirty, e.page == i,
                     e.folio == ZERO_FOLIO, e.slot >= 0)))
+    thp = [f for f in world.folios if f.kind is FolioKind.THP]
     pages = [(f.pages[i].anon_exclusive, f.pages[i].hwpoison, f.pages[i].data == ZERO_VALUE,
-              f.swapcache is not None) for f in world.folios if f.kind is FolioKind.THP]
-    refs = [(h.pin, h.write, h.longterm) for h in world.handles if h.page == i]
+              f.swapcache is not None) for f in thp]
+    ids = {f.id for f in thp}
+    refs = [(h.pin, h.write, h.longterm) for h in world.handles if h.page == i and h.folio in ids]
     return (sorted(entries), sorted(pages), sorted(refs))
 
 
