@@ -219,6 +219,27 @@ def test_head_only_keeps_tail_order() -> None:
     assert key_for("canonical", MAINLINE) is canonical_key
 
 
+@pytest.mark.parametrize("scheme", ["mainline", "legacy-mapcount"])
+def test_what_the_alphabet_leaves_out_for_hugetlb_is_always_skipped(scheme: str) -> None:
+    """KSM, swap-out, swap-cache drop and device migration never act on a hugetlb page:
+    in every state of a hugetlb world (and next to a small page) the model backs off."""
+    from anonlib.explorer.alphabet import NOT_FOR_HUGETLB
+    from anonlib.ops import Kernel, KernelAction, Ksm
+
+    sch = SCHEMES[scheme]
+    for pages, depth in (("hugetlb:2", 3), ("base:1,hugetlb:2", 2)):
+        for world in reachable(scheme, pages, depth, key="names").values():
+            refs = [PageRef(p.name, v.name, i) for p in world.procs for v in p.vmas
+                    for i in range(v.npages) if i not in v.holes]
+            huge = [r for r in refs if r.mapping == "B" or pages == "hugetlb:2"]
+            ops = [Kernel(a, r) for r in huge for a in NOT_FOR_HUGETLB
+                   if a is not KernelAction.DEVICE_EXCLUSIVE or sch.device_exclusive]
+            ops += [Ksm(a, b) for a in refs for b in refs if a != b and (a in huge or b in huge)]
+            for op in ops:
+                r = model.apply(world, op, sch)
+                assert not isinstance(r, ModelError) and r.world is world, (pages, op, r)
+
+
 def test_canonical_dedup_finds_what_plain_dedup_finds() -> None:
     """Symmetry reduction loses nothing: the same violations, at the same depths, fewer states."""
     for scheme in ("legacy-mapcount", "page-count"):

@@ -13,6 +13,9 @@ by construction, each case named where it happens:
 * ``split-pmd`` / ``split-folio`` / ``madvise collapse`` outside THP mappings
   (the model backs off or refuses there);
 * ``device-exclusive`` under schemes whose kernel lacks it (refused as invalid);
+* KSM, swap-out, swap-cache drop and device migration of hugetlb pages: the
+  kernel does none of them to hugetlb (the model backs off every time, which
+  a test checks over a whole hugetlb world);
 * a new GUP reference beyond the ``handles`` bound, a fork beyond ``processes``.
 
 Names are fresh along a path (``P``, ``Q``, ``R``... for processes, ``H``,
@@ -84,6 +87,10 @@ _PAGE_KERNEL = (
     ("device-exclusive", KernelAction.DEVICE_EXCLUSIVE),
     ("poison", KernelAction.POISON),
 )
+#: Kernel actions the kernel never takes on hugetlb pages (see the module doc).
+NOT_FOR_HUGETLB = frozenset({KernelAction.SWAPOUT, KernelAction.SWAPCACHE_DROP,
+                             KernelAction.DEVICE_PRIVATE, KernelAction.DEVICE_PRIVATE_END,
+                             KernelAction.DEVICE_EXCLUSIVE})
 #: (pin, write, longterm, fast): every GUP variant the scenario language has.
 GUP_VARIANTS = tuple(
     (pin, write, longterm, fast)
@@ -176,6 +183,7 @@ def enabled(world: World, scheme: Scheme, alphabet: Alphabet, names: Names
     live = len(world.procs)
     can_gup = len(world.handles) < alphabet.handles
     pages: list[PageRef] = []
+    hugetlb = {v.name for p in world.procs for v in p.vmas if v.kind is MapKind.HUGETLB}
     for p in world.procs:
         vals = _values(world, p.name, alphabet.values) if "write" in fam else []
         for v in p.vmas:
@@ -200,7 +208,8 @@ def enabled(world: World, scheme: Scheme, alphabet: Alphabet, names: Names
                         out.append(("madvise", Madvise(p.name, v.name, i, adv), names))
                 for family, action in _PAGE_KERNEL:
                     if family in fam and (action is not KernelAction.DEVICE_EXCLUSIVE
-                                          or scheme.device_exclusive):
+                                          or scheme.device_exclusive) and not (
+                            v.kind is MapKind.HUGETLB and action in NOT_FOR_HUGETLB):
                         out.append((family, Kernel(action, ref), names))
             whole = PageRef(p.name, v.name, 0)
             if "madvise" in fam:
@@ -237,6 +246,7 @@ def enabled(world: World, scheme: Scheme, alphabet: Alphabet, names: Names
         if family in fam:
             out.append((family, Release(h.name, h.pin), names))
     if "ksm" in fam:
+        pages = [r for r in pages if r.mapping not in hugetlb]
         for a in pages:
             for b in pages:
                 if a != b:
