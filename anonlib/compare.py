@@ -32,12 +32,7 @@ class Comparison:
     def _why(self, r: ScenarioResult) -> str:
         if r.ok:
             return "every expectation and invariant held"
-        f = r.failures[0]
-        if f.kind == "invariant":
-            return f"line {f.line}: {f.invariant} ({f.title}) violated"
-        if f.kind == "expectation":
-            return f"line {f.line}: expected {f.expected}, found {f.found}"
-        return f"line {f.line}: {f.message}"
+        return r.failures[0].summary()
 
     def __str__(self) -> str:
         width = max(len(r.scheme) for r in self.results)

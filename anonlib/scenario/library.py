@@ -102,14 +102,7 @@ def find_scenarios(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def _why(r: ScenarioResult) -> str:
-    if not r.failures:
-        return ""
-    f = r.failures[0]
-    if f.kind == "invariant":
-        return f"line {f.line}: {f.invariant} ({f.title})"
-    if f.kind == "expectation":
-        return f"line {f.line}: expected {f.expected}, found {f.found}"
-    return f"line {f.line}: {f.message}" if f.line else f.message
+    return r.failures[0].summary() if r.failures else ""
 
 
 def check_file(path: Path) -> list[Verdict] | str:

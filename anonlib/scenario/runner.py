@@ -71,6 +71,14 @@ class Failure:
     kernel_source: str = ""
     offenders: tuple[str, ...] = ()
 
+    def summary(self) -> str:
+        """One line: where the run stopped and why (what verdict tables show)."""
+        if self.kind == "invariant":
+            return f"line {self.line}: {self.invariant} ({self.title}) violated"
+        if self.kind == "expectation":
+            return f"line {self.line}: expected {self.expected}, found {self.found}"
+        return f"line {self.line}: {self.message}" if self.line else self.message
+
     def __str__(self) -> str:
         if self.kind == INVALID:
             return str(ScenarioError(self.name, self.line, self.column, self.message))
