@@ -193,8 +193,10 @@ def _encode(world: World, order: tuple[Process, ...], values: dict[str, int] | N
             at = h.index  # type: ignore
         return at, perm[h.page] if h.folio in thp else h.page  # type: ignore
 
+    places = {h.name: where(h) for h in world.handles}
+
     def hkey(h: object) -> tuple:
-        at, page = where(h)
+        at, page = places[h.name]  # type: ignore
         return (index.get(h.owner, -1), h.mapping, at, h.pin, h.write,  # type: ignore
                 h.longterm, h.tracking, page, n.folios.get(h.folio, big),  # type: ignore
                 tuple(sorted(n.values.get(v, big) for v in h.allowed)))  # type: ignore
@@ -204,8 +206,8 @@ def _encode(world: World, order: tuple[Process, ...], values: dict[str, int] | N
         rank = {name: i for i, name in enumerate(handle_order)}
         ordered = sorted(world.handles, key=lambda h: (rank.get(h.name, big), hkey(h)))
     handles = tuple(
-        (index.get(h.owner, -1), h.mapping, where(h)[0], h.pin, h.write, h.longterm, h.tracking,
-         n.folio(h.folio), where(h)[1], n.vset(h.allowed))
+        (index.get(h.owner, -1), h.mapping, places[h.name][0], h.pin, h.write, h.longterm,
+         h.tracking, n.folio(h.folio), places[h.name][1], n.vset(h.allowed))
         for h in ordered
     )
     # folios in the order first reached; then any nothing reaches (in id order)
