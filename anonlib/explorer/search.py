@@ -517,6 +517,13 @@ class _Ctx:
     key: Callable[[World], Key]
     gaps: tuple[KnownGap, ...]
     coverage: bool = True
+    #: Fingerprints of worlds already keyed, by their raw content (no ghost counters): the
+    #: same world is reached along many paths, and a dict lookup is ten times cheaper
+    #: than the canonical form.
+    fps: dict[tuple, int] = field(default_factory=dict)
+
+
+_FPS_MAX = 2_000_000
 
 
 # A transition record from _expand, kept only when the main loop needs it: a target not
@@ -590,7 +597,13 @@ def _expand(world: World, names: Names, ctx: _Ctx, seen: Any, local: set | None,
             continue
         if r.world == world:
             continue
-        fp = hash(ctx.key(r.world))
+        w = r.world
+        raw = (w.procs, w.folios, w.handles, w.slots)
+        fp = ctx.fps.get(raw)
+        if fp is None:
+            if len(ctx.fps) >= _FPS_MAX:
+                ctx.fps.clear()
+            fp = ctx.fps[raw] = hash(ctx.key(w))
         new = fp not in seen and (local is None or fp not in local)
         viol = _violations(prior, r.world, op, ctx, new)
         if new or viol:
