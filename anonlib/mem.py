@@ -21,7 +21,8 @@ The derived quantities follow the kernel's accounting:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from typing import NamedTuple
 
 from .ops import MapKind
 from .results import ErrorKind, OpFailed
@@ -47,9 +48,12 @@ MAPPING_KINDS = (EntryKind.PRESENT, EntryKind.DEVICE_PRIVATE, EntryKind.DEVICE_E
 PAGE_KINDS = MAPPING_KINDS + (EntryKind.MIGRATION, EntryKind.HWPOISON)
 
 
-@dataclass(frozen=True)
-class Loc:
-    """Where an entry lives: a PTE (``huge`` False, ``index`` its page) or a huge entry."""
+class Loc(NamedTuple):
+    """Where an entry lives: a PTE (``huge`` False, ``index`` its page) or a huge entry.
+
+    An address, not state: a named tuple, because the model builds one for every
+    entry it visits and a tuple is several times cheaper to make than a frozen dataclass.
+    """
 
     proc: str
     vma: str
@@ -99,11 +103,15 @@ class Mem:
         """
         named: set[int] = set()
         slot_refs: dict[int, int] = {}
-        for _loc, e in self.entries():
-            if e.kind in PAGE_KINDS:
-                named.add(e.folio)
-            elif e.kind is EntryKind.SWAP:
-                slot_refs[e.slot] = slot_refs.get(e.slot, 0) + 1
+        for p in self.procs.values():
+            for v in p.vmas:
+                for e in (v.huge, *v.ptes) if v.huge is not None else v.ptes:
+                    if e is None:
+                        continue
+                    if e.kind in PAGE_KINDS:
+                        named.add(e.folio)
+                    elif e.kind is EntryKind.SWAP:
+                        slot_refs[e.slot] = slot_refs.get(e.slot, 0) + 1
         for h in self.handles.values():
             named.add(h.folio)
         for fid, f in list(self.folios.items()):
