@@ -277,25 +277,29 @@ _NEVER_SET = (Spawn, Mmap, Exit, Munmap, Release, Madvise, Mprotect, ClearSoftDi
               HandleRead, HandleWrite, Fork, Ksm)
 
 
+def _changed(before: Mem, after: Mem) -> list[tuple[tuple[int, int], bool]]:
+    """Pages of folios that exist before and after whose flag changed: (page, flag after),
+    in page order. The transition checks INV-2, 7, 8 and 9 look only at these."""
+    def compute(after: Mem) -> list[tuple[tuple[int, int], bool]]:
+        old = _raw_flags(before)
+        return sorted((key, now) for key, now in _raw_flags(after).items()
+                      if old.get(key, now) is not now)
+    return _memo(after, f"changed-from-{id(before)}", compute)
+
+
 def _inv2_step(before: Mem, after: Mem, op: Op | None) -> list[str]:
-    flags = _raw_flags(after)
-    out = []
-    for key, was in sorted(_raw_flags(before).items()):
-        if was and flags.get(key) is False and before.maybe_pinned(key[0]):
-            out.append(f"{page_name(*key)} lost PG_anon_exclusive while its folio was pinned")
-    return out
+    return [f"{page_name(*key)} lost PG_anon_exclusive while its folio was pinned"
+            for key, now in _changed(before, after) if not now and before.maybe_pinned(key[0])]
 
 
 def _inv7(before: Mem, after: Mem, op: Op | None) -> list[str]:
     if isinstance(op, Fork | Ksm) or (isinstance(op, Kernel) and op.action in _MAY_CLEAR):
         return []
-    flags = _raw_flags(after)
     # an access may complete a pending migration or run an implicit split: those clear too
     if isinstance(op, _ACCESS):
         return []
     return [f"{page_name(*key)} lost PG_anon_exclusive in {type(op).__name__}, which never "
-            "clears it" for key, was in sorted(_raw_flags(before).items())
-            if was and flags.get(key) is False]
+            "clears it" for key, now in _changed(before, after) if not now]
 
 
 def _carried(before: Mem) -> set[tuple[int, int]]:
@@ -321,7 +325,9 @@ def _compute_carried(before: Mem) -> set[tuple[int, int]]:
 
 
 def _inv8(before: Mem, after: Mem, op: Op | None) -> list[str]:
-    old = _raw_flags(before)
+    gained = [key for key, now in _changed(before, after) if now]
+    if not gained:
+        return []
     carried = _carried(before)
     accessed: set[tuple[int, int]] = set()
     ref = getattr(op, "page", None)
@@ -333,22 +339,20 @@ def _inv8(before: Mem, after: Mem, op: Op | None) -> list[str]:
             if isinstance(target, tuple):
                 accessed.add(target)
                 accessed.add((target[0], 0))
-    out = []
-    for key, now in sorted(_raw_flags(after).items()):
-        if now and old.get(key) is False and key not in carried and key not in accessed:
-            out.append(f"{page_name(*key)} gained PG_anon_exclusive in {type(op).__name__} "
-                       "without a fault on it or an entry that carried exclusivity")
-    return out
+    return [f"{page_name(*key)} gained PG_anon_exclusive in {type(op).__name__} "
+            "without a fault on it or an entry that carried exclusivity"
+            for key in gained if key not in carried and key not in accessed]
 
 
 def _inv9(before: Mem, after: Mem, op: Op | None) -> list[str]:
     if not isinstance(op, _NEVER_SET):
         return []
-    old = _raw_flags(before)
+    gained = [key for key, now in _changed(before, after) if now]
+    if not gained:
+        return []
     carried = _carried(before)
     return [f"{page_name(*key)} regained PG_anon_exclusive in {type(op).__name__}"
-            for key, now in sorted(_raw_flags(after).items())
-            if now and old.get(key) is False and key not in carried]
+            for key in gained if key not in carried]
 
 
 def _inv13(before: Mem, after: Mem, op: Op | None) -> list[str]:
