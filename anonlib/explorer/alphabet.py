@@ -332,47 +332,63 @@ def op_label(op: Op) -> str:
     raise TypeError(f"not an explorer operation: {op!r}")  # pragma: no cover
 
 
-def op_entries(world: World, op: Op) -> list[str]:
+def entry_labels(world: World) -> dict[tuple[str, str, int], str]:
+    """:func:`entry_label` of every virtual page of every mapping, by (process, mapping, page).
+
+    The explorer works them out once per state: every operation it tries there
+    asks for one or more of them.
+    """
+    return {(p.name, v.name, i): entry_label(world, p.name, v.name, i)
+            for p in world.procs for v in p.vmas for i in range(v.npages)}
+
+
+def op_entries(world: World, op: Op, labels: dict[tuple[str, str, int], str] | None = None
+               ) -> list[str]:
     """The entry kinds an operation acts on in ``world`` (before it): the coverage columns.
 
     A page operation: the entry at its page. A reference operation: the entry
     at the address the reference was taken at. fork, exit, clear-softdirty: every
     page of the process; mprotect, munmap, whole-mapping madvise and splits:
-    every page of the mapping; KSM: both pages.
+    every page of the mapping; KSM: both pages. ``labels``: :func:`entry_labels`
+    of ``world``, if the caller has them.
     """
+    if labels is None:
+        labels = entry_labels(world)
+    get = labels.get
     if isinstance(op, (Write, Read, Gup)):
         r = op.page
-        return [entry_label(world, r.proc, r.mapping, r.index)]
+        return [get((r.proc, r.mapping, r.index), "none")]
     if isinstance(op, Kernel):
         r = op.page
         if op.action in (KernelAction.SPLIT_PMD, KernelAction.SPLIT_FOLIO):
-            return _mapping_entries(world, r.proc, r.mapping)
-        return [entry_label(world, r.proc, r.mapping, r.index)]
+            return _mapping_entries(world, r.proc, r.mapping, labels)
+        return [get((r.proc, r.mapping, r.index), "none")]
     if isinstance(op, Ksm):
-        return [entry_label(world, r.proc, r.mapping, r.index) for r in (op.first, op.second)]
+        return [get((r.proc, r.mapping, r.index), "none") for r in (op.first, op.second)]
     if isinstance(op, (HandleRead, HandleWrite, Release)):
         h = world.handle(op.handle)
         if h is None:
             return ["none"]
-        return [entry_label(world, h.owner, h.mapping, h.index)]
+        return [get((h.owner, h.mapping, h.index), "none")]
     if isinstance(op, Madvise):
         if op.index is not None:
-            return [entry_label(world, op.proc, op.mapping, op.index)]
-        return _mapping_entries(world, op.proc, op.mapping)
+            return [get((op.proc, op.mapping, op.index), "none")]
+        return _mapping_entries(world, op.proc, op.mapping, labels)
     if isinstance(op, (Mprotect, Munmap)):
-        return _mapping_entries(world, op.proc, op.mapping)
+        return _mapping_entries(world, op.proc, op.mapping, labels)
     proc = op.parent if isinstance(op, Fork) else op.proc  # type: ignore[union-attr]
     p = world.proc(proc)
     out: list[str] = []
     for v in p.vmas if p is not None else ():
-        out += _mapping_entries(world, proc, v.name)
+        out += _mapping_entries(world, proc, v.name, labels)
     return out or ["none"]
 
 
-def _mapping_entries(world: World, proc: str, mapping: str) -> list[str]:
+def _mapping_entries(world: World, proc: str, mapping: str,
+                     labels: dict[tuple[str, str, int], str]) -> list[str]:
     p = world.proc(proc)
     v = p.vma(mapping) if p is not None else None
     if v is None:
         return ["none"]
-    return sorted({entry_label(world, proc, mapping, i) for i in range(v.npages)
+    return sorted({labels[(proc, mapping, i)] for i in range(v.npages)
                    if i not in v.holes} or {"none"})

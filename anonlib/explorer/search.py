@@ -65,6 +65,7 @@ from .alphabet import (
     Alphabet,
     Names,
     enabled,
+    entry_labels,
     op_entries,
     op_label,
     parse_ops,
@@ -577,6 +578,7 @@ def _expand(world: World, names: Names, ctx: _Ctx, seen: Any, local: set | None,
     """
     out: list[_Rec] = []
     prior = Mem(world, ctx.scheme)
+    labels = entry_labels(world) if ctx.coverage else None
     for _family, op, after in enabled(world, ctx.scheme, ctx.alphabet, names):
         try:
             r = model.apply(world, op, ctx.scheme)
@@ -590,7 +592,7 @@ def _expand(world: World, names: Names, ctx: _Ctx, seen: Any, local: set | None,
         is_skip = r.world is world
         if ctx.coverage:
             row = op_label(op)
-            for col in op_entries(world, op):
+            for col in op_entries(world, op, labels):
                 cov[(row, col, is_skip)] += 1
         if is_skip:
             counts.skipped += 1
