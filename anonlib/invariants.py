@@ -280,11 +280,15 @@ _NEVER_SET = (Spawn, Mmap, Exit, Munmap, Release, Madvise, Mprotect, ClearSoftDi
 def _changed(before: Mem, after: Mem) -> list[tuple[tuple[int, int], bool]]:
     """Pages of folios that exist before and after whose flag changed: (page, flag after),
     in page order. The transition checks INV-2, 7, 8 and 9 look only at these."""
-    def compute(after: Mem) -> list[tuple[tuple[int, int], bool]]:
-        old = _raw_flags(before)
-        return sorted((key, now) for key, now in _raw_flags(after).items()
-                      if old.get(key, now) is not now)
-    return _memo(after, f"changed-from-{id(before)}", compute)
+    memo = after.__dict__.setdefault("_invariant_memo", {})
+    hit = memo.get("changed")
+    if hit is not None and hit[0] is before:
+        return hit[1]
+    old = _raw_flags(before)
+    out = sorted((key, now) for key, now in _raw_flags(after).items()
+                 if old.get(key, now) is not now)
+    memo["changed"] = (before, out)
+    return out
 
 
 def _inv2_step(before: Mem, after: Mem, op: Op | None) -> list[str]:
