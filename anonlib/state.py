@@ -48,7 +48,7 @@ class EntryKind(Enum):
     HWPOISON = "hwpoison"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     """One page-table entry: a PTE, or a PMD / hugetlb entry covering a whole folio.
 
@@ -73,7 +73,7 @@ class Entry:
             raise ValueError("a swap entry needs a slot")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Vma:
     """A private anonymous mapping (struct vm_area_struct) and its page table.
 
@@ -105,7 +105,7 @@ class Vma:
         return self.ptes[index]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Process:
     """A process and its mm."""
 
@@ -130,7 +130,7 @@ class FolioKind(Enum):
     DEVICE = "device-private"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Page:
     """One struct page: its contents and the flags the model follows."""
 
@@ -139,7 +139,7 @@ class Page:
     hwpoison: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Folio:
     """An anonymous folio. ``swapcache`` is the slot of each page while in the swap cache."""
 
@@ -153,7 +153,7 @@ class Folio:
         return len(self.pages) > 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Handle:
     """A GUP reference (FOLL_GET or FOLL_PIN) held outside the page tables: a pipe, a DMA buffer.
 
@@ -175,7 +175,7 @@ class Handle:
     allowed: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Slot:
     """A swap slot and the contents written to it."""
 
@@ -183,7 +183,7 @@ class Slot:
     data: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Config:
     """The ``config`` keys of the scenario language."""
 
@@ -199,7 +199,7 @@ class Config:
         return npages
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class World:
     """The whole state at one point in time."""
 
