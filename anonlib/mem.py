@@ -65,6 +65,13 @@ class Loc(NamedTuple):
         return i if self.huge else entry.page
 
 
+def _in_key_order(items: dict) -> tuple:
+    """The values of ``items`` in the order of their keys (a World's canonical order)."""
+    if len(items) < 2:
+        return tuple(items.values())
+    return tuple([items[k] for k in sorted(items)])
+
+
 class Mem:
     """Mutable working copy of a World under one scheme."""
 
@@ -82,15 +89,9 @@ class Mem:
     def freeze(self) -> World:
         """Free what nothing refers to any more and return the new World."""
         self.collect_garbage()
-        return World(
-            config=self.config,
-            procs=tuple(self.procs[n] for n in sorted(self.procs)),
-            folios=tuple(self.folios[i] for i in sorted(self.folios)),
-            handles=tuple(self.handles[n] for n in sorted(self.handles)),
-            slots=tuple(self.slots[i] for i in sorted(self.slots)),
-            next_id=self.next_id,
-            copies=self.copies,
-        )
+        return World(config=self.config, procs=_in_key_order(self.procs),
+                     folios=_in_key_order(self.folios), handles=_in_key_order(self.handles),
+                     slots=_in_key_order(self.slots), next_id=self.next_id, copies=self.copies)
 
     def collect_garbage(self) -> None:
         """Free folios whose refcount dropped to 0 and swap slots nobody refers to.
