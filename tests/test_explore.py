@@ -222,9 +222,10 @@ def test_head_only_keeps_tail_order() -> None:
 @pytest.mark.parametrize("scheme", ["mainline", "legacy-mapcount"])
 def test_what_the_alphabet_leaves_out_for_hugetlb_is_always_skipped(scheme: str) -> None:
     """KSM, swap-out, swap-cache drop and device migration never act on a hugetlb page:
-    in every state of a hugetlb world (and next to a small page) the model backs off."""
+    in every state of a hugetlb world (and next to a small page) the model backs off.
+    madvise on one page of a hugetlb mapping never changes the state."""
     from anonlib.explorer.alphabet import NOT_FOR_HUGETLB
-    from anonlib.ops import Kernel, KernelAction, Ksm
+    from anonlib.ops import Advice, Kernel, KernelAction, Ksm, Madvise
 
     sch = SCHEMES[scheme]
     for pages, depth in (("hugetlb:2", 3), ("base:1,hugetlb:2", 2)):
@@ -238,6 +239,10 @@ def test_what_the_alphabet_leaves_out_for_hugetlb_is_always_skipped(scheme: str)
             for op in ops:
                 r = model.apply(world, op, sch)
                 assert not isinstance(r, ModelError) and r.world is world, (pages, op, r)
+            for r in huge:
+                for adv in (Advice.DONTNEED, Advice.DONTFORK, Advice.DOFORK):
+                    step = model.apply(world, Madvise(r.proc, r.mapping, r.index, adv), sch)
+                    assert not isinstance(step, ModelError) and step.world == world, (r, adv)
 
 
 def test_canonical_dedup_finds_what_plain_dedup_finds() -> None:

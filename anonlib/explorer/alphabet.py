@@ -16,6 +16,10 @@ by construction, each case named where it happens:
 * KSM, swap-out, swap-cache drop and device migration of hugetlb pages: the
   kernel does none of them to hugetlb (the model backs off every time, which
   a test checks over a whole hugetlb world);
+* madvise on one page of a hugetlb mapping of several pages: the kernel
+  takes only whole huge pages (EINVAL, or MADV_DONTNEED rounds down to
+  nothing), so the state never changes, which the same test checks; the
+  whole-mapping madvise is offered;
 * a new GUP reference beyond the ``handles`` bound, a fork beyond ``processes``.
 
 Names are fresh along a path (``P``, ``Q``, ``R``... for processes, ``H``,
@@ -203,7 +207,7 @@ def enabled(world: World, scheme: Scheme, alphabet: Alphabet, names: Names
                         family = ("pin-" if pin else "get-") + ("rw" if write else "ro")
                         if family in fam:
                             out.append((family, Gup(ref, h, pin, write, longterm, fast), after))
-                if "madvise" in fam:
+                if "madvise" in fam and not (v.kind is MapKind.HUGETLB and v.npages > 1):
                     for adv in (Advice.DONTNEED, Advice.DONTFORK, Advice.DOFORK):
                         out.append(("madvise", Madvise(p.name, v.name, i, adv), names))
                 for family, action in _PAGE_KERNEL:
