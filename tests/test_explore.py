@@ -223,9 +223,10 @@ def test_head_only_keeps_tail_order() -> None:
 def test_what_the_alphabet_leaves_out_for_hugetlb_is_always_skipped(scheme: str) -> None:
     """KSM, swap-out, swap-cache drop and device migration never act on a hugetlb page:
     in every state of a hugetlb world (and next to a small page) the model backs off.
-    madvise on one page of a hugetlb mapping never changes the state."""
+    madvise on one page of a hugetlb mapping, and clear-softdirty in a process with
+    nothing but hugetlb mappings, never change the state."""
     from anonlib.explorer.alphabet import NOT_FOR_HUGETLB
-    from anonlib.ops import Advice, Kernel, KernelAction, Ksm, Madvise
+    from anonlib.ops import Advice, ClearSoftDirty, Kernel, KernelAction, Ksm, Madvise, MapKind
 
     sch = SCHEMES[scheme]
     for pages, depth in (("hugetlb:2", 3), ("base:1,hugetlb:2", 2)):
@@ -243,6 +244,10 @@ def test_what_the_alphabet_leaves_out_for_hugetlb_is_always_skipped(scheme: str)
                 for adv in (Advice.DONTNEED, Advice.DONTFORK, Advice.DOFORK):
                     step = model.apply(world, Madvise(r.proc, r.mapping, r.index, adv), sch)
                     assert not isinstance(step, ModelError) and step.world == world, (r, adv)
+            for p in world.procs:
+                if all(v.kind is MapKind.HUGETLB for v in p.vmas):
+                    step = model.apply(world, ClearSoftDirty(p.name), sch)
+                    assert not isinstance(step, ModelError) and step.world == world, p.name
 
 
 def test_canonical_dedup_finds_what_plain_dedup_finds() -> None:

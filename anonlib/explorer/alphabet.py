@@ -20,6 +20,8 @@ by construction, each case named where it happens:
   takes only whole huge pages (EINVAL, or MADV_DONTNEED rounds down to
   nothing), so the state never changes, which the same test checks; the
   whole-mapping madvise is offered;
+* ``clear-softdirty`` in a process whose mappings are all hugetlb: the soft-dirty
+  walk skips hugetlb (the same test checks it never changes a state);
 * a new GUP reference beyond the ``handles`` bound, a fork beyond ``processes``.
 
 Names are fresh along a path (``P``, ``Q``, ``R``... for processes, ``H``,
@@ -233,7 +235,7 @@ def enabled(world: World, scheme: Scheme, alphabet: Alphabet, names: Names
                 out.append(("mprotect", Mprotect(p.name, v.name, True), names))
             if "munmap" in fam:
                 out.append(("munmap", Munmap(p.name, v.name), names))
-        if "clear-softdirty" in fam:
+        if "clear-softdirty" in fam and any(v.kind is not MapKind.HUGETLB for v in p.vmas):
             out.append(("clear-softdirty", ClearSoftDirty(p.name), names))
         if "fork" in fam and live < alphabet.processes:
             out.append(("fork", Fork(p.name, names.proc()),
