@@ -122,6 +122,25 @@ def _prune_widget_state(nb: dict) -> None:
         del nb["metadata"]["widgets"]
 
 
+def _merged_streams(outputs: list[dict]) -> list[dict]:
+    """Consecutive stdout (or stderr) chunks as one output.
+
+    Where a cell's printing is split into chunks depends on when the kernel
+    flushed, so the same run could store different files; nbval joins the
+    chunks before comparing, and so does this.
+    """
+    out: list[dict] = []
+    for o in outputs:
+        prev = out[-1] if out else None
+        if (prev is not None and o.get("output_type") == "stream"
+                and prev.get("output_type") == "stream" and prev.get("name") == o.get("name")):
+            text = "".join(prev["text"]) + "".join(o["text"])
+            prev["text"] = text.splitlines(keepends=True)
+        else:
+            out.append(o)
+    return out
+
+
 def clean(nb: dict) -> dict:
     """Return a cleaned copy of the notebook `nb` (a JSON dict)."""
     nb = json.loads(json.dumps(nb))
@@ -134,6 +153,8 @@ def clean(nb: dict) -> dict:
     for cell in nb.get("cells", []):
         for key in VOLATILE_CELL_KEYS & cell.get("metadata", {}).keys():
             del cell["metadata"][key]
+        if "outputs" in cell:
+            cell["outputs"] = _merged_streams(cell["outputs"])
     text = json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False)
     nb = json.loads(_renumber_widget_ids(text, nb))  # with the full state: stable ids everywhere
     _prune_widget_state(nb)
