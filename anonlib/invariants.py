@@ -286,7 +286,7 @@ def _changed(before: Mem, after: Mem) -> list[tuple[tuple[int, int], bool]]:
         return hit[1]
     old = _raw_flags(before)
     out = sorted((key, now) for key, now in _raw_flags(after).items()
-                 if old.get(key, now) is not now)
+                 if old.get(key, now) != now)
     memo["changed"] = (before, out)
     return out
 

@@ -20,8 +20,9 @@ by construction, each case named where it happens:
   takes only whole huge pages (EINVAL, or MADV_DONTNEED rounds down to
   nothing), so the state never changes, which the same test checks; the
   whole-mapping madvise is offered;
-* ``clear-softdirty`` in a process whose mappings are all hugetlb (or that has none): the soft-dirty
-  walk skips hugetlb (the same test checks it never changes a state);
+* ``clear-softdirty`` in a process whose mappings are all hugetlb (or that
+  has none): the soft-dirty walk skips hugetlb (the same test checks it
+  never changes a state);
 * a new GUP reference beyond the ``handles`` bound, a fork beyond ``processes``.
 
 Names are fresh along a path (``P``, ``Q``, ``R``... for processes, ``H``,
