@@ -520,11 +520,12 @@ class _Ctx:
     coverage: bool = True
     #: Fingerprints of worlds already keyed, by their raw content (no ghost counters): the
     #: same world is reached along many paths, and a dict lookup is ten times cheaper
-    #: than the canonical form.
+    #: than the canonical form. Emptied when it reaches _FPS_MAX entries: it keeps the
+    #: worlds it names alive (thp:2 to depth 5: about 0.3 GB more, 10% less time).
     fps: dict[tuple, int] = field(default_factory=dict)
 
 
-_FPS_MAX = 2_000_000
+_FPS_MAX = 1_000_000
 
 
 # A transition record from _expand, kept only when the main loop needs it: a target not
