@@ -284,9 +284,16 @@ def _changed(before: Mem, after: Mem) -> list[tuple[tuple[int, int], bool]]:
     hit = memo.get("changed")
     if hit is not None and hit[0] is before:
         return hit[1]
-    old = _raw_flags(before)
-    out = sorted((key, now) for key, now in _raw_flags(after).items()
-                 if old.get(key, now) != now)
+    out = []
+    for fid, f in after.folios.items():
+        was = before.folios.get(fid)
+        if was is f or was is None:
+            continue  # untouched (the same object), or new
+        # pages present before and after (a split may leave fewer under this id)
+        for i, (p, q) in enumerate(zip(was.pages, f.pages, strict=False)):
+            if p.anon_exclusive != q.anon_exclusive:
+                out.append(((fid, i), q.anon_exclusive))
+    out.sort()
     memo["changed"] = (before, out)
     return out
 
