@@ -406,20 +406,53 @@ def test_boot_the_real_kernel_on_a_tiny_scenario(tmp_path: Path) -> None:
     assert f.not_checked == 0 and f.agreed == len(f.statements), text_table(report, verbose=True)
 
 
-def test_make_initramfs_is_a_newc_archive(tmp_path: Path) -> None:
-    if shutil.which("cpio") is None:
-        pytest.skip("cpio not installed")
-    prog = tmp_path / "prog"
-    prog.write_bytes(b"\x7fELF")
-    mod = tmp_path / "m.ko"
-    mod.write_bytes(b"module")
-    k = vm.Kernel("test", tmp_path / "vmlinuz", (mod,))
-    import gzip
+def _read_newc(data: bytes) -> dict[str, tuple[int, tuple[int, int], bytes]]:
+    """name -> (mode, (rdevmajor, rdevminor), contents) of a newc ("070701") cpio archive.
 
+    Read from the format's definition (13 eight-digit hex fields after the magic, the
+    name and the data each padded to four bytes), independently of the writer in vm.py.
+    """
+    out: dict[str, tuple[int, tuple[int, int], bytes]] = {}
+    pos = 0
+    while True:
+        assert data[pos:pos + 6] == b"070701", f"bad magic at offset {pos}"
+        f = [int(data[pos + 6 + 8 * i:pos + 14 + 8 * i], 16) for i in range(13)]
+        mode, size, rdev, namesize = f[1], f[6], (f[9], f[10]), f[11]
+        pos += 110
+        name = data[pos:pos + namesize - 1].decode()
+        assert data[pos + namesize - 1] == 0, f"{name}: the name is not NUL-terminated"
+        pos += namesize + (-(110 + namesize) % 4)
+        if name == "TRAILER!!!":
+            assert not data[pos:].strip(b"\x00"), "bytes after the trailer"
+            return out
+        out[name] = (mode, rdev, data[pos:pos + size])
+        pos += size + (-size % 4)
+
+
+def test_make_initramfs_is_a_newc_archive(tmp_path: Path) -> None:
+    """The initramfs the kernel check boots: /init (the program), the job, the modules and
+    a /dev/console character device, as a gzipped newc archive the kernel unpacks."""
+    import gzip
+    import stat
+
+    prog = tmp_path / "prog"
+    prog.write_bytes(b"\x7fELF-program")
+    mod = tmp_path / "m.ko"
+    mod.write_bytes(b"module!")
+    k = vm.Kernel("test", tmp_path / "vmlinuz", (mod,))
     data = gzip.decompress(vm.make_initramfs(prog, k, "scenario s0\nend\n"))
-    listing = subprocess.run(["cpio", "-t"], input=data, capture_output=True, check=True)
-    names = listing.stdout.decode().split()
-    assert {"init", "job.txt", "modules.txt", "m.ko", "dev/console"} <= set(names)
+    files = _read_newc(data)
+    assert set(files) == {"dev", "dev/console", "init", "job.txt", "modules.txt", "m.ko"}
+    mode, _rdev, body = files["init"]
+    assert stat.S_ISREG(mode) and mode & 0o111 and body == b"\x7fELF-program"
+    assert files["job.txt"][2] == b"scenario s0\nend\n"
+    assert files["modules.txt"][2] == b"/m.ko\n" and files["m.ko"][2] == b"module!"
+    mode, rdev, _body = files["dev/console"]
+    assert stat.S_ISCHR(mode) and rdev == (5, 1)
+    assert stat.S_ISDIR(files["dev"][0])
+    if shutil.which("cpio") is not None:  # and the archive tool agrees, where there is one
+        listing = subprocess.run(["cpio", "-t"], input=data, capture_output=True, check=True)
+        assert set(listing.stdout.decode().split()) == set(files)
 
 
 def test_appendix_from_the_recorded_run(tmp_path: Path) -> None:
