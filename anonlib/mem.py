@@ -21,7 +21,6 @@ The derived quantities follow the kernel's accounting:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import NamedTuple
 
 from .ops import MapKind
@@ -40,6 +39,7 @@ from .state import (
     Slot,
     Vma,
     World,
+    replace,
 )
 
 #: Entry kinds that map a page and hold a reference on its folio.

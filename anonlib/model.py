@@ -62,7 +62,7 @@ Processes
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from .mem import Mem
 from .mm import fork as fork_mm
@@ -104,7 +104,7 @@ from .ops import (
 )
 from .results import BackOff, ErrorKind, ModelError, OpFailed, Outcome
 from .schemes import MAINLINE, Scheme
-from .state import ZERO_FOLIO, Config, EntryKind, World
+from .state import ZERO_FOLIO, Config, EntryKind, World, replace
 
 OK = Outcome("ok")
 

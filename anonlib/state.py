@@ -26,10 +26,50 @@ correct kernel may show the process (or the device behind a reference);
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from dataclasses import replace as _dataclasses_replace
 from enum import Enum
+from typing import Any, TypeVar
 
 from .ops import MapKind
+
+_T = TypeVar("_T")
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
+_new = object.__new__
+_set = object.__setattr__
+
+
+def replace(obj: _T, /, **changes: Any) -> _T:
+    """``dataclasses.replace`` for the frozen dataclasses of this module, about a third cheaper.
+
+    The model makes a new Entry, Vma, Page, Folio or Process for every change,
+    several per operation, and the explorer runs millions of operations.
+    ``dataclasses.replace`` walks the class's field objects and calls the
+    frozen ``__init__`` on every call; this copies the fields by name (the
+    names worked out once per class) and runs ``__post_init__`` where the
+    class has one, so the result is the same. An unknown field is a
+    TypeError naming it, as with ``dataclasses.replace``; a class with
+    ``init=False`` fields is handed to ``dataclasses.replace``.
+    """
+    cls = type(obj)
+    try:
+        names = _FIELD_NAMES[cls]
+    except KeyError:
+        fs = fields(cls)  # type: ignore[arg-type]
+        names = _FIELD_NAMES[cls] = (tuple(f.name for f in fs)
+                                     if all(f.init for f in fs) else None)
+    if names is None:
+        return _dataclasses_replace(obj, **changes)  # type: ignore[type-var]
+    new = _new(cls)
+    for name in names:
+        _set(new, name, changes.pop(name) if name in changes else getattr(obj, name))
+    if changes:
+        raise TypeError(f"{cls.__name__} has no field {', '.join(sorted(changes))}")
+    post = getattr(cls, "__post_init__", None)
+    if post is not None:
+        post(new)
+    return new
+
 
 #: Folio id of the shared zero page. It is not anonymous and never stored in World.folios.
 ZERO_FOLIO = 0

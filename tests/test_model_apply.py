@@ -108,3 +108,36 @@ def test_every_scheme_runs_the_mixed_scenario_deterministically(scheme: str) -> 
     a = run(*ops, scheme=scheme, check=False)
     b = run(*ops, scheme=scheme, check=False)
     assert a.worlds == b.worlds
+
+
+def test_state_replace_is_dataclasses_replace() -> None:
+    """anonlib.state.replace, which the model uses for every change, gives what
+    dataclasses.replace gives for every state class, runs __post_init__ (a swap entry
+    needs a slot), and names an unknown field."""
+    import dataclasses
+
+    from anonlib.state import Entry, EntryKind, replace
+
+    r = run(*SETUP, P.fork(Q), kernel("swapout", P["A", 1]))
+    w = r.world
+    objects: list[object] = [w, w.config, *w.procs, *w.folios, *w.handles, *w.slots]
+    for p in w.procs:
+        for v in p.vmas:
+            objects += [v, *(e for e in (v.huge, *v.ptes) if e is not None)]
+    for f in w.folios:
+        objects += f.pages
+    assert {type(o).__name__ for o in objects} >= {
+        "World", "Config", "Process", "Vma", "Entry", "Folio", "Page", "Handle", "Slot"}
+    for obj in objects:
+        for f in dataclasses.fields(obj):  # type: ignore[arg-type]
+            value = getattr(obj, f.name)
+            new = replace(obj, **{f.name: value})
+            assert new == obj and new is not obj and type(new) is type(obj)
+            assert replace(obj) == dataclasses.replace(obj)  # type: ignore[type-var]
+    e = Entry(EntryKind.PRESENT, 3, 1, writable=True)
+    assert replace(e, writable=False) == dataclasses.replace(e, writable=False)
+    assert replace(e, writable=False).folio == 3
+    with pytest.raises(ValueError, match="slot"):
+        replace(e, kind=EntryKind.SWAP)
+    with pytest.raises(TypeError, match="no field colour"):
+        replace(e, colour="red")

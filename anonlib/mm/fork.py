@@ -7,13 +7,11 @@ mm/hugetlb.c: copy_hugetlb_page_range (6.12).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ..mem import Loc, Mem
 from ..ops import MapKind
 from ..results import ErrorKind, OpFailed
 from ..schemes import ForkPinned
-from ..state import ZERO_FOLIO, Entry, EntryKind, FolioKind, Process, Vma
+from ..state import ZERO_FOLIO, Entry, EntryKind, FolioKind, Process, Vma, replace
 from .huge_memory import split_huge_pmd
 from .memory import remove_device_exclusive_entry
 from .rmap import folio_add_new_anon_rmap, folio_try_dup_anon_rmap

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ..mem import Mem
 from ..ops import Gup
 from ..results import ErrorKind, OpFailed, Outcome
-from ..state import ZERO_FOLIO, Entry, EntryKind, FolioKind, Handle
+from ..state import ZERO_FOLIO, Entry, EntryKind, FolioKind, Handle, replace
 from .memory import handle_mm_fault
 
 EFAULT = "EFAULT"

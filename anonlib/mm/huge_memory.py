@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ..mem import Loc, Mem
 from ..ops import MapKind
 from ..results import ErrorKind, OpFailed
 from ..schemes import Reuse
-from ..state import ZERO_FOLIO, ZERO_VALUE, Entry, EntryKind, FolioKind, Vma
+from ..state import ZERO_FOLIO, ZERO_VALUE, Entry, EntryKind, FolioKind, Vma, replace
 from .rmap import folio_add_new_anon_rmap
 
 

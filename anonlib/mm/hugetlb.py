@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ..mem import Loc, Mem
-from ..state import ZERO_VALUE, Entry, EntryKind, FolioKind
+from ..state import ZERO_VALUE, Entry, EntryKind, FolioKind, replace
 from .rmap import folio_add_new_anon_rmap
 
 

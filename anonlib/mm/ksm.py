@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ..mem import Loc, Mem
 from ..ops import PageRef
 from ..results import BackOff
-from ..state import ZERO_FOLIO, Entry, EntryKind, FolioKind
+from ..state import ZERO_FOLIO, Entry, EntryKind, FolioKind, replace
 from .huge_memory import split_folio
 from .rmap import folio_try_share_anon_rmap
 

@@ -3,12 +3,10 @@ mm/khugepaged.c)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ..mem import Loc, Mem
 from ..ops import Advice, MapKind
 from ..results import Outcome
-from ..state import ZERO_FOLIO, ZERO_VALUE, Entry, EntryKind, FolioKind
+from ..state import ZERO_FOLIO, ZERO_VALUE, Entry, EntryKind, FolioKind, replace
 from .huge_memory import split_huge_pmd
 from .memory import zap_pte_range
 from .rmap import folio_add_new_anon_rmap

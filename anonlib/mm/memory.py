@@ -8,12 +8,10 @@ faults a CPU access would take (retrying as the hardware does), and
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ..mem import Loc, Mem
 from ..ops import MapKind
 from ..schemes import Reuse
-from ..state import ZERO_FOLIO, ZERO_VALUE, Entry, EntryKind, FolioKind
+from ..state import ZERO_FOLIO, ZERO_VALUE, Entry, EntryKind, FolioKind, replace
 from . import huge_memory, hugetlb, migrate, migrate_device
 from .rmap import folio_add_new_anon_rmap
 

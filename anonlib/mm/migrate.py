@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ..mem import Loc, Mem
 from ..results import BackOff
-from ..state import Entry, EntryKind
+from ..state import Entry, EntryKind, replace
 from .rmap import folio_try_share_anon_rmap
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ..mem import Mem
 from ..ops import MapKind
 from ..results import ErrorKind, OpFailed
-from ..state import ZERO_VALUE, Process, Vma
+from ..state import ZERO_VALUE, Process, Vma, replace
 from .memory import zap_pte_range
 
 

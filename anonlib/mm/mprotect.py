@@ -3,11 +3,9 @@ fs/proc/task_mmu.c)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ..mem import Loc, Mem
 from ..ops import MapKind
-from ..state import ZERO_FOLIO, Entry, EntryKind, FolioKind, Vma
+from ..state import ZERO_FOLIO, Entry, EntryKind, FolioKind, Vma, replace
 
 
 def can_change_pte_writable(m: Mem, v: Vma, loc: Loc, e: Entry) -> bool:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ..mem import Loc, Mem
 from ..results import BackOff, ErrorKind, OpFailed
-from ..state import Entry, EntryKind, FolioKind
+from ..state import Entry, EntryKind, FolioKind, replace
 from .huge_memory import split_huge_pmd
 from .rmap import folio_try_share_anon_rmap
 
