@@ -5,6 +5,7 @@
     python benchmarks/explore_bench.py --profile       # also: cProfile of one run, by function
     python benchmarks/explore_bench.py --findings      # also: what each scheme's search finds
     python benchmarks/explore_bench.py --symmetry      # also: the tail-page symmetry check
+    python benchmarks/explore_bench.py --floor         # also: the floor any search must pay
 
 For each standard world (2 processes via fork, full operation alphabet, one
 reference at a time) it runs the explorer under ``mainline``:
@@ -21,6 +22,15 @@ reference at a time) it runs the explorer under ``mainline``:
 that treats tail pages alike, a search of thp:4 to depth 3 that keeps one
 state per class reaches exactly the classes a search without it reaches.
 
+The floor table answers "could a better search meet the target?": every
+exhaustive search of the model must make each state it reaches at least once
+with a model step, and must tell it from the states it has seen. It times
+those two costs on a sample of each world's states (``model.apply`` over
+the operations that change the state, and the canonical key of the result)
+and multiplies them by the number of states at the target depth: a lower
+bound for any search of this model, however clever, before it checks an
+invariant or tries an operation that leads nowhere new.
+
 Wall time, CPU time (this process and its workers) and the load average are
 recorded: on a shared machine other work slows the wall clock, and the CPU
 time says what the run itself cost. Where a world cannot reach the target
@@ -32,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import os
 import platform
 import pstats
@@ -39,6 +50,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,7 +132,7 @@ def sweep(world: str, key: str, jobs: int, max_depth: int, budget: float) -> lis
     return rows
 
 
-def projection(rows: list[Row], target: int) -> tuple[str, str, str]:
+def projection(rows: list[Row], target: int) -> tuple[str, str, str, float]:
     """States and time for depth ``target``, and how that compares with the target time.
 
     Measured when the sweep got there; else projected from the last depth by
@@ -128,19 +140,91 @@ def projection(rows: list[Row], target: int) -> tuple[str, str, str]:
     """
     last = rows[-1]
     if last.depth >= target:
-        t = last.wall
+        t, n = last.wall, float(last.states)
         states, time_text = f"{last.states:,}", f"{t:.1f} s (measured)"
     else:
         prev = rows[-2] if len(rows) > 1 else None
         growth = last.transitions / max(prev.transitions, 1) if prev else 10.0
         sgrowth = last.states / max(prev.states, 1) if prev else 10.0
         k = target - last.depth
-        t = last.wall * growth ** k
-        states = f"~{last.states * sgrowth ** k:,.0f} (x{sgrowth:.1f} per depth)"
+        t, n = last.wall * growth ** k, last.states * sgrowth ** k
+        states = f"~{n:,.0f} (x{sgrowth:.1f} per depth)"
         time_text = f"~{t:,.0f} s (projected, x{growth:.1f} per depth)"
     verdict = ("met" if t <= TARGET_SECONDS else
                f"missed: {t / TARGET_SECONDS:,.1f} x the {TARGET_SECONDS:.0f} s target")
-    return states, time_text, verdict
+    return states, time_text, verdict, n
+
+
+@dataclass
+class Floor:
+    world: str
+    sample: int  # states sampled
+    steps: int  # state-changing transitions timed
+    step_us: float  # one model step that changes the state
+    key_us: float  # one canonical key of its result
+
+
+def floor(world: str, depth: int, repeat: int = 3) -> Floor:
+    """The two costs every search pays per state it reaches, timed on the states at ``depth``.
+
+    Breadth first to ``depth`` (canonical states, as the explorer keeps them);
+    then, for every operation the alphabet offers in those states, the time of
+    ``model.apply`` on the ones that give a different world, and the time of
+    the canonical key of that world. The best of ``repeat`` batches each, so
+    that another process on the machine inflates the floor as little as it can.
+    """
+    from anonlib import model
+    from anonlib.explorer.alphabet import Alphabet, enabled
+    from anonlib.explorer.canon import canonical_key
+    from anonlib.explorer.search import WorldSpec
+    from anonlib.results import ModelError
+    from anonlib.schemes import SCHEMES
+
+    sch, spec, alphabet = SCHEMES["mainline"], WorldSpec.parse(world), Alphabet()
+    layer = [(spec.initial(sch), spec.names())]
+    seen = {canonical_key(layer[0][0])}
+    for _ in range(depth):
+        nxt = []
+        for w, names in layer:
+            for _f, op, after in enabled(w, sch, alphabet, names):
+                r = model.apply(w, op, sch)
+                if isinstance(r, ModelError) or r.world is w:
+                    continue
+                k = canonical_key(r.world)
+                if k not in seen:
+                    seen.add(k)
+                    nxt.append((r.world, after))
+        layer = nxt
+    work = []
+    for w, names in layer:
+        for _f, op, _after in enabled(w, sch, alphabet, names):
+            r = model.apply(w, op, sch)
+            if not isinstance(r, ModelError) and r.world is not w and r.world != w:
+                work.append((w, op))
+    apply, results = model.apply, []
+
+    def steps() -> None:
+        results[:] = [apply(w, op, sch).world for w, op in work]  # type: ignore[union-attr]
+
+    def keys() -> None:
+        for x in results:
+            canonical_key(x)
+
+    step_s = min(_timed(steps) for _ in range(repeat))
+    key_s = min(_timed(keys) for _ in range(repeat))
+    return Floor(world, len(layer), len(work), 1e6 * step_s / len(work),
+                 1e6 * key_s / len(work))
+
+
+def _timed(fn: Callable[[], None]) -> float:
+    gc.collect()
+    t0 = time.process_time()
+    fn()
+    return time.process_time() - t0
+
+
+#: (world, depth whose states are sampled) for the floor table: a few thousand states each
+FLOOR_SAMPLES = (("base:1", 4), ("thp:2", 3), ("thp:4", 3), ("hugetlb:2", 4))
 
 
 def profile(world: str, depth: int) -> str:
@@ -226,6 +310,36 @@ def symmetry(depth: int) -> list[str]:
     return out
 
 
+def floor_table(at_target: dict[str, tuple[float, str]], quick: bool) -> list[str]:
+    """Per world: the floor's two costs, and what they come to for the states at depth 6."""
+    out = ["Every exhaustive search makes each state it reaches at least once with a model "
+           "step and tells it from the states seen before: here one `model.apply` that "
+           "changes the state, and one canonical key of the result, timed (CPU, best of 3) "
+           "on the operations the alphabet offers in every state of the sampled depth. "
+           f"Times the number of states at depth {TARGET_DEPTH} (from the table above, "
+           "canonical), that is a lower bound for any search of this model, before any "
+           "invariant is checked or any operation that leads to a known state is tried. "
+           "A keyless search (raw) would need fewer microseconds per state but has several "
+           "times the states (the `raw` rows).", "",
+           "| world | states sampled | steps timed | one step | one key | "
+           f"states at depth {TARGET_DEPTH} | steps alone | steps and keys | "
+           f"vs {TARGET_SECONDS:.0f} s |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for world, depth in FLOOR_SAMPLES:
+        if world not in at_target:
+            continue
+        n, how = at_target[world]
+        f = floor(world, max(1, depth - 1) if quick else depth)
+        steps, both = n * f.step_us / 1e6, n * (f.step_us + f.key_us) / 1e6
+        verdict = (f"{both / TARGET_SECONDS:,.1f} x the target" if both > TARGET_SECONDS
+                   else f"{100 * both / TARGET_SECONDS:.0f}% of it")
+        out.append(f"| {world} | {f.sample:,} (depth {depth - 1 if quick else depth}) | "
+                   f"{f.steps:,} | {f.step_us:.1f} us | {f.key_us:.1f} us | {n:,.0f} ({how}) | "
+                   f"{steps:,.0f} s | {both:,.0f} s | {verdict} |")
+        print(f"  floor {world}: {f.step_us:.1f} + {f.key_us:.1f} us per state", file=sys.stderr)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small depths (smoke run)")
@@ -236,6 +350,8 @@ def main() -> int:
                     help="add what each scheme's search finds, and the copy table")
     ap.add_argument("--symmetry", action="store_true",
                     help="add the check that tail-page symmetry loses no state (thp:4)")
+    ap.add_argument("--floor", action="store_true",
+                    help="add the floor: what any search of the model must spend at depth 6")
     ap.add_argument("--only-findings", action="store_true", help="skip the timing runs")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "explore.md"))
     args = ap.parse_args()
@@ -245,6 +361,7 @@ def main() -> int:
     proj = [f"| world | mode | jobs | deepest depth run | states at depth {TARGET_DEPTH} | "
             f"time for depth {TARGET_DEPTH} | target ({TARGET_SECONDS:.0f} s) |",
             "|---|---|---:|---:|---:|---|---|"]
+    at_target: dict[str, tuple[float, str]] = {}  # world -> states at depth 6, and how known
     for world, full, quick in () if args.only_findings else WORLDS:
         depth = quick if args.quick else full
         for key, jobs in MODES + EXTRA_MODES.get(world, ()):
@@ -253,13 +370,16 @@ def main() -> int:
                 table.append(f"| {r.world} | {r.mode} | {r.jobs} | {r.depth} | {r.states:,} | "
                              f"{r.transitions:,} | {r.wall:.1f} | {r.cpu:.1f} | {r.rate:,.0f} | "
                              f"{r.trate:,.0f} | {r.load:.1f} | {r.found} |")
-            states, took, verdict = projection(rows, TARGET_DEPTH)
+            states, took, verdict, n = projection(rows, TARGET_DEPTH)
+            if (key, jobs) == ("canonical", 1):
+                at_target[world] = (n, "measured" if rows[-1].depth >= TARGET_DEPTH else
+                                    f"projected from depth {rows[-1].depth}")
             proj.append(f"| {world} | {key} | {jobs} | {rows[-1].depth} | {states} | {took} | "
                         f"{verdict} |")
     out = [
         "# Explorer benchmark",
         "",
-        f"`python benchmarks/explore_bench.py{' --quick' if args.quick else ''}` on "
+        f"`python benchmarks/explore_bench.py{''.join(' ' + a for a in sys.argv[1:])}` on "
         f"{platform.python_implementation()} {platform.python_version()}, "
         f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}, commit {commit()}. "
         "Scheme mainline, 2 processes "
@@ -277,6 +397,9 @@ def main() -> int:
     if not args.only_findings:
         out += ["## Runs (the two deepest per world and mode)", "", *table, "",
                 f"## Depth {TARGET_DEPTH}", "", *proj]
+    if args.floor and at_target:
+        out += ["", f"## The floor: what any search of this model spends at depth {TARGET_DEPTH}",
+                "", *floor_table(at_target, args.quick)]
     if args.profile:
         world, depth = ("base:1", 4) if args.quick else ("base:1", 5)
         out += ["", f"## Where the time goes (cProfile, {world}, depth {depth}, 1 job)", "",
