@@ -174,27 +174,14 @@ def floor(world: str, depth: int, repeat: int = 3) -> Floor:
     that another process on the machine inflates the floor as little as it can.
     """
     from anonlib import model
+    from anonlib.explorer import layers
     from anonlib.explorer.alphabet import Alphabet, enabled
     from anonlib.explorer.canon import canonical_key
-    from anonlib.explorer.search import WorldSpec
     from anonlib.results import ModelError
     from anonlib.schemes import SCHEMES
 
-    sch, spec, alphabet = SCHEMES["mainline"], WorldSpec.parse(world), Alphabet()
-    layer = [(spec.initial(sch), spec.names())]
-    seen = {canonical_key(layer[0][0])}
-    for _ in range(depth):
-        nxt = []
-        for w, names in layer:
-            for _f, op, after in enabled(w, sch, alphabet, names):
-                r = model.apply(w, op, sch)
-                if isinstance(r, ModelError) or r.world is w:
-                    continue
-                k = canonical_key(r.world)
-                if k not in seen:
-                    seen.add(k)
-                    nxt.append((r.world, after))
-        layer = nxt
+    sch, alphabet = SCHEMES["mainline"], Alphabet()
+    *_earlier, (_seen, layer) = layers(sch, world, depth)
     work = []
     for w, names in layer:
         for _f, op, _after in enabled(w, sch, alphabet, names):
@@ -325,15 +312,16 @@ def floor_table(at_target: dict[str, tuple[float, str]], quick: bool) -> list[st
            f"states at depth {TARGET_DEPTH} | steps alone | steps and keys | "
            f"vs {TARGET_SECONDS:.0f} s |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for world, depth in FLOOR_SAMPLES:
+    for world, full in FLOOR_SAMPLES:
         if world not in at_target:
             continue
         n, how = at_target[world]
-        f = floor(world, max(1, depth - 1) if quick else depth)
+        depth = max(1, full - 1) if quick else full
+        f = floor(world, depth)
         steps, both = n * f.step_us / 1e6, n * (f.step_us + f.key_us) / 1e6
         verdict = (f"{both / TARGET_SECONDS:,.1f} x the target" if both > TARGET_SECONDS
                    else f"{100 * both / TARGET_SECONDS:.0f}% of it")
-        out.append(f"| {world} | {f.sample:,} (depth {depth - 1 if quick else depth}) | "
+        out.append(f"| {world} | {f.sample:,} (depth {depth}) | "
                    f"{f.steps:,} | {f.step_us:.1f} us | {f.key_us:.1f} us | {n:,.0f} ({how}) | "
                    f"{steps:,.0f} s | {both:,.0f} s | {verdict} |")
         print(f"  floor {world}: {f.step_us:.1f} + {f.key_us:.1f} us per state", file=sys.stderr)

@@ -129,11 +129,11 @@ def test_state_replace_is_dataclasses_replace() -> None:
     assert {type(o).__name__ for o in objects} >= {
         "World", "Config", "Process", "Vma", "Entry", "Folio", "Page", "Handle", "Slot"}
     for obj in objects:
+        assert replace(obj) == dataclasses.replace(obj)  # type: ignore[type-var]
         for f in dataclasses.fields(obj):  # type: ignore[arg-type]
             value = getattr(obj, f.name)
             new = replace(obj, **{f.name: value})
             assert new == obj and new is not obj and type(new) is type(obj)
-            assert replace(obj) == dataclasses.replace(obj)  # type: ignore[type-var]
     e = Entry(EntryKind.PRESENT, 3, 1, writable=True)
     assert replace(e, writable=False) == dataclasses.replace(e, writable=False)
     assert replace(e, writable=False).folio == 3

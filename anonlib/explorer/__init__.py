@@ -5,7 +5,8 @@ process and its mappings through every enabled operation, deduplicating
 states equal up to renaming (and THP tail pages in any order), and returns
 an :class:`ExploreResult`: the states and transitions, what was covered, and
 the shortest counterexample for each invariant broken, as a runnable
-scenario. :func:`reachable` is the bare search, for the symmetry checks.
+scenario. :func:`reachable` is the bare search, for the symmetry checks
+(:func:`layers` the same, one depth at a time).
 :func:`compare_schemes` finds the shortest sequences after which two kernel
 eras differ; :func:`copy_counts` counts the page copies each era makes on
 the same workloads.
@@ -26,6 +27,7 @@ from .search import (
     WorldSpec,
     compare_schemes,
     explore,
+    layers,
     reachable,
 )
 
@@ -42,5 +44,6 @@ __all__ = [
     "compare_schemes",
     "copy_counts",
     "explore",
+    "layers",
     "reachable",
 ]

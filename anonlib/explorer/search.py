@@ -46,7 +46,7 @@ import multiprocessing
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +82,7 @@ __all__ = [
     "WorldSpec",
     "compare_schemes",
     "explore",
+    "layers",
     "reachable",
 ]
 
@@ -910,14 +911,15 @@ class SchemeComparison:
         p.text(str(self))
 
 
-def reachable(scheme: str | Scheme, pages: str, depth: int, key: str = "canonical"
-              ) -> dict[Key, World]:
-    """Every state within ``depth`` operations of the world ``pages``, one per ``key`` class.
+def layers(scheme: str | Scheme, pages: str, depth: int, key: str = "canonical"
+           ) -> Iterator[tuple[dict[Key, World], list[tuple[World, Names]]]]:
+    """The plain breadth-first search, one depth at a time: for depth 0 (the start) and
+    after each depth, the states seen so far (one per ``key`` class) and the new ones,
+    with their fresh-name counters.
 
-    The plain breadth-first search under :func:`explore` (no invariants, no
-    coverage, one process), with the key named as in :data:`~.canon.KEYS`
-    taken as is. The symmetry checks compare two of these: a search that
-    keeps one state per class must reach every class the finer one reaches.
+    No invariants, no coverage, one process; the key named as in :data:`~.canon.KEYS`
+    is taken as is. :func:`reachable` keeps the first, the explorer benchmark's floor
+    samples the second.
     """
     sch = SCHEMES[scheme] if isinstance(scheme, str) else scheme
     keyfn = KEYS[key]
@@ -926,6 +928,7 @@ def reachable(scheme: str | Scheme, pages: str, depth: int, key: str = "canonica
     seen = {keyfn(w0): w0}
     layer = [(w0, spec.names())]
     alphabet = Alphabet()
+    yield seen, layer
     for _ in range(depth):
         nxt = []
         for world, names in layer:
@@ -938,6 +941,18 @@ def reachable(scheme: str | Scheme, pages: str, depth: int, key: str = "canonica
                     seen[k] = r.world
                     nxt.append((r.world, after))
         layer = nxt
+        yield seen, layer
+
+
+def reachable(scheme: str | Scheme, pages: str, depth: int, key: str = "canonical"
+              ) -> dict[Key, World]:
+    """Every state within ``depth`` operations of the world ``pages``, one per ``key`` class.
+
+    The plain breadth-first search of :func:`layers`. The symmetry checks
+    compare two of these: a search that keeps one state per class must reach
+    every class the finer one reaches.
+    """
+    *_earlier, (seen, _layer) = layers(scheme, pages, depth, key)
     return seen
 
 
