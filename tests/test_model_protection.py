@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from modelkit import Advice, FolioKind, P, Q, base, hread, hugetlb, kernel, run, thp
 
+from anonlib import invariants
+from anonlib.mem import Mem
+from anonlib.mm import mprotect
+
 A0, QA0 = P["A", 0], Q["A", 0]
 
 
@@ -97,6 +101,42 @@ def test_mprotect_ro_makes_device_private_entries_readable() -> None:
     the device page keeps its flag."""
     r = run(*base("1"), kernel("device-private", A0), P.mprotect("A", False))
     assert r.words(A0) == ("device-private", "readonly", "exclusive", "unpinned")
+
+
+def test_change_pte_range_demotes_writable_non_present_entries_when_write_stays() -> None:
+    """mm/mprotect.c: change_pte_range (6.12) demotes a writable migration entry to
+    readable_exclusive and a writable device-private entry to readable on every
+    protection change, also one that keeps write (PROT_EXEC added, say, which the
+    scenario language cannot express: hence the direct call); present PTEs keep write."""
+    r = run(P.spawn(), P.mmap("A", 3), P.write("A", 0, "1"), P.write("A", 1, "2"),
+            P.write("A", 2, "3"), kernel("migrate-begin", A0),
+            kernel("device-private", P["A", 1]))
+    assert r.state(A0).writable and r.state(P["A", 1]).writable
+    m = Mem(r.world, r.scheme)
+    mprotect.change_pte_range(m, "P", "A", True)
+    after = run(scheme=r.scheme)
+    after.worlds = [m.freeze()]
+    st = after.state(A0)
+    assert (st.kind, st.writable, st.exclusive) == ("migration", False, True)
+    assert after.words(P["A", 1]) == ("device-private", "readonly", "exclusive", "unpinned")
+    assert after.words(P["A", 2]) == ("present", "writable", "exclusive", "unpinned")
+    assert invariants.check(after.world, r.scheme) == []
+    after.then(kernel("migrate-end", A0))
+    assert after.words(A0) == ("present", "readonly", "exclusive", "unpinned")
+
+
+def test_mprotect_that_changes_nothing_does_not_walk_the_page_table() -> None:
+    """mm/mprotect.c: mprotect_fixup returns at once when the VMA's flags stay the same:
+    a read-only exclusive PTE (P's copy after an R/O long-term pin unshared the page it
+    shared with Q) is not upgraded by an mprotect to the protection it already has, while
+    a real ro -> rw change upgrades it (can_change_pte_writable)."""
+    ops = (*base("1"), P.fork(Q), P.pin("A", 0, "H", longterm=True))
+    r = run(*ops)
+    assert r.words(A0) == ("present", "readonly", "exclusive", "pinned")
+    r.then(P.mprotect("A", True))
+    assert r.words(A0) == ("present", "readonly", "exclusive", "pinned")
+    r.then(P.mprotect("A", False), P.mprotect("A", True))
+    assert r.words(A0) == ("present", "writable", "exclusive", "pinned")
 
 
 # ----------------------------------------------------------- clear_refs (4)

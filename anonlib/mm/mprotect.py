@@ -25,24 +25,52 @@ def can_change_pte_writable(m: Mem, v: Vma, loc: Loc, e: Entry) -> bool:
 
 
 def change_protection(m: Mem, proc: str, vma: str, write: bool) -> None:
-    """Change a mapping's protection to read-only or read/write.
+    """mprotect() of a whole mapping to read-only or read/write.
 
-    mm/mprotect.c: mprotect_fixup -> change_protection -> change_pte_range /
-    change_huge_pmd (6.12). Removing write makes present entries read-only,
-    writable migration entries readable_exclusive and writable device-private
-    entries readable; the flag is untouched. Adding write upgrades only what
-    can_change_pte_writable allows; hugetlb entries are never upgraded.
+    mm/mprotect.c: mprotect_fixup (6.12): a call that leaves the VMA's flags as
+    they are returns at once, without walking the page table; otherwise the
+    VMA takes the new protection and change_protection walks its entries
+    (:func:`change_pte_range`).
     """
-    v = replace(m.vma(proc, vma), writable=write)
-    m.set_vma(proc, v)
+    v = m.vma(proc, vma)
+    if v.writable == write:
+        return
+    m.set_vma(proc, replace(v, writable=write))
+    change_pte_range(m, proc, vma, write)
+
+
+def change_pte_range(m: Mem, proc: str, vma: str, write: bool) -> None:
+    """Apply a changed protection to every entry of a mapping.
+
+    mm/mprotect.c: change_protection -> change_pte_range / change_huge_pmd (6.12).
+    Removing write makes present entries read-only. Every protection change,
+    whether it removes write or not, demotes a writable migration entry to
+    readable_exclusive (anonymous folio; a PMD migration entry too) and a
+    writable device-private entry to readable, dropping its soft-dirty bit as
+    the kernel does: change_pte_range does not work out the new protection of
+    a non-present entry, it takes write away and leaves the decision to the
+    next fault. (A change that keeps write, such as adding PROT_EXEC, is not
+    in the scenario language, whose mprotect only toggles write; this
+    function is also tested on its own.) The flag is untouched. Adding write
+    upgrades only what can_change_pte_writable allows; hugetlb entries are
+    never upgraded. 6.12 demotes writable device-exclusive entries the same
+    way; the model's device-exclusive entry has one type, always writable
+    (6.15, see the simplifications in :mod:`anonlib.model`), so it is left
+    alone.
+    """
+    v = m.vma(proc, vma)
     locs = [Loc(proc, vma, True, 0)] if v.huge is not None else [
         Loc(proc, vma, False, i) for i in range(len(v.ptes))]
     for loc in locs:
         e = m.get(loc)
         if e is None:
             continue
-        if not write:
-            if e.kind in (EntryKind.PRESENT, EntryKind.MIGRATION, EntryKind.DEVICE_PRIVATE):
+        if e.kind is EntryKind.MIGRATION and e.writable:
+            m.set(loc, replace(e, writable=False))
+        elif e.kind is EntryKind.DEVICE_PRIVATE and e.writable:
+            m.set(loc, replace(e, writable=False, soft_dirty=False))
+        elif not write:
+            if e.kind is EntryKind.PRESENT:
                 m.set(loc, replace(e, writable=False))
         elif (e.kind is EntryKind.PRESENT and not e.writable and v.kind is not MapKind.HUGETLB
               and can_change_pte_writable(m, v, loc, e)):
