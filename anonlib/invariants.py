@@ -309,6 +309,12 @@ def _inv7(before: Mem, after: Mem, op: Op | None) -> list[str]:
     # an access may complete a pending migration or run an implicit split: those clear too
     if isinstance(op, _ACCESS):
         return []
+    if isinstance(op, Kernel) and op.action is KernelAction.POISON:
+        # a folio in the swap cache is unmapped through the anonymous branch, which shares
+        return [f"{page_name(*key)} lost PG_anon_exclusive in memory failure, which leaves "
+                "it stale unless the folio is in the swap cache"
+                for key, now in _changed(before, after)
+                if not now and before.folios[key[0]].swapcache is None]
     return [f"{page_name(*key)} lost PG_anon_exclusive in {type(op).__name__}, which never "
             "clears it" for key, now in _changed(before, after) if not now]
 
@@ -412,8 +418,10 @@ INVARIANTS: tuple[Invariant, ...] = (
     Invariant("INV-7", "clearing protocol",
               "Only fork and the unmap side of the kernel (swap-out, migration, KSM, "
               "device-private migration, folio split) clear the flag; memory failure leaves "
-              "it stale.",
-              "include/linux/rmap.h: folio_try_share_anon_rmap_* (barriers for GUP-fast)", True,
+              "it stale, except on a folio in the swap cache, which it unmaps as swap-out "
+              "does.",
+              "include/linux/rmap.h: folio_try_share_anon_rmap_* (barriers for GUP-fast); "
+              "mm/memory-failure.c: unmap_poisoned_folio", True,
               step_check=_inv7),
     Invariant("INV-8", "setting protocol",
               "The flag is set only on a fresh folio, by a fault that proves exclusivity on "

@@ -50,7 +50,9 @@ Devices and failures
     follows the mapping's protection), and only the requested page is
     converted (6.12's rmap walk converted every PTE of a PTE-mapped THP).
   * Memory failure on a THP that cannot be split (pinned) backs off instead
-    of the kernel's partial handling.
+    of the kernel's partial handling, and so does memory failure on a pinned
+    exclusive page in the swap cache, whose unmap the pin check refuses (the
+    kernel leaves it mapped and kills the processes that map it).
 Old eras
   * ``gup-cow-break`` breaks COW only in writable mappings.
   * ``page-count`` includes 5.11's pinned-page checks in reclaim and fork.

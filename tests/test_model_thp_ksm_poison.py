@@ -185,6 +185,69 @@ def test_memory_failure_unmaps_a_pinned_small_page_too() -> None:
     assert r.then(hread("H")).last.word == "SIGBUS"
 
 
+def _in_swap_cache_and_mapped(*more):  # noqa: ANN202 - a tuple of operations
+    """P's page goes to swap while a FOLL_GET keeps it in the swap cache, then is read back:
+    mapped again (exclusive, the swap PTE said so) and still in the swap cache."""
+    return (*base("1"), P.get("A", 0, "G"), kernel("swapout", A0), P.read("A", 0), *more)
+
+
+def test_memory_failure_on_a_swap_cache_folio_installs_swap_entries() -> None:
+    """mm/memory-failure.c: unmap_poisoned_folio drops TTU_HWPOISON for a folio in the swap
+    cache (6.12), so mm/rmap.c: try_to_unmap_one takes the anonymous branch: the flag is
+    read, folio_try_share_anon_rmap_pte clears it, and the PTE becomes a swap PTE whose
+    exclusive bit carries it. The folio is clean (its slot holds the same data):
+    me_swapcache_clean deletes it from the swap cache, and the next access reads the
+    good copy from swap, not the poisoned page."""
+    r = run(*_in_swap_cache_and_mapped())
+    assert r.words(A0) == ("present", "writable", "exclusive", "unpinned")
+    assert r.folio(A0).swapcache is not None
+    fid = r.state(A0).page[0]  # type: ignore[index]
+    r.then(kernel("poison", A0))
+    assert r.words(A0) == ("swap", "exclusive", "unpinned")
+    poisoned = r.world.folio(fid)
+    assert poisoned is not None  # G still holds it
+    assert poisoned.pages[0].hwpoison and not poisoned.pages[0].anon_exclusive
+    assert poisoned.swapcache is None
+    r.then(P.read("A", 0))
+    assert r.last.word == "1" and r.state(A0).page[0] != fid  # type: ignore[index]
+    assert r.then(hread("G")).last.word == "SIGBUS"
+
+
+def test_memory_failure_keeps_a_dirty_swap_cache_folio_for_sigbus() -> None:
+    """mm/memory-failure.c: me_swapcache_dirty leaves a dirty poisoned folio in the swap cache;
+    mm/memory.c: do_swap_page finds the PageHWPoison page there and fails the fault
+    (VM_FAULT_HWPOISON): the process gets SIGBUS, GUP fails, reclaim keeps the folio."""
+    r = run(*_in_swap_cache_and_mapped(P.write("A", 0, "2"), kernel("poison", A0)))
+    assert r.words(A0) == ("swap", "exclusive", "unpinned")
+    assert r.then(P.read("A", 0)).last.word == "SIGBUS"
+    assert r.then(P.pin("A", 0, "H")).last.word == "EFAULT"
+    step = r.try_(kernel("swapcache-drop", A0))
+    assert isinstance(step, Step) and step.outcome.word == "skipped"
+
+
+def test_memory_failure_on_a_shared_swap_cache_folio_unmaps_every_mapping() -> None:
+    """mm/rmap.c: try_to_unmap_one's anonymous branch for a page P and Q share: the flag is
+    clear, so there is nothing to share, and both PTEs become swap PTEs without the
+    exclusive bit."""
+    r = run(*_in_swap_cache_and_mapped(P.fork(Q), Q.read("A", 0), kernel("poison", A0)))
+    for ref in (A0, QA0):
+        assert r.words(ref) == ("swap", "shared", "unpinned")
+    assert r.then(Q.read("A", 0)).last.word == "1"
+
+
+def test_memory_failure_on_a_pinned_swap_cache_folio_is_refused_by_the_pin_check() -> None:
+    """mm/rmap.c: without TTU_HWPOISON the pin check of folio_try_share_anon_rmap_pte applies:
+    an exclusive page that may be pinned is not unmapped, the unmap fails (the kernel then
+    kills the processes that map it); the model backs off and changes nothing."""
+    r = run(*_in_swap_cache_and_mapped(P.pin("A", 0, "H")))
+    assert r.words(A0) == ("present", "writable", "exclusive", "pinned")
+    assert r.folio(A0).swapcache is not None
+    step = r.try_(kernel("poison", A0))
+    assert isinstance(step, Step)
+    assert step.outcome.word == "skipped" and step.world is r.world
+    assert "pinned" in step.outcome.detail
+
+
 def test_memory_failure_on_a_thp_splits_and_poisons_one_subpage() -> None:
     """mm/memory-failure.c: memory_failure splits a THP first (try_to_split_thp_page); only
     the poisoned subpage's PTE becomes a hwpoison entry, the others stay exclusive."""
@@ -196,10 +259,11 @@ def test_memory_failure_on_a_thp_splits_and_poisons_one_subpage() -> None:
 
 def test_memory_failure_on_a_zero_filled_thp_subpage() -> None:
     """mm/memory-failure.c: memory_failure sets PageHWPoison before try_to_split_thp_page, and
-    mm/migrate.c: try_to_map_unused_to_zeropage refuses a PageHWPoison page (the fix for
-    the machine-check panic its memchr_inv caused, Fixes: b1f202060afe, Cc: stable): the
-    poisoned subpage stays and becomes a hwpoison entry; the other zero-filled subpages
-    map the zero page."""
+    mm/migrate.c: try_to_map_unused_to_zeropage refuses a PageHWPoison page in the 6.12
+    stable series the model follows ("mm: prevent poison consumption when splitting THP",
+    6.18-rc3, backported; v6.12 as released reads the poisoned page instead): the poisoned
+    subpage stays and becomes a hwpoison entry; the other zero-filled subpages map the
+    zero page."""
     r = run(*thp("1"), kernel("poison", P["T", 2]))
     assert r.state(P["T", 2]).kind == "hwpoison"
     assert r.is_zero_page(P["T", 3])

@@ -113,9 +113,16 @@ def split_folio(m: Mem, fid: int) -> str | None:
     which carry each subpage's exclusivity); a flag on an unmapped subpage is
     dropped. A mapped subpage that holds only zeros is mapped to the shared
     zero page instead (remap_page with RMP_USE_SHARED_ZEROPAGE, 6.12; the
-    model's value "0" stands for a zero-filled page), unless it is poisoned
-    (try_to_map_unused_to_zeropage leaves PageHWPoison pages alone). Returns the reason for
-    backing off, or None.
+    model's value "0" stands for a zero-filled page), unless it is poisoned.
+    That exception is version-dependent: mm/migrate.c:
+    try_to_map_unused_to_zeropage in v6.12 as released has no PageHWPoison
+    check and reads the poisoned subpage to compare it with zeros (consuming
+    the poison: a machine check). The check came with "mm: prevent poison
+    consumption when splitting THP" (6.18-rc3), which the 6.12 stable series
+    picked up; the model follows that stable 6.12 (the 6.12.118 source and
+    the 6.12.117 kernel of the real-kernel check have it), since consuming
+    the poison is a machine check the model has no state for. Returns the
+    reason for backing off, or None.
     """
     f = m.folio(fid)
     if f.kind is FolioKind.HUGETLB:

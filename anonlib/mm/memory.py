@@ -48,7 +48,9 @@ def handle_mm_fault(m: Mem, proc: str, vma: str, index: int, write: bool,
                 continue
             return None
         if e.kind is EntryKind.SWAP:
-            do_swap_page(m, loc, write)
+            sig = do_swap_page(m, loc, write)
+            if sig:
+                return sig
             continue
         if e.kind is EntryKind.MIGRATION:
             migrate.migration_entry_wait(m, e.folio)
@@ -227,20 +229,24 @@ def folio_free_swap(m: Mem, fid: int) -> bool:
     return True
 
 
-def do_swap_page(m: Mem, loc: Loc, write: bool) -> None:
+def do_swap_page(m: Mem, loc: Loc, write: bool) -> str | None:
     """Fault on a swap PTE: find the folio in the swap cache or read it in, and map it.
 
     mm/memory.c: do_swap_page (6.12). Exclusive if the swap PTE's exclusive bit
     says so (scheme ``swp_exclusive``) or if, after the swap cache copy was
     dropped, ours is the only reference. The model's swap device is not
     SWP_SYNCHRONOUS_IO, so a page read back always passes through the swap
-    cache, and a large folio is mapped one page at a time.
+    cache, and a large folio is mapped one page at a time. A poisoned page
+    found in the swap cache (memory failure keeps a dirty one there) is not
+    mapped: VM_FAULT_HWPOISON, returned as SIGBUS.
     """
     e = m.get(loc)
     assert e is not None and e.kind is EntryKind.SWAP
     v = m.vma(loc.proc, loc.vma)
     slot = e.slot
     f = m.swapcache_folio(slot)
+    if f is not None and f.pages[f.swapcache.index(slot)].hwpoison:  # type: ignore[union-attr]
+        return SIGBUS
     if f is None:
         f = m.new_folio(FolioKind.SMALL, (m.slots[slot].data,))
         f = replace(f, swapcache=(slot,))
@@ -257,7 +263,7 @@ def do_swap_page(m: Mem, loc: Loc, write: bool) -> None:
             folio_free_swap(m, f.id)
         m.set(loc, Entry(EntryKind.PRESENT, f.id, page, writable=writable,
                          soft_dirty=e.soft_dirty or writable))
-        return
+        return None
     exclusive = e.exclusive and scheme.swp_exclusive and f.kind is not FolioKind.KSM
     m.set(loc, None)  # swap_free(): our swap reference is gone
     if should_try_to_free_swap(m, f.id, write):
@@ -271,6 +277,7 @@ def do_swap_page(m: Mem, loc: Loc, write: bool) -> None:
     else:
         m.set(loc, Entry(EntryKind.PRESENT, f.id, page, writable=False,
                          soft_dirty=e.soft_dirty))
+    return None
 
 
 def should_try_to_free_swap(m: Mem, fid: int, write: bool) -> bool:

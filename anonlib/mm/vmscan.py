@@ -71,11 +71,17 @@ def remove_from_swapcache(m: Mem, fid: int) -> None:
     """Drop a clean folio that nobody maps from the swap cache, freeing it.
 
     mm/vmscan.c: shrink_folio_list -> __remove_mapping (6.12): only when the
-    swap cache holds the last references (a GUP reference keeps it).
+    swap cache holds the last references (a GUP reference keeps it). A folio
+    with a poisoned page is skipped (shrink_folio_list hands it to
+    unmap_poisoned_folio and keeps it; in the 6.12 stable series the model
+    follows, from "mm/vmscan: don't try to reclaim hwpoison folio"): memory
+    failure left it there so that a swap-in gets SIGBUS.
     """
     f = m.folio(fid)
     if f.swapcache is None:
         raise BackOff("the folio is not in the swap cache")
+    if any(p.hwpoison for p in f.pages):
+        raise BackOff("the folio is poisoned: reclaim keeps it in the swap cache")
     if m.folio_mapcount(fid):
         raise BackOff("the folio is still mapped")
     if m.refcount(fid) != len(f.pages):
