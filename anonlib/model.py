@@ -45,10 +45,13 @@ Devices and failures
   * Only small folios move to device-private memory.
   * Device-exclusive entries follow 6.15 where 6.12 differs: the page keeps
     its map count (6.12 dropped it while the entry held a reference), there
-    is one entry type, always writable (6.12 also had a readable one, which
-    mprotect produced; here mprotect leaves the entry alone and the restore
+    is one entry type, always writable (6.12 also had a readable one, made
+    from a read-only PTE by the rmap walk and by every mprotect that changed
+    the protection; here mprotect leaves the entry alone and the restore
     follows the mapping's protection), and only the requested page is
-    converted (6.12's rmap walk converted every PTE of a PTE-mapped THP).
+    converted, whichever subpage it is (6.12 skipped a tail page of a large
+    folio, and for a head or small page its rmap walk converted every PTE
+    that maps the folio, in any mm).
   * Memory failure on a THP that cannot be split (pinned) backs off instead
     of the kernel's partial handling, and so does memory failure on a pinned
     exclusive page in the swap cache, whose unmap the pin check refuses (the

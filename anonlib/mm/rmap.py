@@ -48,10 +48,16 @@ def folio_try_share_anon_rmap(m: Mem, fid: int, index: int, huge: bool = False) 
 def make_device_exclusive(m: Mem, proc: str, vma: str, index: int) -> None:
     """Give a device exclusive access to a page: GUP it for write, then swap in a device entry.
 
-    mm/rmap.c: make_device_exclusive_range -> page_make_device_exclusive (6.12): a
+    mm/rmap.c: make_device_exclusive_range (6.12) / make_device_exclusive (6.15): a
     FOLL_GET | FOLL_WRITE | FOLL_SPLIT_PMD lookup first (so the PTE is present,
     writable, and the page exclusive), then the PTE becomes a device-exclusive
     entry. The page stays mapped and keeps PG_anon_exclusive.
+    Which PTEs are converted follows 6.15: exactly the requested one, of any
+    subpage. 6.12 skips a tail page of a large folio altogether and, for a
+    small folio or a head page, converts through an rmap walk
+    (folio_make_device_exclusive -> page_make_device_exclusive_one) every PTE
+    that maps the folio, in any mm, each writable or readable as it was
+    (listed in the simplifications of :mod:`anonlib.model`).
     """
     from ..results import BackOff
     from ..state import Entry, EntryKind, FolioKind
