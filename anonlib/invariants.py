@@ -395,8 +395,10 @@ INVARIANTS: tuple[Invariant, ...] = (
     Invariant("INV-2", "pinned implies exclusive",
               "A page pinned with FOLL_PIN and still mapped by the pinning process is "
               "exclusive, and nothing clears the flag while the folio may be pinned.",
-              "mm/gup.c: sanity_check_pinned_pages; include/linux/rmap.h: "
-              "folio_try_dup_anon_rmap_*, folio_try_share_anon_rmap_*", True,
+              "mm/gup.c: sanity_check_pinned_pages (CONFIG_DEBUG_VM; after GUP-fast pins "
+              "and when pins are dropped; for a THP the head or the pinned subpage); "
+              "include/linux/rmap.h: folio_try_dup_anon_rmap_*, folio_try_share_anon_rmap_*",
+              True,
               state_check=_inv2, step_check=_inv2_step),
     Invariant("INV-3", "exclusive means mapped once",
               "A page marked exclusive is mapped by at most one entry.",

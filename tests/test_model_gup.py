@@ -279,3 +279,20 @@ def test_a_process_references_to_one_page_see_each_other() -> None:
             hwrite("H", "x"), hread("G"), check=False)
     assert r.last.word == "x"
     assert r.violations == []
+
+
+def test_gup_fast_pin_of_a_thp_subpage_satisfies_sanity_check_pinned_pages() -> None:
+    """mm/gup.c: gup_fast runs sanity_check_pinned_pages right after pinning (6.12, with
+    CONFIG_DEBUG_VM), and for a THP it accepts the head page's flag or the pinned subpage's:
+    a PMD-mapped THP carries the flag on the head only, and after a PMD split each subpage
+    carries its own. Both states pass INV-2 in the model, which asks for the flag the
+    current mapping uses."""
+    r = run(*thp("1"), P.pin("T", 2, "H", fast=True))
+    assert r.last.detail == "GUP-fast"
+    f = r.folio(P["T", 2])
+    assert f.pages[0].anon_exclusive and not f.pages[2].anon_exclusive
+    assert r.words(P["T", 2]) == ("present", "pmd", "writable", "exclusive", "pinned")
+    r.then(kernel("split-pmd", P["T", 0]))
+    assert r.folio(P["T", 2]).pages[2].anon_exclusive
+    assert r.words(P["T", 2]) == ("present", "writable", "exclusive", "pinned")
+    assert not r.violations
