@@ -124,7 +124,9 @@ def copy_nonpresent_pte(m: Mem, src: Loc, dst: Loc, e: Entry) -> None:
     readable_exclusive entries become readable in both. Device-private: the dup
     cannot fail (such pages are never pinned); the flag is cleared and a
     writable entry is replaced by a readable one (without the soft-dirty bit).
-    hwpoison: copied as it is.
+    hwpoison: copied as it is. Not modelled (no userfaultfd): the uffd-wp bit
+    of any copied entry stays in the parent and is kept in the child only if
+    the child's VMA is registered for uffd-wp (userfaultfd_wp(dst_vma)).
     """
     if e.kind is EntryKind.SWAP:
         if e.exclusive:
