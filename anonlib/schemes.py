@@ -117,6 +117,11 @@ SCHEMES: dict[str, Scheme] = {
     s.name: s
     for s in (
         MAINLINE,
+        # Only the swap bit differs from mainline. Its other decision points keep
+        # 6.12's answers, some newer than the kernels it is named for: 5.19 had no
+        # mprotect upgrade, 6.0-6.1 upgraded dirty PTEs only (mprotect_upgrade is
+        # 6.2's rule), the zero page was unshared from 6.2 (gup_unshare_zero_page)
+        # and read faults map swapped-in pages writable from 6.11.
         replace(
             MAINLINE,
             name="no-swp-exclusive",
