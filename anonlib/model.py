@@ -58,7 +58,10 @@ Devices and failures
     kernel leaves it mapped and kills the processes that map it).
 Old eras
   * ``gup-cow-break`` breaks COW only in writable mappings.
-  * ``page-count`` includes 5.11's pinned-page checks in reclaim and fork.
+  * ``page-count`` stands for 5.9 to 5.17. Its early COW of maybe-pinned
+    pages at fork is 5.9's (70e806e4e645); its reclaim check, which keeps
+    maybe-pinned pages out of the swap cache, is 5.11's (feb889fb40fa), so
+    for 5.9 and 5.10 the model is stricter than the kernel was.
 Processes
   * A process's GUP references (pipes, DMA buffers) are dropped when it exits.
   * File-backed mappings, shared mappings, mremap, userfaultfd, NUMA hinting

@@ -39,7 +39,8 @@ class Scheme:
     description: str
     #: PG_anon_exclusive exists (5.19+).
     anon_exclusive: bool = True
-    #: swap PTEs carry the exclusive bit (__HAVE_ARCH_PTE_SWP_EXCLUSIVE; 5.19 x86, every arch 6.3).
+    #: swap PTEs carry the exclusive bit (1493a1913e34, 5.19, behind __HAVE_ARCH_PTE_SWP_EXCLUSIVE:
+    #: implemented then for x86, arm64, s390 and powerpc book3s-64; every architecture from 6.3).
     swp_exclusive: bool = True
     #: the flag of a large (THP) folio lives on its head page only (the seed review's question).
     head_only: bool = False
@@ -60,10 +61,16 @@ class Scheme:
     #: fork and pages that may be pinned (5.9 early COW; 5.19 only exclusive ones).
     fork_pinned: ForkPinned = ForkPinned.COPY_PINNED_EXCLUSIVE
     #: reclaim leaves maybe-pinned folios alone (feb889fb40fa, 5.11; the 5.19 share check).
+    #: The ``page-count`` scheme has it although its era starts at 5.9: 5.9 and 5.10 lacked it.
     reclaim_skips_pinned: bool = True
     #: clear_refs leaves writable PTEs of maybe-pinned folios alone (pte_is_pinned, 5.11).
     clear_refs_skips_pinned: bool = True
-    #: mprotect(PROT_WRITE) makes exclusive anonymous PTEs writable at once (64fe24a3e05e, 6.0).
+    #: mprotect(PROT_WRITE) makes the PTE of an exclusive anonymous page writable at once,
+    #: clean or dirty: the rule since 6.2 (d84887739d5c, "mm/mprotect: allow clean exclusive
+    #: anon pages to be writable"). 6.0 and 6.1 (64fe24a3e05e, "mm/mprotect: try avoiding write
+    #: faults for exclusive anonymous pages when changing protection") upgraded only a *dirty*
+    #: PTE. The model has no PTE dirty bit, so no scheme stands for 6.0-6.1: True is 6.2+,
+    #: False is before 6.0 (and, for a clean PTE, 6.0-6.1).
     mprotect_upgrade: bool = True
     #: make_device_exclusive exists (5.14).
     device_exclusive: bool = True
@@ -75,7 +82,9 @@ MAINLINE = Scheme(
     commits=(
         "6c287605fd56 mm: remember exclusively mapped anonymous pages with PG_anon_exclusive",
         "1493a1913e34 mm/swap: remember PG_anon_exclusive via a swp pte bit",
-        "64fe24a3e05e mm/mprotect: allow clean exclusive anon pages to be writable",
+        "64fe24a3e05e mm/mprotect: try avoiding write faults for exclusive anonymous pages "
+        "when changing protection",
+        "d84887739d5c mm/mprotect: allow clean exclusive anon pages to be writable",
     ),
     description=(
         "PG_anon_exclusive per page (head page for PMD-mapped THP and hugetlb), the swap-PTE "
@@ -108,6 +117,11 @@ SCHEMES: dict[str, Scheme] = {
     s.name: s
     for s in (
         MAINLINE,
+        # Only the swap bit differs from mainline. Its other decision points keep
+        # 6.12's answers, some newer than the kernels it is named for: 5.19 had no
+        # mprotect upgrade, 6.0-6.1 upgraded dirty PTEs only (mprotect_upgrade is
+        # 6.2's rule), the zero page was unshared from 6.2 (gup_unshare_zero_page)
+        # and read faults map swapped-in pages writable from 6.11.
         replace(
             MAINLINE,
             name="no-swp-exclusive",

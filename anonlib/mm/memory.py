@@ -125,8 +125,9 @@ def do_wp_page(m: Mem, loc: Loc, unshare: bool) -> None:
     f = m.folio(e.folio)
     rule = m.scheme.wp_reuse
     if f.kind is FolioKind.KSM:
-        # KSM pages are never reused since 5.9 (1a0cf26323c8); before, a KSM page
-        # mapped once with no other reference was taken back.
+        # KSM pages are never reused since 5.9 (09854ba94c6a, whose reuse test
+        # leaves KSM pages out; 1a0cf26323c8 then removed the dead reuse_ksm_page).
+        # Before, a KSM page mapped once with no other reference was taken back.
         if rule is Reuse.MAPCOUNT and m.refcount(f.id) == 1:
             m.set_folio(replace(f, kind=FolioKind.SMALL))
             wp_page_reuse(m, loc, unshare)
@@ -173,7 +174,8 @@ def wp_can_reuse_anon_folio(m: Mem, fid: int) -> bool:
 def reuse_swap_page(m: Mem, fid: int, index: int) -> bool:
     """The old rule: reuse if map count plus swap count is 1; then leave the swap cache.
 
-    mm/swapfile.c: reuse_swap_page (5.8 and earlier; PMD faults and swap-in until 5.17).
+    mm/swapfile.c: reuse_swap_page (every write fault up to 5.8; PMD write faults and
+    swap-in write faults through 5.17, until 3bff7e3f1f16 and c145e0b47c77 in 5.18).
     GUP references are invisible to it, which is CVE-2020-29374.
     """
     f = m.folio(fid)
@@ -281,10 +283,17 @@ def do_swap_page(m: Mem, loc: Loc, write: bool) -> str | None:
 
 
 def should_try_to_free_swap(m: Mem, fid: int, write: bool) -> bool:
-    """Drop the swap cache copy on a write fault when nothing else holds the folio.
+    """Whether do_swap_page drops the swap cache copy of the folio it just mapped.
 
-    mm/memory.c: should_try_to_free_swap (6.12): ``folio_ref_count == 1 + nr_pages``
-    (our lookup reference plus the swap cache's), i.e. no mapping and no GUP reference.
+    mm/memory.c: should_try_to_free_swap (6.12) says yes for a folio in the swap
+    cache in two cases. First, on any fault, when swap is filling up
+    (``mem_cgroup_swap_full``: over half of all swap in use, or half of a memory
+    cgroup's swap limit), when the mapping is VM_LOCKED or when the folio is
+    mlocked. Second, on a write fault to
+    a non-KSM folio when ``folio_ref_count == 1 + nr_pages`` (our lookup reference
+    plus the swap cache's): no mapping and no GUP reference. The model has no
+    memory cgroups, no swap size limit and no mlock, so only the second case can
+    arise here.
     """
     f = m.folio(fid)
     if f.swapcache is None or not write or f.kind is FolioKind.KSM:

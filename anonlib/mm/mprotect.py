@@ -13,7 +13,8 @@ def can_change_pte_writable(m: Mem, v: Vma, loc: Loc, e: Entry) -> bool:
 
     mm/mprotect.c: can_change_pte_writable / can_change_pmd_writable (6.12): only an
     exclusive anonymous page, and not while soft-dirty tracking needs the write
-    fault. Scheme point ``mprotect_upgrade`` (64fe24a3e05e, 6.0).
+    fault. Scheme point ``mprotect_upgrade``: 6.2's rule (d84887739d5c), clean or dirty;
+    6.0-6.1 (64fe24a3e05e) also required a dirty PTE, which the model does not track.
     """
     if not m.scheme.mprotect_upgrade or e.kind is not EntryKind.PRESENT:
         return False
