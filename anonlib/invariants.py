@@ -1,6 +1,6 @@
 """Invariants as named objects, checked after every statement and in every explored state.
 
-Numbering follows the project's kernel-semantics reference (INV-1 .. INV-14).
+Numbering follows ``docs/invariants.md`` (INV-1 .. INV-14).
 INV-1 .. INV-10 and INV-13 are the kernel's own rules about PG_anon_exclusive
 and apply only under schemes that have the flag. INV-11 (pin coherence) and
 INV-12 (isolation) are the user-visible promises and apply under every

@@ -1,7 +1,7 @@
 """Each scheme's decision points, shown by the scenario that tells the eras apart.
 
-Expected verdicts follow the kernel's history (reference/cow-selftest-cases.md,
-kernel-semantics.md section 8): under an old scheme the historic bug must show
+Expected verdicts follow the kernel's history (docs/cow-cases.md,
+docs/history.md): under an old scheme the historic bug must show
 up as an INV-11 (pin coherence) or INV-12 (isolation) violation, and under
 mainline it must not.
 """
@@ -145,7 +145,7 @@ def test_legacy_mapcount_reuses_a_ksm_page_mapped_once() -> None:
 
 
 def test_head_only_cannot_describe_a_partially_shared_thp() -> None:
-    """The 5.19 review's question (kernel-semantics.md section 9): with one head bit, fork of
+    """The 5.19 review's question (docs/history.md B10, item 4): with one head bit, fork of
     a THP shared only in subpage 0 must either keep 'exclusive' (leak) or clear it while
     subpages 1..3 stay writable in P, breaking INV-1. Per-page flags (mainline) need
     neither."""

@@ -94,7 +94,8 @@ def test_events_belong_to_the_memory_model(name, model):
 
 
 def test_check_first_is_the_reference_trace():
-    # kernel-semantics.md section 6: A2 (no pin yet), B1, B3, B4, pin kept, then A1, A3, A4;
+    # step codes of anonlib/race/variants.py: A2 (no pin yet), B1, B3, B4, pin kept,
+    # then A1, A3, A4;
     # here with GUP-fast's sequence reads (G0, G6) and the permission check (B2). B5 does
     # not run: the PTE is writable.
     r = explore("swapout-check-first", "sc")

@@ -8,7 +8,7 @@ scenario should have under each kernel era (scheme), and for every failure
 why it fails, in prose ("Fails under ...") and as the reason the run stops on
 the ``# expect:`` line (``page-count=1:INV-11``; see anonlib/scenario/library.py).
 The verdicts are derived here from the kernel's rules (see
-shared/reference/cow-selftest-cases.md and kernel-semantics.md §8), never from
+docs/cow-cases.md and docs/history.md), never from
 the model, so that ``python -m anonlib verdicts scenarios/`` compares the model
 against the kernel.
 
@@ -796,7 +796,7 @@ def generate() -> dict[str, str]:
             files[name] = render(
                 f'cow.c {case.id} "{case.title}" ({case.function}), {v.log}.',
                 "From tools/testing/selftests/mm/cow.c, anon_test_cases[] run by "
-                "run_anon_test_case(); see shared/reference/cow-selftest-cases.md §3.",
+                "run_anon_test_case(); see docs/cow-cases.md §3.",
                 case.summary,
                 v.note,
                 case.verdicts(v),
@@ -807,7 +807,7 @@ def generate() -> dict[str, str]:
         files[f"{cid.lower()}-{slug}.scn"] = render(
             f'cow.c {cid} "{title}" (test_anon_thp_collapse), with THP.',
             "From tools/testing/selftests/mm/cow.c, anon_thp_test_cases[] (6.3); see "
-            "shared/reference/cow-selftest-cases.md §4. MADV_COLLAPSE appeared in 6.1, so the "
+            "docs/cow-cases.md §4. MADV_COLLAPSE appeared in 6.1, so the "
             "older schemes do not apply.",
             summary,
             "cow.c makes the THP PTE-mapped with mprotect of subpage 1; 'kernel split-pmd' "
@@ -820,7 +820,7 @@ def generate() -> dict[str, str]:
         files[f"{cid.lower()}-{slug}.scn"] = render(
             f'cow.c {cid} "{title}".',
             "From tools/testing/selftests/mm/cow.c, non_anon_test_cases[]; see "
-            "shared/reference/cow-selftest-cases.md §5. Only the zero-page variant: the model "
+            "docs/cow-cases.md §5. Only the zero-page variant: the model "
             "has no file-backed mappings (memfd, tmpfile) and no huge zero page.",
             summary,
             "",

@@ -1,6 +1,6 @@
 """The real kernel: fetch Debian's Linux 6.12, build the test program, boot it under QEMU.
 
-Everything comes from Debian packages (see ``shared/reference/real-kernel.md``):
+Everything comes from Debian packages (see ``docs/real-kernel.md``):
 ``qemu-system-x86`` for the emulator and ``linux-image-6.12.*-amd64-unsigned``
 for the kernel and its modules. Nothing is installed on the host except
 QEMU; the kernel package is only unpacked, and what the check needs (the

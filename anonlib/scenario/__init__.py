@@ -1,6 +1,6 @@
 """The scenario language: parse scenario text, run it on the model, report.
 
-See ``shared/scenario-language.md`` for the language itself.
+See ``docs/scenario-language.md`` for the language itself.
 """
 
 from .parser import parse
