@@ -31,25 +31,29 @@ from .ops import (
     Exit,
     Kernel,
     KernelAction,
+    Ksm,
     Madvise,
     Op,
     PageRef,
     Write,
     to_text,
 )
-from .reference import A0, ENTRY_SETUPS, OPERATIONS, build
+from .reference import A0, B0, ENTRY_SETUPS, OPERATIONS, build
 from .results import ModelError
 from .schemes import MAINLINE, Scheme
 from .state import ZERO_FOLIO, World
 
-#: The operations applied to ``P A[0]`` from every starting entry: the reference
-#: table's columns, plus the ones that end a non-present entry or a sharer.
-EXTRA_OPERATIONS: dict[str, Op] = {
-    "migrate-end": Kernel(KernelAction.MIGRATE_END, A0),
-    "device-private-end": Kernel(KernelAction.DEVICE_PRIVATE_END, A0),
-    "swapcache-drop": Kernel(KernelAction.SWAPCACHE_DROP, A0),
-    "child exits, then write": Exit("Q"),
-    "dontfork": Madvise("P", "A", 0, Advice.DONTFORK),
+#: What is applied to ``P A[0]`` besides the reference table's columns: the
+#: operations that end a non-present entry, and short sequences (each run as one
+#: step) that need a second actor: the fork child leaves before the parent writes,
+#: or a twin page with the same data lets KSM merge ``P A[0]``.
+EXTRA_OPERATIONS: dict[str, tuple[Op, ...]] = {
+    "migrate-end": (Kernel(KernelAction.MIGRATE_END, A0),),
+    "device-private-end": (Kernel(KernelAction.DEVICE_PRIVATE_END, A0),),
+    "swapcache-drop": (Kernel(KernelAction.SWAPCACHE_DROP, A0),),
+    "dontfork": (Madvise("P", "A", 0, Advice.DONTFORK),),
+    "child exits, then write": (Exit("Q"), Write(A0, "y")),
+    "ksm with a twin": (Write(B0, "x"), Ksm(A0, B0)),
 }
 
 #: Edge categories, in the order the picture's key lists them.
@@ -211,26 +215,27 @@ def transitions(scheme: Scheme = MAINLINE) -> list[Edge]:
     rows and operations are tried in their tables' order and the result is
     sorted.
     """
-    ops = {**OPERATIONS, **EXTRA_OPERATIONS}
+    ops = {**{name: (op,) for name, op in OPERATIONS.items()}, **EXTRA_OPERATIONS}
     found: dict[tuple[str, Node, Node, str], Edge] = {}
     for row, setup in ENTRY_SETUPS.items():
         try:
             start = build(setup, scheme)
         except ValueError:
             continue
-        for name, op in ops.items():
+        for seq in ops.values():
             chain = [(node(start, scheme), "")]
+            r: model.Step | ModelError = model.Step(start, model.OK)
             with _watching(chain, scheme):
-                r = model.apply(start, op, scheme)
-                if name == "child exits, then write" and not isinstance(r, ModelError):
-                    r = model.apply(r.world, Write(A0, "y"), scheme)
+                for op in seq:
+                    r = model.apply(r.world, op, scheme)
+                    if isinstance(r, ModelError):
+                        break
             if isinstance(r, ModelError):
                 continue
             final = node(r.world, scheme)
             if final != chain[-1][0]:  # changed by no watched update: say so, do not guess
                 chain.append((final, "?"))
-            example = f"{row}: " + to_text(op) + ("; P write A[0] y" if name.startswith("child")
-                                                   else "")
+            example = f"{row}: " + "; ".join(to_text(op) for op in seq)
             for src, dst, fn in _steps(chain):
                 cat = category(src, dst)
                 key = (cat or "", src, dst, fn)

@@ -88,3 +88,9 @@ def test_the_figure_draws_one_arrow_per_pair_of_nodes_and_every_node():
     assert {g for g in gids if g and g.startswith("edge:")} == {f"edge:{s}->{t}" for s, t in pairs}
     assert {f"node:{n}" for pair in pairs for n in pair} <= gids
     assert all(n in flaglife._POSITION for e in edges for n in (e.source, e.target))
+
+
+def test_only_fork_and_ksm_clear_the_flag():
+    cleared = {e.function.split(" -> ")[0] for e in transitions() if e.category == "cleared"}
+    assert cleared == {"copy_present_pte", "copy_huge_pmd", "copy_hugetlb_page_range",
+                       "copy_nonpresent_pte", "write_protect_page"}
