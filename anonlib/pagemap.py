@@ -85,3 +85,16 @@ def pagemap_entry(world: World, scheme: Scheme, ref: PageRef) -> PagemapEntry:
         page = ref.index if v.huge is not None else e.page
         exclusive = m.mapcount(e.folio, page) == 1
     return PagemapEntry(True, False, exclusive, soft_dirty)
+
+
+def flag_and_pagemap(world: World, scheme: Scheme, refs: list[PageRef]) -> str:
+    """One line per page: the model's state words (with the flag) beside its pagemap bits."""
+    from .model import page_state
+    from .results import ModelError
+
+    lines = []
+    for ref in refs:
+        st = page_state(world, scheme, ref)
+        words = str(st) if isinstance(st, ModelError) else " ".join(st.words())
+        lines.append(f"{ref}: {words}\n    pagemap: {pagemap_entry(world, scheme, ref).text()}")
+    return "\n".join(lines)

@@ -67,3 +67,12 @@ def test_thp_and_hugetlb():
 def test_text():
     e = pagemap_entry(_world("spawn P\nP mmap A 1\n"), MAINLINE, A0)
     assert e.text() == "present=0 swap=0 exclusively-mapped(56)=0 soft-dirty(55)=1"
+
+
+def test_flag_and_pagemap_side_by_side():
+    w = _world("spawn P\nP mmap A 1\nP write A[0] x\nP fork Q\nQ exit\n")
+    from anonlib.pagemap import flag_and_pagemap
+
+    assert flag_and_pagemap(w, MAINLINE, [A0]) == (
+        "P A[0]: present readonly shared unpinned\n"
+        "    pagemap: present=1 swap=0 exclusively-mapped(56)=1 soft-dirty(55)=1")
