@@ -97,6 +97,8 @@ def communications(p: Pattern) -> list[tuple[Rung, Rung]]:
 def ladder_figure(patterns: Sequence[Pattern] = PATTERNS) -> Any:
     """Draw each pattern as a ladder: CPU A and CPU B as vertical time lines, one panel each.
 
+    The panels are stacked, 8 in wide and 3.7 in high each.
+
     A rung is a box naming the step, its kernel function and its access; a
     red bar between a CPU's two rungs names the barrier the model puts there;
     a dashed arrow goes from a write to the other CPU's read of the same
@@ -106,18 +108,18 @@ def ladder_figure(patterns: Sequence[Pattern] = PATTERNS) -> Any:
     from matplotlib.figure import Figure
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-    fig = Figure(figsize=(10, 4.2), dpi=100)
     n = len(patterns)
-    for i, p in enumerate(patterns):
-        ax = fig.add_axes((i / n + 0.01, 0.02, 1 / n - 0.02, 0.9))
+    fig = Figure(figsize=(8, 3.7 * n), dpi=100)
+    for i, p in enumerate(patterns):  # one panel under the other, so the text stays legible
+        ax = fig.add_axes((0.01, 1 - (i + 1) / n + 0.01, 0.98, 1 / n - 0.02))
         ax.set_xlim(-0.2, 4.2)
-        ax.set_ylim(-0.6, 4.4)
+        ax.set_ylim(-0.6, 4.6)
         ax.set_axis_off()
-        ax.text(2.0, 4.25, p.title, ha="center", fontsize=9, fontweight="bold")
+        ax.text(2.0, 4.25, p.title, ha="center", fontsize=10.5, fontweight="bold")
         a, b = p.rungs()
         names = VARIANTS[p.variant].programs()
         for x, rungs, prog in ((0.9, a, names[0]), (3.1, b, names[1])):
-            ax.text(x, 3.85, f"CPU {prog.cpu}: {prog.name}", ha="center", fontsize=7.5)
+            ax.text(x, 3.85, f"CPU {prog.cpu}: {prog.name}", ha="center", fontsize=8.5)
             ax.plot([x, x], [0.35, 3.65], color="#777777", linewidth=1.0)
             ax.annotate("", (x, 0.3), (x, 0.6), arrowprops={"arrowstyle": "-|>",
                                                            "color": "#777777"})
@@ -130,18 +132,18 @@ def ladder_figure(patterns: Sequence[Pattern] = PATTERNS) -> Any:
                                             gid=f"rung:{p.variant}:{r.step.id}"))
                 what = f"{r.kind} {r.loc}" if r.loc else r.kind
                 ax.text(x, y + 0.1, f"{r.step.id}  {what}", ha="center", va="center",
-                        fontsize=8, fontweight="bold", zorder=4)
-                ax.text(x, y - 0.14, r.step.func, ha="center", va="center", fontsize=6.5,
+                        fontsize=9.5, fontweight="bold", zorder=4)
+                ax.text(x, y - 0.14, r.step.func, ha="center", va="center", fontsize=8,
                         family="monospace", zorder=4)
             bar = barriers_between(rungs[0].step, rungs[1].step)
             ymid = 2.1
             if bar:
                 ax.plot([x - 0.6, x + 0.6], [ymid, ymid], color="#D55E00", linewidth=2.2,
                         gid=f"barrier:{p.variant}:{prog.cpu}")
-                ax.text(x, ymid - 0.17, " + ".join(bar), ha="center", va="center",
-                        fontsize=7, color="#D55E00", family="monospace")
+                ax.text(x, ymid - 0.2, " + ".join(bar), ha="center", va="center",
+                        fontsize=8.5, color="#D55E00", family="monospace")
             else:
-                ax.text(x, ymid, "(no barrier)", ha="center", va="center", fontsize=7,
+                ax.text(x, ymid, "(no barrier)", ha="center", va="center", fontsize=8.5,
                         color="#555555")
         ys = {("A", r.step.id): 3.1 - 2.0 * k for k, r in enumerate(a)}
         ys.update({("B", r.step.id): 3.1 - 2.0 * k for k, r in enumerate(b)})
@@ -156,11 +158,11 @@ def ladder_figure(patterns: Sequence[Pattern] = PATTERNS) -> Any:
             # the crossing and of the other arrow's name
             t = 0.25 if w.cpu == "A" else 0.75
             ax.text(start[0] + (end[0] - start[0]) * t, start[1] + (end[1] - start[1]) * t,
-                    w.loc, ha="center", va="center", fontsize=7, color="#009E73",
+                    w.loc, ha="center", va="center", fontsize=8.5, color="#009E73",
                     bbox={"boxstyle": "round,pad=0.1", "facecolor": "white",
                           "edgecolor": "none"})
-        ax.text(2.0, -0.35, textwrap.fill(f"forbidden: {p.forbidden}", 60), ha="center",
-                va="center", fontsize=7.5)
+        ax.text(2.0, -0.35, textwrap.fill(f"forbidden: {p.forbidden}", 80), ha="center",
+                va="center", fontsize=9)
     return fig
 
 
