@@ -257,17 +257,17 @@ _POSITION: dict[Node, tuple[float, float]] = {
     Node("present PTE", "excl"): (0.0, 0.0),
     Node("present PTE", "shared"): (0.0, -4.6),
     Node("PMD / hugetlb", "excl"): (0.0, 4.6),
-    Node("PMD / hugetlb", "shared"): (6.0, 4.6),
-    Node("swap", "excl"): (-6.0, 2.6),
-    Node("swap", "shared"): (-11.0, 4.6),
-    Node("migration", "excl"): (-6.0, -1.6),
-    Node("migration", "shared"): (-11.0, -3.2),
+    Node("PMD / hugetlb", "shared"): (9.0, 4.6),
+    Node("swap", "excl"): (-6.8, 2.6),
+    Node("swap", "shared"): (-11.3, 4.4),
+    Node("migration", "excl"): (-6.8, -1.6),
+    Node("migration", "shared"): (-11.3, -4.0),
     Node("device-private", "excl"): (6.0, 1.6),
-    Node("device-private", "shared"): (11.0, 3.4),
-    Node("device-exclusive", "excl"): (6.0, -2.4),
-    Node("device-exclusive", "shared"): (11.0, -2.4),
+    Node("device-private", "shared"): (11.3, -0.9),
+    Node("device-exclusive", "excl"): (6.0, -3.4),
+    Node("device-exclusive", "shared"): (11.0, -3.4),
     Node("none", ""): (-6.0, -5.6),
-    Node("zero page", ""): (6.0, -6.2),
+    Node("zero page", ""): (11.0, -5.6),
     Node("hwpoison", ""): (0.0, -7.6),
 }
 _CAT_STYLE = {  # colour (Okabe-Ito) and line style: colour is never the only cue
@@ -287,7 +287,7 @@ def drawn(edges: list[Edge]) -> list[Edge]:
 def flag_life_figure(edges: list[Edge]) -> Any:
     """Draw the edges: one box per node, one arrow per (source, target), named by its functions.
 
-    Returns a matplotlib Figure (11 x 8 in). Edges to ``none`` (unmapping)
+    Returns a matplotlib Figure (9.5 x 7.5 in). Edges to ``none`` (unmapping)
     are not drawn; the note under the key names their function. Artists carry
     ``gid`` labels (``node:present PTE excl``, ``edge:swap excl->present PTE excl``).
     """
@@ -300,7 +300,7 @@ def flag_life_figure(edges: list[Edge]) -> Any:
     for e in shown:
         pairs.setdefault((e.source, e.target), []).append(e)
     nodes = sorted({n for pair in pairs for n in pair})
-    fig = Figure(figsize=(11, 8), dpi=100)
+    fig = Figure(figsize=(9.5, 7.5), dpi=100)
     ax = fig.add_axes((0.0, 0.08, 1.0, 0.87))
     ax.set_xlim(-13.2, 13.2)
     ax.set_ylim(-8.2, 5.3)
@@ -314,7 +314,7 @@ def flag_life_figure(edges: list[Edge]) -> Any:
                                     boxstyle="round,pad=0,rounding_size=0.12", facecolor=fill,
                                     edgecolor="#333333", linewidth=0.8, gid=f"node:{n}"))
         ax.text(x, y, {"excl": f"{n.kind}\nexclusive", "shared": f"{n.kind}\nmaybe shared"}
-                .get(n.flag, n.kind), ha="center", va="center", fontsize=8, fontweight="bold",
+                .get(n.flag, n.kind), ha="center", va="center", fontsize=8.5, fontweight="bold",
                 zorder=4)
     for (src, dst), group in pairs.items():
         a, b = _POSITION[src], _POSITION[dst]
@@ -322,17 +322,17 @@ def flag_life_figure(edges: list[Edge]) -> Any:
         rad = 0.18
         ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=9, color=colour,
                                      linestyle=ls, linewidth=1.1, shrinkA=16, shrinkB=16,
-                                     connectionstyle=f"arc3,rad={rad}", gid=f"edge:{src}->{dst}"))
+                                     connectionstyle=f"arc3,rad={rad}", gid=f"edge:{src}->{dst}",
+                                     zorder=2))
         mx, my = (a[0] + b[0]) / 2, (a[1] + b[1]) / 2
         dx, dy = b[0] - a[0], b[1] - a[1]
         label = "\n".join(sorted({e.function.replace(" -> ", " >\n  ") for e in group}))
-        ax.text(mx + rad * dy * 0.5, my - rad * dx * 0.5, label, fontsize=6.2, ha="center",
-                va="center", color="#000000", family="monospace",
+        ax.text(mx + rad * dy * 0.5, my - rad * dx * 0.5, label, fontsize=7, ha="center",
+                va="center", color="#000000", family="monospace", zorder=2.5,
                 bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": colour,
                       "linewidth": 0.5, "alpha": 0.9})
-    for i, cat in enumerate(CATEGORIES):
+    for cat, x in zip(CATEGORIES, (0.02, 0.12, 0.47, 0.76), strict=True):
         colour, ls = _CAT_STYLE[cat]
-        x = 0.02 + i * 0.25
         fig.add_artist(Line2D([x, x + 0.035], [0.065, 0.065], color=colour, linestyle=ls,
                               linewidth=1.4, transform=fig.transFigure))
         fig.text(x + 0.042, 0.065, _CAT_WORDS[cat], fontsize=7.5, va="center")
