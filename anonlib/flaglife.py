@@ -161,7 +161,11 @@ def _node_of(m: Mem, scheme: Scheme) -> Node:
 
 @contextmanager
 def _watching(chain: list[tuple[Node, str]], scheme: Scheme) -> Iterator[None]:
-    """Append (node, function) to ``chain`` whenever an entry or flag update moves ``P A[0]``."""
+    """Append (node, function) to ``chain`` whenever an entry or flag update moves ``P A[0]``.
+
+    The watch replaces Mem's update methods on the class while the block runs
+    and puts them back after it: one :func:`transitions` at a time per process.
+    """
     originals: dict[str, Callable[..., Any]] = {
         name: getattr(Mem, name) for name in ("set", "set_vma", "set_exclusive", "clear_exclusive")}
 
