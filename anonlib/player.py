@@ -238,8 +238,9 @@ def static_player(result: ScenarioResult | str, *, source: str | None = None,
            noscript_html(pid),
            f'<div style="margin-bottom:4px"><b>{_esc(display_name(res))}</b> under scheme '
            f"<code>{_esc(res.scheme)}</code>: {_esc(res.status)}</div>",
-           f'<div class="anonlib-note">{caption}</div>' if caption else "",
            controls_html(n, "step")]
+    if caption:
+        out.insert(-1, f'<div class="anonlib-note">{caption}</div>')
     out.append('<div class="anonlib-body">')
     if lines:
         width = len(str(lines[-1][0]))
@@ -266,7 +267,8 @@ def static_player(result: ScenarioResult | str, *, source: str | None = None,
             out.append('<details class="anonlib-table"><summary>the state as a table '
                        "(changed cells highlighted)</summary>"
                        + world_html(fr.world, sch, fr.changed) + "</details>")
-        out.append(notes.get(fr.index, ""))
+        if fr.index in notes:
+            out.append(notes[fr.index])
         out.append("</section>")
     out.append("</div></div>")
     out.append("<details><summary>Transcript (plain text)</summary><pre>"
