@@ -38,6 +38,7 @@ import pytest
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+OUTPUT_DIR = ROOT / "tests" / "_output"  # screenshots of the live widgets, to look at
 CHAPTER = "90-visuals.ipynb"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -254,6 +255,9 @@ def test_stepper_and_playground_are_live_in_jupyterlab(lab):
                                    arg=cve.element_handle())
             page.wait_for_function(LINE_IN_VIEW_JS,
                                    arg=[cve.element_handle(), r"23\s+P fork Q"], timeout=10_000)
+            OUTPUT_DIR.mkdir(exist_ok=True)
+            cve.screenshot(path=OUTPUT_DIR / "lab-stepper-cve-step4.png")
+            play.screenshot(path=OUTPUT_DIR / "lab-playground.png")
         finally:
             browser.close()
     assert errors == [], "\n".join(errors) + "\n" + log_path.read_text()[-3000:]
