@@ -28,7 +28,7 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 help:
 	@echo "make book       build the book into $(HTML)"
-	@echo "make test       ruff, unit tests, nbval over notebooks/, book build, browser test"
+	@echo "make test       ruff, unit tests, nbval over notebooks/, book build, browser tests (book, live JupyterLab)"
 	@echo "make lab        JupyterLab on notebooks/"
 	@echo "make kernel-check  run the scenarios on the model and on Linux 6.12 in QEMU, compare"
 	@echo "make notebooks  re-execute notebooks/*.ipynb in place and strip volatile metadata"
@@ -78,6 +78,8 @@ unit: $(INSTALLED)
 nbval: $(INSTALLED)
 	$(BIN)/pytest $(NBVAL) notebooks
 
+# The browser tests: the built book (tests/test_book_browser.py) and a chapter's
+# live widgets in a JupyterLab the test starts on 127.0.0.1 (tests/test_lab_live.py).
 browser: $(INSTALLED) chromium book
 	$(BIN)/pytest -m browser tests
 

@@ -128,6 +128,18 @@ class _Canvas:
                                  transform=self.data))
 
 
+class WorldFigure(Figure):
+    """A figure that shows itself as a PNG when it is a notebook cell's value.
+
+    IPython draws a matplotlib Figure only once pyplot has set up its inline
+    backend; :func:`world_figure` never imports pyplot, so without this a cell
+    ending in ``world_figure(...)`` showed ``<Figure size ... with 0 Axes>``.
+    """
+
+    def _repr_png_(self) -> bytes:
+        return figure_png(self)
+
+
 def world_figure(world: World, scheme: Scheme, ax: Axes | None = None,
                  title: str | None = None, legend: bool = True) -> Figure:
     """Draw ``world`` (under ``scheme``) and return the figure (8 x 5 in when ``ax`` is None).
@@ -190,7 +202,7 @@ def world_figure(world: World, scheme: Scheme, ax: Axes | None = None,
         # 8 in wide; 0.2 in a row up to 5 in, so small worlds give short figures
         key = 0.5 if legend else 0.0
         height = min(5.0, max(2.0, 0.2 * span + key + 0.1))
-        fig = Figure(figsize=(8, height), dpi=100)
+        fig = WorldFigure(figsize=(8, height), dpi=100)
         rect = Bbox.from_bounds(0.01, (key + 0.05) / height, 0.98, 1 - (key + 0.1) / height)
         box: Transform = BboxTransformTo(TransformedBbox(rect, fig.transFigure))
         data: Transform = Affine2D().scale(1 / _XMAX, 1 / span) + box

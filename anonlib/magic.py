@@ -8,8 +8,8 @@ Load it with ``%load_ext anonlib``, then::
     ...
 
 Options: ``--scheme NAME`` (overrides the cell's ``scheme`` line), ``--trace``
-(the state after every statement), ``--name NAME`` (what messages call the
-cell; default ``<cell>``). The cell's value is the
+(the state after every statement), ``--name NAME`` (what titles and messages call the
+cell; default ``this cell``). The cell's value is the
 :class:`~anonlib.scenario.ScenarioResult`: notebooks show its text and HTML
 forms, and ``_`` holds it for a following cell.
 """
@@ -35,7 +35,7 @@ def parse_magic_line(line: str) -> dict[str, Any]:
         words = shlex.split(line)
     except ValueError as e:
         raise MagicUsageError(f"{e}\n{USAGE}") from None
-    opts: dict[str, Any] = {"scheme": None, "trace": False, "name": "<cell>"}
+    opts: dict[str, Any] = {"scheme": None, "trace": False, "name": "this cell"}
     i = 0
     while i < len(words):
         word = words[i]

@@ -120,7 +120,7 @@ def source_lines(result: ScenarioResult, text: str | None = None) -> list[tuple[
 def transcript(result: ScenarioResult, frames: list[Frame] | None = None) -> str:
     """The plain-text form of the frames: each step's title, what changed, broken invariants."""
     frames = frames if frames is not None else trace_frames(result)
-    lines = [f"{result.name} under scheme {result.scheme}: {len(frames) - 1} steps, "
+    lines = [f"{display_name(result)} under scheme {result.scheme}: {len(frames) - 1} steps, "
              f"{result.status}"]
     for fr in frames:
         lines.append(fr.title(len(frames)))
@@ -136,13 +136,17 @@ def transcript(result: ScenarioResult, frames: list[Frame] | None = None) -> str
 _CSS = """
 #{id} .anonlib-body {{ display:flex; flex-wrap:wrap; gap:10px; align-items:flex-start; }}
 #{id} .anonlib-src {{ margin:0; padding:4px 0; background:#fafafa; border:1px solid #ddd;
-  font:12px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace; flex:0 1 28em;
+  font:12px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace; flex:1 1 auto;
   min-width:14em; max-width:100%; max-height:28em; overflow:auto; position:relative; }}
-#{id} .anonlib-line {{ display:block; padding:0 8px 0 4px; white-space:pre; }}
+#{id} .anonlib-line {{ display:block; white-space:pre-wrap; overflow-wrap:anywhere;
+  padding:0 8px 0 calc(var(--anonlib-indent) + 4px);
+  text-indent:calc(-1 * var(--anonlib-indent)); }}
 #{id} .anonlib-line .anonlib-mark {{ visibility:hidden; }}
 #{id} .anonlib-line.anonlib-current {{ background:#F0E442; font-weight:bold; }}
 #{id} .anonlib-line.anonlib-current .anonlib-mark {{ visibility:visible; }}
-#{id} .anonlib-frames {{ flex:1 1 520px; min-width:0; }}
+#{id} .anonlib-frames {{ flex:1 1 420px; min-width:0; }}
+#{id} .anonlib-note {{ border-left:6px solid #0072B2; background:#e8f1f8; padding:2px 8px;
+  margin:6px 0; }}
 #{id} details.anonlib-table > summary {{ cursor:pointer; font-size:12px; }}
 #{id} .anonlib-frame h4 {{ margin:2px 0 4px; font-size:13px; }}
 #{id} .anonlib-diff {{ margin:2px 0 6px 1.2em; padding:0; font:12px/1.4 ui-monospace,Menlo,
@@ -190,14 +194,27 @@ def _data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
+#: Names the runner gives a scenario that was not named: not titles a reader can use.
+PLACEHOLDER_NAMES = ("<scenario>",)
+
+
+def display_name(result: ScenarioResult) -> str:
+    """What a player calls a run: its name, or "this scenario" for an unnamed one."""
+    return "this scenario" if result.name in PLACEHOLDER_NAMES else result.name
+
+
 def static_player(result: ScenarioResult | str, *, source: str | None = None,
-                  view: str = "both", dpi: int = 100, scheme: str | Scheme | None = None) -> str:
+                  view: str = "both", dpi: int = 100, scheme: str | Scheme | None = None,
+                  notes: dict[int, str] | None = None, caption: str = "") -> str:
     """A self-contained HTML player for a run (or scenario text, which is run first).
 
     ``view`` is ``table`` (the world as HTML tables), ``figure`` (PNG frames
     as data: URIs) or ``both``. ``source`` is the scenario text to show
     (default: the text of ``result`` when it is a string, else the
-    statements). Deterministic: the same run gives the same string.
+    statements). ``notes`` maps a frame index to HTML shown at the end of
+    that frame (the static predict-then-reveal puts its questions there);
+    ``caption`` is HTML shown under the title. Deterministic: the same run
+    gives the same string.
     """
     if view not in ("table", "figure", "both"):
         raise ValueError(f"view must be 'table', 'figure' or 'both', not {view!r}")
@@ -208,21 +225,27 @@ def static_player(result: ScenarioResult | str, *, source: str | None = None,
     frames = trace_frames(res)
     text = transcript(res, frames)
     lines = source_lines(res, source)
-    content = "\n".join([text, view, str(dpi)] + [f"{n}:{t}" for n, t in lines]
-                        + [world_text(f.world, sch) for f in frames])
+    notes = notes or {}
+    content = "\n".join([text, view, str(dpi), caption] + [f"{n}:{t}" for n, t in lines]
+                        + [world_text(f.world, sch) for f in frames]
+                        + [f"note {i}:{notes[i]}" for i in sorted(notes)])
     pid = element_id("anonlib-player", content)
     n = len(frames)
     out = [f'<div class="anonlib-player" id="{pid}" tabindex="0" role="group" '
-           f'aria-label="{_esc(res.name)}: step-by-step player" data-steps="{n - 1}">',
+           f'aria-label="{_esc(display_name(res))}: step-by-step player" '
+           f'data-steps="{n - 1}">',
            "<style>" + (BOX_CSS + _CSS).format(id=pid) + "</style>",
            noscript_html(pid),
-           f'<div style="margin-bottom:4px"><b>{_esc(res.name)}</b> under scheme '
+           f'<div style="margin-bottom:4px"><b>{_esc(display_name(res))}</b> under scheme '
            f"<code>{_esc(res.scheme)}</code>: {_esc(res.status)}</div>",
            controls_html(n, "step")]
+    if caption:
+        out.insert(-1, f'<div class="anonlib-note">{caption}</div>')
     out.append('<div class="anonlib-body">')
     if lines:
         width = len(str(lines[-1][0]))
-        out.append('<pre class="anonlib-src" aria-label="Scenario">' + "".join(
+        out.append(f'<pre class="anonlib-src" aria-label="Scenario" '
+                   f'style="--anonlib-indent:{width + 4}ch">' + "".join(
             f'<span class="anonlib-line" data-line="{num}"><span class="anonlib-mark">&#9654;'
             f"</span> {num:>{width}}  {_esc(line)}</span>" for num, line in lines) + "</pre>")
     out.append('<div class="anonlib-frames">')
@@ -244,6 +267,8 @@ def static_player(result: ScenarioResult | str, *, source: str | None = None,
             out.append('<details class="anonlib-table"><summary>the state as a table '
                        "(changed cells highlighted)</summary>"
                        + world_html(fr.world, sch, fr.changed) + "</details>")
+        if fr.index in notes:
+            out.append(notes[fr.index])
         out.append("</section>")
     out.append("</div></div>")
     out.append("<details><summary>Transcript (plain text)</summary><pre>"

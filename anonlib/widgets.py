@@ -20,6 +20,7 @@ a cell's stored output.
 
 from __future__ import annotations
 
+import base64
 import html
 from typing import Any
 
@@ -75,20 +76,20 @@ def _esc(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def _listing(lines: list[tuple[int, str]], current: int) -> str:
-    """The scenario with line ``current`` marked (bold, yellow, and a ▶: not colour alone)."""
-    if not lines:
-        return ""
-    width = len(str(lines[-1][0]))
-    out = []
-    for num, text in lines:
-        on = num == current
-        style = "background:#F0E442;font-weight:bold" if on else ""
-        mark = "&#9654;" if on else "&nbsp;"
-        out.append(f'<div style="white-space:pre;padding:0 6px;{style}">{mark} '
-                   f"{num:>{width}}  {_esc(text)}</div>")
-    return (f'<div style="{_MONO};background:#fafafa;border:1px solid #ddd;color:#000;'
-            f'max-height:26em;overflow:auto;padding:3px 0">' + "".join(out) + "</div>")
+#: How the live listing looks: a list box whose selected line is the current one, in
+#: bold on yellow (not colour alone). The browser scrolls a list box to its selected
+#: line, so the current line stays in view however long the scenario is.
+LISTING_CSS = (
+    "<style>.anonlib-listing select {font:12px/1.45 ui-monospace,SFMono-Regular,Menlo,"
+    "Consolas,monospace;color:#000;background:#fafafa;width:100%;overflow-x:auto}"
+    ".anonlib-listing select option:checked {font-weight:bold;color:#000;"
+    "background:#F0E442 linear-gradient(#F0E442,#F0E442)}</style>")
+
+
+def _listing_options(lines: list[tuple[int, str]]) -> list[tuple[str, int]]:
+    """The scenario's lines as list-box options: (``NN  text``, position)."""
+    width = len(str(lines[-1][0])) if lines else 1
+    return [(f"{num:>{width}}  {text}", i) for i, (num, text) in enumerate(lines)]
 
 
 def _diff_html(diff: tuple[str, ...] | list[str]) -> str:
@@ -218,11 +219,20 @@ def make_question(frame: Frame, scheme: Scheme, watch: PageRef | None = None) ->
 
 # ------------------------------------------------------------------ the stepper
 class _Displayed:
-    """Shown as its live widget, with :meth:`text` as the plain-text form (what nbval compares)."""
+    """Shown as its live widget, with :meth:`text` as the plain-text form (what nbval compares).
+
+    The display data also carries :meth:`static_html`, a rendering that needs no
+    kernel: JupyterLab shows the live widget (its view ranks first there), the
+    book shows the HTML (``book/_config.yml`` ranks ``text/html`` above widget
+    views), so a widget cell is never an empty output in the static book.
+    """
 
     widget: Any
 
     def text(self) -> str:  # pragma: no cover - every subclass has its own
+        raise NotImplementedError
+
+    def static_html(self) -> str:  # pragma: no cover - every subclass has its own
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -234,6 +244,7 @@ class _Displayed:
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         data = dict(self.widget._repr_mimebundle_() or {})
         data["text/plain"] = self.text()
+        data["text/html"] = self.static_html()
         return data
 
 
@@ -278,7 +289,13 @@ class Stepper(_Displayed):
         self.last_button.on_click(lambda _b: self.goto(self.reached))
         self.slider.observe(self._on_slider, names="value")
         self.header = w.HTML()
-        self.listing = w.HTML()
+        self._positions = {num: i for i, (num, _t) in reversed(list(enumerate(self.lines)))}
+        self._moving_listing = False
+        self.listing = w.Select(options=_listing_options(self.lines), value=None,
+                                rows=max(2, min(len(self.lines), 18)),
+                                layout=w.Layout(width="100%"))
+        self.listing.add_class("anonlib-listing")
+        self.listing.observe(self._on_line, names="index")
         self.diff = w.HTML()
         self.checks = w.HTML()
         self.world_view = _WorldView(self.scheme, view)
@@ -295,10 +312,12 @@ class Stepper(_Displayed):
         self.predict_box.layout.display = "" if predict else "none"
         controls = w.HBox([self.first_button, self.back_button, self.next_button,
                            self.last_button, self.slider])
-        side = w.VBox([self.listing], layout=w.Layout(width="34%", min_width="220px"))
+        side = w.VBox([w.HTML(LISTING_CSS), self.listing],
+                      layout=w.Layout(flex="1 1 260px", min_width="220px"))
         main = w.VBox([self.header, self.diff, self.checks, self.world_view.box],
-                      layout=w.Layout(width="66%"))
-        self.widget = w.VBox([controls, self.predict_box, w.HBox([side, main])])
+                      layout=w.Layout(flex="2 1 420px", min_width="0"))
+        self.widget = w.VBox([controls, self.predict_box,
+                              w.HBox([side, main], layout=w.Layout(flex_flow="row wrap"))])
         self.widget.add_class("anonlib-stepper")
         self._pending: Question | None = None
         self._show(0)
@@ -330,6 +349,24 @@ class Stepper(_Displayed):
 
     def _on_slider(self, change: dict[str, Any]) -> None:
         self._show(int(change["new"]))
+
+    def _on_line(self, change: dict[str, Any]) -> None:
+        """A click on a line of the listing shows the first frame reached on that line."""
+        if self._moving_listing or change["new"] is None:
+            return
+        num = self.lines[int(change["new"])][0]
+        for fr in self.frames[: self.reached + 1]:
+            if fr.line == num:
+                self.goto(fr.index)
+                return
+        self._select_line(self.frames[self.index].line)  # not reached yet: stay
+
+    def _select_line(self, num: int) -> None:
+        self._moving_listing = True
+        try:
+            self.listing.index = self._positions.get(num)
+        finally:
+            self._moving_listing = False
 
     def _reach(self, index: int) -> None:
         self.reached = max(self.reached, index)
@@ -372,7 +409,7 @@ class Stepper(_Displayed):
         fr = self.frames[index]
         n = len(self.frames)
         self.header.value = _box(fr.title(n))
-        self.listing.value = _listing(self.lines, fr.line)
+        self._select_line(fr.line)
         self.diff.value = _diff_html(fr.diff) if index else ""
         self.checks.value = invariants_html(fr)
         self.world_view.show(index, fr.world, fr.changed)
@@ -428,6 +465,35 @@ class Stepper(_Displayed):
         """The static player of this run (self-contained HTML; see :mod:`anonlib.player`)."""
         return static_player(self.result, source=self.source_text,
                              view=view or ("both" if self.view == "both" else self.view))
+
+    def static_html(self) -> str:
+        """What the book shows for this stepper: its static player, saying what is live where.
+
+        A :class:`Predict` puts each question in the frame before the step it asks
+        about, with the answer folded under it.
+        """
+        if not self.predict:
+            caption = ("In JupyterLab this cell is a live <code>Stepper</code>. Here, with no "
+                       "Python kernel, it is the same run as a static player: every step was "
+                       "computed in advance, and the buttons, slider and arrow keys work.")
+            return static_player(self.result, source=self.source_text, view=self.view,
+                                 caption=caption)
+        caption = ("In JupyterLab this cell is a live <code>Predict</code> quiz: before each "
+                   "step it asks for your prediction from a menu and checks it. Here, with no "
+                   "Python kernel, the question comes before each step: decide, then open "
+                   "<b>Answer</b> or press Next.")
+        notes: dict[int, str] = {}
+        for index, q in self.questions.items():
+            if q is None:
+                continue
+            fr = self.frames[index]
+            notes[index - 1] = (
+                f'<div class="anonlib-note"><b>Predict step {index}</b>: line {fr.line} '
+                f"<code>{_esc(fr.statement)}</code>. {_esc(q.text())}"
+                f"<details><summary>Answer</summary>{_esc(str(q.page))} is "
+                f"<code>{_esc(q.answer)}</code> after it.</details></div>")
+        return static_player(self.result, source=self.source_text, view=self.view,
+                             caption=caption, notes=notes)
 
     def static(self, view: str | None = None) -> Player:
         """The static player as an object a notebook displays (HTML, and text for nbval)."""
@@ -687,6 +753,61 @@ class Playground(_Displayed):
         self.do(op)
 
     # -- text and display -------------------------------------------------------------
+    def static_html(self) -> str:
+        """The playground as it stands, for the book: state, checks, scenario, operations on offer.
+
+        Nothing in it runs: applying an operation needs the Python kernel.
+        """
+        from .figure import figure_png, legend_html
+
+        before = self.history[-2][2] if len(self.history) > 1 else self.start
+        if self.history:
+            op, outcome, world = self.history[-1]
+            head = f"{len(self.history)}: {to_text(op)} -> {outcome}"
+            diff = _diff_html(diff_words(before, world, self.scheme))
+            changed = diff_cells(before, world, self.scheme)
+            found = invariants.check(world, self.scheme, before=before, op=op)
+        else:
+            head, diff, changed = "start", "", frozenset()
+            found = invariants.check(self.world, self.scheme)
+        state = []
+        if self.world_view.view != "table":
+            png = figure_png(world_figure(self.world, self.scheme, legend=False), dpi=90,
+                             palette=True)
+            state.append(legend_html(self.scheme.anon_exclusive))
+            state.append('<img style="max-width:100%;height:auto;display:block" alt="the state"'
+                         ' src="data:image/png;base64,'
+                         + base64.b64encode(png).decode("ascii") + '">')
+        if self.world_view.view != "figure":
+            state.append(world_html(self.world, self.scheme, changed))
+        offer: dict[str, list[str]] = {}
+        for fam, op_, _step in self.enabled():
+            offer.setdefault(fam, []).append(to_text(op_))
+        menu = "".join(f"<li><b>{_esc(fam)}</b>: " + "; ".join(
+            f"<code>{_esc(x)}</code>" for x in ops) + "</li>" for fam, ops in offer.items())
+        script = self.script() or "(empty)"
+        return (
+            '<div class="anonlib-playground-static" style="color:#000;background:#fff;'
+            'border:1px solid #bbb;border-radius:4px;padding:6px 8px;margin:4px 0;'
+            'font:13px/1.4 system-ui,sans-serif">'
+            f"<div><b>Playground</b> under scheme <code>{_esc(self.scheme.name)}</code>: "
+            f"{_count(len(self.history), 'operation')}</div>"
+            '<div style="border-left:6px solid #0072B2;background:#e8f1f8;padding:2px 8px;'
+            'margin:6px 0">In JupyterLab this cell is a live playground: pick an operation '
+            "family and an operation, then <b>Apply</b>; <b>Undo</b> takes it back. Here, "
+            "with no Python kernel, it is a snapshot: the state, the scenario so far, and "
+            "the operations the model would accept next.</div>"
+            '<div style="display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start">'
+            '<div style="flex:1 1 16em;min-width:0"><b>scenario</b>'
+            f'<pre style="{_MONO};background:#fafafa;border:1px solid #ddd;margin:0;'
+            f'padding:3px 6px;white-space:pre-wrap">{_esc(script)}</pre>'
+            f"<details><summary>{_count(len(self.enabled()), 'operation')} on offer now"
+            "</summary>"
+            f'<ul style="margin:2px 0 0 1.2em;padding:0">{menu}</ul></details></div>'
+            '<div style="flex:2 1 420px;min-width:0">'
+            + _box(head) + diff + _checks_html([str(v) for v in found]) + "".join(state)
+            + "</div></div></div>")
+
     def text(self) -> str:
         """The session as deterministic text: the last step, invariants, and the scenario."""
         lines = [f"Playground under scheme {self.scheme.name}: {len(self.history)} operations"]
@@ -702,6 +823,10 @@ class Playground(_Displayed):
         lines.append("scenario:")
         lines += [f"  {x}" for x in self.script().splitlines()] or ["  (empty)"]
         return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _checks_html(violations: list[str]) -> str:

@@ -3,13 +3,18 @@
 Serves book/_build/html on 127.0.0.1 and opens every page in headless
 Debian Chromium (driven by Playwright; `playwright install` is never needed).
 Each page must render, raise no JavaScript error, log no console error and
-ask no host but 127.0.0.1 for anything. Pages that embed widget state must
+ask no host but 127.0.0.1 for anything. Its text must hold no unrendered
+template or MyST syntax, no Python repr where a picture or widget belongs,
+and no sentence about the machine the book was built on
+(tests/page_problems.py); no output may be empty, and a cell whose stored
+output is a widget must show something. Pages that embed widget state must
 render every widget, and every kernel-free stepper (a Stack whose
 `selected_index` is jslink-ed to a control) must move to another frame when
 each of its controls is used.
 
 Run by `make test` after `make book`. Without Chromium the tests skip, except
-under CI=true, where a missing browser or book is a failure.
+under CI=true, where a missing browser or book is a failure. ANONLIB_BOOK_HTML
+points the tests at another build (say, an old one, to see a check fail).
 """
 
 from __future__ import annotations
@@ -25,11 +30,12 @@ import re
 import threading
 
 import pytest
+from page_problems import text_problems
 
 pytestmark = pytest.mark.browser
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-HTML_DIR = ROOT / "book" / "_build" / "html"
+HTML_DIR = pathlib.Path(os.environ.get("ANONLIB_BOOK_HTML", ROOT / "book" / "_build" / "html"))
 OUTPUT_DIR = ROOT / "tests" / "_output"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -299,6 +305,65 @@ def check_page(page, path: str) -> None:
     assert main.locator("h1:visible").count(), f"{path}: main content has no title"
     check_widgets(page, path)
     check_players(page, path)
+    problems = text_on_page(page) + empty_outputs(page, path)
+    assert not problems, f"{path}:\n  " + "\n  ".join(problems)
+
+
+# The page's text as a reader gets it, without what is code or machinery: code-cell
+# inputs (Python, where "{x(" is legitimate), styles and scripts. Folded-away text
+# (dropdowns, hidden player frames) is included: a reader unfolds it.
+READER_TEXT_JS = """(main) => {
+    const copy = main.cloneNode(true);
+    copy.querySelectorAll(".cell_input, style, script, noscript").forEach((e) => e.remove());
+    return copy.textContent;
+}"""
+
+
+def text_on_page(page) -> list[str]:
+    """Unrendered template syntax, a repr instead of a picture, words about the build host."""
+    return text_problems(page.locator("main#main-content").evaluate(READER_TEXT_JS))
+
+
+# Whether an output area shows anything: text, a picture, or a rendered widget.
+SHOWS_SOMETHING_JS = """(el) => el.textContent.trim() !== ""
+    || el.querySelector("img, svg, canvas, video, iframe, .jupyter-widgets") !== null"""
+WIDGET_CELL_TAGS_HIDDEN = {"remove-cell"}
+
+
+def notebook_code_cells(path: str) -> list[dict] | None:
+    """The code cells of the page's source notebook that the page shows (None: not a notebook)."""
+    doc = path.removesuffix(".html")
+    source = HTML_DIR / "_sources" / f"{doc}.ipynb"
+    if not source.is_file():
+        return None
+    cells = json.loads(source.read_text(encoding="utf-8"))["cells"]
+    return [c for c in cells if c["cell_type"] == "code"
+            and not WIDGET_CELL_TAGS_HIDDEN & set(c.get("metadata", {}).get("tags", []))]
+
+
+def empty_outputs(page, path: str) -> list[str]:
+    """Output areas that show nothing, and cells displaying a widget that show nothing here."""
+    found = []
+    main = page.locator("main#main-content")
+    outputs = main.locator("div.cell_output")
+    for i in range(outputs.count()):
+        if not outputs.nth(i).evaluate(SHOWS_SOMETHING_JS):
+            found.append(f"output {i} of the page is empty")
+    cells = notebook_code_cells(path)
+    if cells is None:
+        return found
+    shown = main.locator("div.cell.docutils")
+    if shown.count() != len(cells):
+        return [*found, f"{shown.count()} code cells shown, {len(cells)} in the notebook"]
+    for i, cell in enumerate(cells):
+        if not any(WIDGET_VIEW in o.get("data", {}) for o in cell.get("outputs", [])):
+            continue
+        out = shown.nth(i).locator("div.cell_output")
+        if not (out.count() and out.first.evaluate(SHOWS_SOMETHING_JS)):
+            first_line = "".join(cell["source"]).splitlines()[0]
+            found.append(f"the cell `{first_line}` displays a widget, and the page shows "
+                         "nothing for it")
+    return found
 
 
 def check_widgets(page, path: str) -> None:

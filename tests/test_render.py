@@ -457,3 +457,12 @@ def test_every_renderer_on_the_final_state_of_every_library_scenario():
         assert len(entries) == sum(1 for row in world_rows(last, scheme) if row.kind == "entry"
                                    ) + sum(1 for p in last.procs for v in p.vmas
                                            if v.kind.value == "hugetlb" and v.huge is None), path
+
+
+def test_a_world_figure_shows_itself_as_a_png_in_a_notebook():
+    """A cell ending in world_figure(...) displays the picture, not ``<Figure size ...>``."""
+    from IPython.core.formatters import DisplayFormatter
+
+    world = run_scenario("spawn P\nP mmap A 1\nP write A[0] x\n").world
+    data, _meta = DisplayFormatter().format(world_figure(world, MAINLINE))
+    assert data["image/png"].startswith(b"\x89PNG")

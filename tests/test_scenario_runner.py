@@ -300,7 +300,7 @@ def ip():  # type: ignore[no-untyped-def]
 
 def test_magic_runs_the_cell(ip) -> None:  # type: ignore[no-untyped-def]
     r = ip.run_cell_magic("scenario", "", CVE)
-    assert isinstance(r, ScenarioResult) and r.exit_code == 0 and r.name == "<cell>"
+    assert isinstance(r, ScenarioResult) and r.exit_code == 0 and r.name == "this cell"
     r = ip.run_cell_magic("scenario", "--scheme legacy-mapcount --name b2", CVE)
     assert (r.scheme, r.exit_code, r.name) == ("legacy-mapcount", 1, "b2")
     r = ip.run_cell_magic("scenario", "--scheme=page-count --trace", CVE)

@@ -54,7 +54,7 @@ step 3/5  line 3: P write A[0] x -> ok
     page 1.0: data 'x', exclusive, mapcount 1
 invariants: all hold"""
     assert "P write A[0] x" in s.header.value
-    assert "&#9654; 3  P write A[0] x" in s.listing.value  # the current line is marked
+    assert s.listing.label == "3  P write A[0] x"  # the current line is the selected one
     s.last_button.click()
     assert s.index == 5 and s.next_button.disabled and s.last_button.disabled
     s.back_button.click()
@@ -63,6 +63,9 @@ invariants: all hold"""
     assert s.index == 0
     s.slider.value = 2
     assert s.index == 2 and "P mmap A 1" in s.header.value
+    assert s.listing.label == "2  P mmap A 1"
+    s.listing.index = 3  # a click on line 4 shows the step of line 4
+    assert s.index == 4 and s.slider.value == 4
     assert s.goto(99).index == 5 and s.goto(-3).index == 0
 
 
@@ -108,6 +111,38 @@ def test_stepper_display_data_is_the_widget_and_deterministic_text():
     assert bundle["text/plain"] == s.text() == repr(s)
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert not any(isinstance(x, w.Output) for x in all_widgets(s.widget))
+    # the book shows the static player of the same run, and says what is live where
+    html = bundle["text/html"]
+    assert html == s.static_html() == Stepper(COW).static_html()
+    assert 'class="anonlib-player"' in html and "live <code>Stepper</code>" in html
+    assert html.count("<section ") == len(s.frames)
+
+
+def test_stepper_listing_follows_a_long_scenario():
+    text = "".join(f"# comment {i}\n" for i in range(30)) + COW
+    s = Stepper(text)
+    s.goto(3)
+    assert s.listing.label == "33  P write A[0] x"  # the browser scrolls a list box to it
+    s.listing.index = 0  # a comment: no step there, so the stepper stays
+    assert s.index == 3 and s.listing.label == "33  P write A[0] x"
+
+
+def test_predict_and_playground_have_a_static_form_for_the_book():
+    p = Predict(COW)
+    html = p._repr_mimebundle_()["text/html"]
+    assert "live <code>Predict</code> quiz" in html
+    # the question about the write sits in the frame before it, its answer folded away
+    assert ("<b>Predict step 3</b>: line 3 <code>P write A[0] x</code>. What will P A[0] be "
+            "after it? (now: none)<details><summary>Answer</summary>P A[0] is <code>present "
+            "writable exclusive</code> after it.</details>") in html
+    needs_explorer()
+    g = Playground()
+    g.do("spawn P")
+    html = g._repr_mimebundle_()["text/html"]
+    assert "<b>Playground</b> under scheme <code>mainline</code>: 1 operation<" in html
+    assert "<code>P mmap A 1</code>" in html  # on offer next
+    assert "1: spawn P -&gt; ok" in html and "data:image/png;base64," in html
+    assert html == g.static_html()
 
 
 # ------------------------------------------------------------------ Predict

@@ -11,8 +11,9 @@ What it does, and why each step is safe:
   book renders);
 - cell metadata: drops execution timings and UI state (`execution`,
   `ExecuteTime`, `collapsed`, `scrolled`, `trusted`); keeps tags and the rest;
-- widget state: models that only views in remove-output / remove-cell cells
-  reach are dropped (the book never shows them);
+- widget state: models that only views in remove-output / remove-cell cells,
+  or views with an HTML form next to them, reach are dropped (the book never
+  shows them);
 - widget model ids: ipywidgets names every model with a random uuid4. They are
   renumbered 1, 2, 3, ... so that the same code gives the same file. Only ids
   that are keys of the stored widget state are touched, and their order comes
@@ -83,8 +84,10 @@ HIDDEN_TAGS = {"remove-output", "remove-cell"}
 def _prune_widget_state(nb: dict) -> None:
     """Keep only the widget models the book displays.
 
-    A view in a cell tagged remove-output / remove-cell is never shown, so the
-    models only it reaches are dead weight in every built page (and a page that
+    A view in a cell tagged remove-output / remove-cell is never shown, nor is
+    one whose output also has an HTML form (the book ranks text/html above
+    widget views: book/_config.yml), so the models only such views reach are
+    dead weight in every built page (and a page that
     embeds widget state but shows no widget looks broken to the browser test).
     Kept: everything reachable from a displayed view, plus models (jslink's
     LinkModels) whose every reference points at a kept model.
@@ -100,7 +103,7 @@ def _prune_widget_state(nb: dict) -> None:
             continue
         for output in cell.get("outputs", []):
             view = output.get("data", {}).get(WIDGET_VIEW)
-            if view:
+            if view and "text/html" not in output["data"]:
                 stack.append(view.get("model_id", ""))
     while stack:
         mid = stack.pop()
