@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from .mem import Mem
+from .mem import Mem, Snapshot
 from .ops import PageRef
 from .schemes import Scheme
 from .state import ZERO_FOLIO, Entry, EntryKind, World
@@ -42,7 +42,7 @@ def entry_text(m: Mem, e: Entry | None, index: int, huge: bool) -> str:
 
 def world_text(world: World, scheme: Scheme) -> str:
     """The whole state: page tables per process, then folios, references and swap."""
-    m = Mem(world, scheme)
+    m = Snapshot(world, scheme)
     lines: list[str] = []
     for p in world.procs:
         pinned = " (MMF_HAS_PINNED)" if p.has_pinned else ""
@@ -91,7 +91,7 @@ def world_text(world: World, scheme: Scheme) -> str:
 
 def page_text(world: World, scheme: Scheme, ref: PageRef) -> str:
     """One virtual page: its entry and the page behind it."""
-    m = Mem(world, scheme)
+    m = Snapshot(world, scheme)
     p = world.proc(ref.proc)
     v = p.vma(ref.mapping) if p is not None else None
     if p is None:
@@ -171,7 +171,7 @@ def _entry_fields(m: Mem, e: Entry | None, index: int, huge: bool) -> tuple[tupl
 
 def world_rows(world: World, scheme: Scheme) -> list[Row]:
     """The rows of world_text, in its order, as named fields."""
-    m = Mem(world, scheme)
+    m = Snapshot(world, scheme)
     rows: list[Row] = []
     for p in world.procs:
         pkey = f"process {p.name}"
