@@ -123,6 +123,9 @@ class ScenarioResult:
     trace: list[TraceStep] = field(default_factory=list)
     scenario: Scenario | None = None
     rows: list[tuple[str, str, str, str]] = field(default_factory=list, repr=False)
+    #: What the run's own invariant checks found, by position in ``trace`` (steps the run
+    #: checked only): the players reuse it instead of checking every world again.
+    checked: dict[int, list[Any]] = field(default_factory=dict, repr=False)
 
     @property
     def exit_code(self) -> int:
@@ -272,6 +275,7 @@ class _Run:
                 self._emit(st, "FAILED")
                 self._violations(st, violations)
             self._emit(st, "hold")
+            self.result.checked[len(self.result.trace)] = violations
             self.result.trace.append(TraceStep(st, None, self.world))
         elif isinstance(action, ExpectState):
             self._expect_state(st, action)
@@ -304,6 +308,7 @@ class _Run:
                 )
             )
         violations = invariants.check(self.world, self.scheme, before=before, op=op)
+        self.result.checked[len(self.result.trace) - 1] = violations
         if violations:
             self._violations(st, violations)
 
