@@ -188,8 +188,10 @@ class _Stop(Exception):
 
 
 class _Run:
-    def __init__(self, scenario: Scenario, scheme: Scheme, trace: bool) -> None:
+    def __init__(self, scenario: Scenario, scheme: Scheme, trace: bool,
+                 keep_steps: bool = True) -> None:
         self.sc = scenario
+        self.keep_steps = keep_steps
         self.scheme = scheme
         self.show_trace = trace
         self.result = ScenarioResult(name=scenario.name, scheme=scheme.name, scenario=scenario)
@@ -205,7 +207,17 @@ class _Run:
         self.lines.append(f"{st.line:>3}  {st.text:<{self.width}}{arrow}".rstrip())
         if extra:
             self.lines.extend(("       " + x).rstrip() for x in extra.splitlines())
-        self.result.rows.append((str(st.line), st.text, outcome, extra))
+        if self.keep_steps:
+            self.result.rows.append((str(st.line), st.text, outcome, extra))
+
+    def _step(self, st: Statement, outcome: Outcome | None, checked: list[Any] | None = None
+              ) -> None:
+        """Record a step in the trace (and what checking its world found, where it was)."""
+        if not self.keep_steps:
+            return
+        if checked is not None:
+            self.result.checked[len(self.result.trace)] = checked
+        self.result.trace.append(TraceStep(st, outcome, self.world))
 
     def _fail(self, failure: Failure) -> None:
         self.result.failures.append(failure)
@@ -268,18 +280,17 @@ class _Run:
             else:
                 text = render.page_text(self.world, self.scheme, action.page)
             self._emit(st, "", text)
-            self.result.trace.append(TraceStep(st, None, self.world))
+            self._step(st, None)
         elif isinstance(action, ExpectInvariants):
             violations = invariants.check(self.world, self.scheme)
             if violations:
                 self._emit(st, "FAILED")
                 self._violations(st, violations)
             self._emit(st, "hold")
-            self.result.checked[len(self.result.trace)] = violations
-            self.result.trace.append(TraceStep(st, None, self.world))
+            self._step(st, None, violations)
         elif isinstance(action, ExpectState):
             self._expect_state(st, action)
-            self.result.trace.append(TraceStep(st, None, self.world))
+            self._step(st, None)
         else:
             self._op(st, action)
 
@@ -291,7 +302,7 @@ class _Run:
             return
         self.world = step.world
         outcome = step.outcome
-        self.result.trace.append(TraceStep(st, outcome, self.world))
+        self._step(st, outcome)
         extra = render.world_text(self.world, self.scheme) if self.show_trace else ""
         failed = st.expect is not None and outcome.word != st.expect
         self._emit(st, str(outcome) + (f"   FAILED: expected {st.expect}" if failed else ""), extra)
@@ -308,7 +319,8 @@ class _Run:
                 )
             )
         violations = invariants.check(self.world, self.scheme, before=before, op=op)
-        self.result.checked[len(self.result.trace) - 1] = violations
+        if self.keep_steps:
+            self.result.checked[len(self.result.trace) - 1] = violations
         if violations:
             self._violations(st, violations)
 
@@ -445,8 +457,15 @@ def run(
     scheme: str | Scheme | None = None,
     *,
     trace: bool = False,
+    keep_steps: bool = True,
 ) -> ScenarioResult:
-    """Run a parsed scenario (a parse error gives an ``invalid`` result)."""
+    """Run a parsed scenario (a parse error gives an ``invalid`` result).
+
+    ``keep_steps=False`` keeps no per-step record (``trace``, ``rows``,
+    ``checked``: what the players and the HTML table need), only the text,
+    the failures and the final world: memory that does not grow with the
+    number of steps beyond the transcript, for callers that print the text.
+    """
     if isinstance(scenario, ScenarioError):
         name = scheme.name if isinstance(scheme, Scheme) else scheme or "mainline"
         result = ScenarioResult(name=scenario.name, scheme=name, status=INVALID)
@@ -459,7 +478,7 @@ def run(
         result = ScenarioResult(name=scenario.name, scheme=str(scheme), status=INVALID)
         result.failures.append(Failure(INVALID, scenario.name, message=chosen))
         return result
-    return _Run(scenario, chosen, trace).run()
+    return _Run(scenario, chosen, trace, keep_steps).run()
 
 
 def run_scenario(
@@ -468,6 +487,7 @@ def run_scenario(
     *,
     name: str = "<scenario>",
     trace: bool = False,
+    keep_steps: bool = True,
 ) -> ScenarioResult:
     """Parse and run scenario ``text``; ``scheme`` overrides its ``scheme`` line.
 
@@ -476,4 +496,4 @@ def run_scenario(
     ``invalid`` (exit code 2), a failed expectation or invariant ``failed``
     (1). It raises only if the model itself has a bug.
     """
-    return run(parse(text, name), scheme, trace=trace)
+    return run(parse(text, name), scheme, trace=trace, keep_steps=keep_steps)
