@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from .. import invariants, model, render
-from ..ops import Op, PageRef
+from ..ops import Fork, Gup, Mmap, Op, PageRef, Spawn
 from ..results import ErrorKind, ModelError, Outcome
 from ..schemes import SCHEMES, Scheme
 from ..state import Config, World
@@ -39,6 +39,17 @@ OK, FAILED, INVALID = "ok", "failed", "invalid"
 EXIT_CODES = {OK: 0, FAILED: 1, INVALID: 2}
 #: Widest statement column in the transcript; longer statements push their outcome right.
 MAX_WIDTH = 40
+
+# Every step checks every invariant over the whole state, so a step costs time in
+# proportion to what is alive, and a run steps * that. These bounds on what may be
+# alive at once make every step's cost bounded, and a run's linear in its length;
+# docs/limits.md ("Time and memory") gives the reasons and the numbers.
+#: Processes alive at once.
+MAX_PROCESSES = 1024
+#: Pages mapped at once, summed over every mapping of every process.
+MAX_PAGES = 16384
+#: GUP references held at once.
+MAX_REFERENCES = 4096
 
 
 class TraceStep(NamedTuple):
@@ -300,6 +311,11 @@ class _Run:
         if isinstance(step, ModelError):
             self._model_error(st, step)
             return
+        if isinstance(op, (Spawn, Fork, Mmap, Gup)):
+            over = _over_limit(step.world)
+            if over:
+                self._emit(st, "INVALID")
+                self._invalid(st, st.column, over)
         self.world = step.world
         outcome = step.outcome
         self._step(st, outcome)
@@ -415,6 +431,22 @@ class _Run:
                 f"'{word}' is undefined for {describe_kind(ps)}{under} (found {describe(ps)})",
             )
         return bool(value) if word in ("writable", "exclusive", "pinned") else not value
+
+
+def _over_limit(world: World) -> str:
+    """What ``world`` has more of than a scenario may have alive at once, or ``""``."""
+    where = "; see docs/limits.md"
+    if len(world.procs) > MAX_PROCESSES:
+        return (f"too many processes: {len(world.procs):,} alive at once, a scenario may "
+                f"have {MAX_PROCESSES:,}{where}")
+    pages = sum(v.npages for p in world.procs for v in p.vmas)
+    if pages > MAX_PAGES:
+        return (f"too much memory mapped: {pages:,} pages over all processes at once, a "
+                f"scenario may map {MAX_PAGES:,}{where}")
+    if len(world.handles) > MAX_REFERENCES:
+        return (f"too many references: {len(world.handles):,} held at once, a scenario may "
+                f"hold {MAX_REFERENCES:,}{where}")
+    return ""
 
 
 def describe_kind(ps: Any) -> str:
