@@ -8,8 +8,9 @@ seconds the case took and how much its peak resident memory rose above what
 the imports left (``resource``: ru_maxrss). The growth rate is the ratio
 from one size to the next, ten times larger: about 10 is linear, about 100
 quadratic. The table goes to benchmarks/results/growth.md with the commit
-and the machine. docs/limits.md says which cases are linear by nature and
-which are not, and why.
+and the machine (sections of that file after the table, such as the same
+benchmark run on an older tree, are kept). docs/limits.md says which cases
+are linear by nature and which are not, and why.
 
 Cases:
 
@@ -73,12 +74,12 @@ def _token(n: int) -> str:
 CASES: dict[str, tuple[str, int, Callable[[int], str], str]] = {
     "mmap": ("mmap lines", 30, _mmap, "run"),
     "fork": ("forks", 10, _fork, "run"),
-    "fork-exit": ("fork+exit pairs", 10, _fork_exit, "run"),
-    "write": ("writes", 200, _write, "run"),
+    "fork-exit": ("fork+exit pairs", 100, _fork_exit, "run"),
+    "write": ("writes", 1000, _write, "run"),
     "trace": ("forks (64 pages)", 1, _trace, "run --trace"),
     "stepper": ("forks", 3, _fork, "Stepper"),
     "to_html": ("forks", 1, _fork, "to_html"),
-    "token": ("characters", 50_000, _token, "run"),
+    "token": ("characters", 500_000, _token, "run"),
 }
 
 
@@ -178,7 +179,11 @@ def main() -> int:
         "peak MB | memory growth | at 100x |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    pathlib.Path(args.out).write_text("\n".join(head + rows) + "\n", encoding="utf-8")
+    out = pathlib.Path(args.out)
+    # sections after the table ("## ...", such as measurements of an older tree) are kept
+    old = out.read_text(encoding="utf-8") if out.exists() else ""
+    kept = old[old.find("\n## "):] if "\n## " in old else ""
+    out.write_text("\n".join(head + rows) + "\n" + kept, encoding="utf-8")
     print(f"wrote {args.out}")
     return 0
 
