@@ -221,7 +221,22 @@ class Mem:
 
     def mappings_of(self, fid: int, kinds: tuple[EntryKind, ...] = MAPPING_KINDS
                     ) -> list[tuple[Loc, Entry]]:
-        return [(loc, e) for loc, e in self.entries() if e.kind in kinds and e.folio == fid]
+        """The entries of these kinds that name folio ``fid``, in the order of :meth:`entries`.
+
+        The same walk as ``entries()``, but a location is built only for an
+        entry that matches: the model asks this several times per operation
+        and most entries name other folios.
+        """
+        out = []
+        for pname in sorted(self.procs):
+            for v in self.procs[pname].vmas:
+                h = v.huge
+                if h is not None and h.folio == fid and h.kind in kinds:
+                    out.append((Loc(pname, v.name, True, 0), h))
+                for i, e in enumerate(v.ptes):
+                    if e is not None and e.folio == fid and e.kind in kinds:
+                        out.append((Loc(pname, v.name, False, i), e))
+        return out
 
     def handles_on(self, fid: int) -> list[Handle]:
         """The GUP references held on folio ``fid``, in the table's order."""
@@ -259,7 +274,10 @@ class Mem:
         return len(self.mappings_of(fid))
 
     def swap_count(self, slot: int) -> int:
-        return sum(1 for _l, e in self.entries() if e.kind is EntryKind.SWAP and e.slot == slot)
+        swap = EntryKind.SWAP
+        return sum(1 for p in self.procs.values() for v in p.vmas
+                   for e in ((v.huge, *v.ptes) if v.huge is not None else v.ptes)
+                   if e is not None and e.kind is swap and e.slot == slot)
 
     def swapcache_folio(self, slot: int) -> Folio | None:
         for f in self.folios.values():
