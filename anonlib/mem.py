@@ -149,13 +149,15 @@ class Mem:
 
     def entries(self) -> Iterator[tuple[Loc, Entry]]:
         """Every non-empty entry of every page table, in a stable order."""
+        make = tuple.__new__  # Loc(...) without the named tuple's Python-level __new__
         for pname in sorted(self.procs):
             for v in self.procs[pname].vmas:
+                vname = v.name
                 if v.huge is not None:
-                    yield Loc(pname, v.name, True, 0), v.huge
+                    yield make(Loc, (pname, vname, True, 0)), v.huge
                 for i, e in enumerate(v.ptes):
                     if e is not None:
-                        yield Loc(pname, v.name, False, i), e
+                        yield make(Loc, (pname, vname, False, i)), e
 
     def get(self, loc: Loc) -> Entry | None:
         v = self.vma(loc.proc, loc.vma)
