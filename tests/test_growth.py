@@ -157,3 +157,30 @@ def test_what_is_alive_at_once_is_bounded(monkeypatch: pytest.MonkeyPatch, limit
     world = result.world  # the refused statement left nothing behind
     assert len(world.procs) <= 2 and len(world.handles) <= 2
     assert sum(v.npages for p in world.procs for v in p.vmas) <= 2 or limit != "MAX_PAGES"
+
+
+def test_a_snapshot_counts_as_a_mem_does() -> None:
+    # Snapshot answers from its index what Mem answers by scanning: the same, in the same order
+    from pathlib import Path
+
+    from anonlib.mem import MAPPING_KINDS, PAGE_KINDS, Mem, Snapshot
+    from anonlib.state import EntryKind
+
+    files = sorted((Path(__file__).resolve().parents[1] / "scenarios").rglob("*.scn"))
+    seen = 0
+    for path in files[::3]:
+        result = run_scenario(path.read_text(encoding="utf-8"))
+        for step in result.trace:
+            world = step.world
+            m, s = Mem(world, MAINLINE), Snapshot(world, MAINLINE)
+            for f in world.folios:
+                for kinds in (MAPPING_KINDS, PAGE_KINDS, (EntryKind.MIGRATION,)):
+                    assert s.mappings_of(f.id, kinds) == m.mappings_of(f.id, kinds)
+                assert (s.refcount(f.id), s.pincount(f.id)) == (m.refcount(f.id), m.pincount(f.id))
+                assert [s.mapcount(f.id, i) for i in range(len(f.pages))] == [
+                    m.mapcount(f.id, i) for i in range(len(f.pages))]
+                seen += 1
+            for slot in world.slots:
+                assert s.swap_count(slot.id) == m.swap_count(slot.id)
+                seen += 1
+    assert seen > 100
