@@ -149,13 +149,15 @@ class Mem:
 
     def entries(self) -> Iterator[tuple[Loc, Entry]]:
         """Every non-empty entry of every page table, in a stable order."""
+        make = tuple.__new__  # Loc(...) without the named tuple's Python-level __new__
         for pname in sorted(self.procs):
             for v in self.procs[pname].vmas:
+                vname = v.name
                 if v.huge is not None:
-                    yield Loc(pname, v.name, True, 0), v.huge
+                    yield make(Loc, (pname, vname, True, 0)), v.huge
                 for i, e in enumerate(v.ptes):
                     if e is not None:
-                        yield Loc(pname, v.name, False, i), e
+                        yield make(Loc, (pname, vname, False, i)), e
 
     def get(self, loc: Loc) -> Entry | None:
         v = self.vma(loc.proc, loc.vma)
@@ -221,13 +223,32 @@ class Mem:
 
     def mappings_of(self, fid: int, kinds: tuple[EntryKind, ...] = MAPPING_KINDS
                     ) -> list[tuple[Loc, Entry]]:
-        return [(loc, e) for loc, e in self.entries() if e.kind in kinds and e.folio == fid]
+        """The entries of these kinds that name folio ``fid``, in the order of :meth:`entries`.
+
+        The same walk as ``entries()``, but a location is built only for an
+        entry that matches: the model asks this several times per operation
+        and most entries name other folios.
+        """
+        out = []
+        for pname in sorted(self.procs):
+            for v in self.procs[pname].vmas:
+                h = v.huge
+                if h is not None and h.folio == fid and h.kind in kinds:
+                    out.append((Loc(pname, v.name, True, 0), h))
+                for i, e in enumerate(v.ptes):
+                    if e is not None and e.folio == fid and e.kind in kinds:
+                        out.append((Loc(pname, v.name, False, i), e))
+        return out
+
+    def handles_on(self, fid: int) -> list[Handle]:
+        """The GUP references held on folio ``fid``, in the table's order."""
+        return [h for h in self.handles.values() if h.folio == fid]
 
     def refcount(self, fid: int) -> int:
         """folio_ref_count(): mappings + GUP references + swap cache (see module doc)."""
         f = self.folios[fid]
         refs = len(self.mappings_of(fid))
-        refs += sum(1 for h in self.handles.values() if h.folio == fid)
+        refs += len(self.handles_on(fid))
         if self.mappings_of(fid, (EntryKind.MIGRATION,)):
             refs += 1  # migrate_pages isolated the folio and holds it
 
@@ -236,7 +257,7 @@ class Mem:
         return refs
 
     def pincount(self, fid: int) -> int:
-        return sum(1 for h in self.handles.values() if h.folio == fid and h.pin)
+        return sum(1 for h in self.handles_on(fid) if h.pin)
 
     def maybe_pinned(self, fid: int) -> bool:
         """folio_maybe_dma_pinned() (include/linux/mm.h), exact: no refcount-bias false hits."""
@@ -255,7 +276,10 @@ class Mem:
         return len(self.mappings_of(fid))
 
     def swap_count(self, slot: int) -> int:
-        return sum(1 for _l, e in self.entries() if e.kind is EntryKind.SWAP and e.slot == slot)
+        swap = EntryKind.SWAP
+        return sum(1 for p in self.procs.values() for v in p.vmas
+                   for e in ((v.huge, *v.ptes) if v.huge is not None else v.ptes)
+                   if e is not None and e.kind is swap and e.slot == slot)
 
     def swapcache_folio(self, slot: int) -> Folio | None:
         for f in self.folios.values():
@@ -350,3 +374,48 @@ class Mem:
         for h in list(self.handles.values()):
             if h.owner == owner and h.mapping == vma and (index is None or h.index == index):
                 self.handles[h.name] = replace(h, tracking=False)
+
+
+class Snapshot(Mem):
+    """A Mem that is only read: every derived count from one pass over the page tables.
+
+    A Mem answers ``refcount``, ``mapcount``, ``pincount`` and ``swap_count``
+    by scanning every entry (or reference), which is right while an
+    operation changes the tables between questions. Drawing a world asks
+    for every folio's counts and nothing changes, so a scan per question
+    makes a drawing cost folios * entries. A Snapshot indexes the entries
+    by folio and slot, and the references by folio, on the first question,
+    and answers the rest from the index: a drawing costs one pass. The
+    answers are the same, in the same order. Never change a Snapshot (it
+    would keep answering for the world it was made from); make a Mem.
+    """
+
+    def __init__(self, world: World, scheme: Scheme) -> None:
+        super().__init__(world, scheme)
+        self._by_folio: dict[int, list[tuple[Loc, Entry]]] | None = None
+        self._swap_refs: dict[int, int] = {}
+        self._handles_by_folio: dict[int, list[Handle]] = {}
+
+    def _index(self) -> dict[int, list[tuple[Loc, Entry]]]:
+        if self._by_folio is None:
+            by_folio: dict[int, list[tuple[Loc, Entry]]] = {}
+            for loc, e in self.entries():
+                if e.kind is EntryKind.SWAP:
+                    self._swap_refs[e.slot] = self._swap_refs.get(e.slot, 0) + 1
+                by_folio.setdefault(e.folio, []).append((loc, e))
+            for h in self.handles.values():
+                self._handles_by_folio.setdefault(h.folio, []).append(h)
+            self._by_folio = by_folio
+        return self._by_folio
+
+    def mappings_of(self, fid: int, kinds: tuple[EntryKind, ...] = MAPPING_KINDS
+                    ) -> list[tuple[Loc, Entry]]:
+        return [(loc, e) for loc, e in self._index().get(fid, ()) if e.kind in kinds]
+
+    def handles_on(self, fid: int) -> list[Handle]:
+        self._index()
+        return list(self._handles_by_folio.get(fid, ()))
+
+    def swap_count(self, slot: int) -> int:
+        self._index()
+        return self._swap_refs.get(slot, 0)

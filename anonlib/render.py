@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from .mem import Mem
+from .mem import Mem, Snapshot
 from .ops import PageRef
 from .schemes import Scheme
 from .state import ZERO_FOLIO, Entry, EntryKind, World
@@ -42,7 +42,7 @@ def entry_text(m: Mem, e: Entry | None, index: int, huge: bool) -> str:
 
 def world_text(world: World, scheme: Scheme) -> str:
     """The whole state: page tables per process, then folios, references and swap."""
-    m = Mem(world, scheme)
+    m = Snapshot(world, scheme)
     lines: list[str] = []
     for p in world.procs:
         pinned = " (MMF_HAS_PINNED)" if p.has_pinned else ""
@@ -91,7 +91,7 @@ def world_text(world: World, scheme: Scheme) -> str:
 
 def page_text(world: World, scheme: Scheme, ref: PageRef) -> str:
     """One virtual page: its entry and the page behind it."""
-    m = Mem(world, scheme)
+    m = Snapshot(world, scheme)
     p = world.proc(ref.proc)
     v = p.vma(ref.mapping) if p is not None else None
     if p is None:
@@ -171,7 +171,7 @@ def _entry_fields(m: Mem, e: Entry | None, index: int, huge: bool) -> tuple[tupl
 
 def world_rows(world: World, scheme: Scheme) -> list[Row]:
     """The rows of world_text, in its order, as named fields."""
-    m = Mem(world, scheme)
+    m = Snapshot(world, scheme)
     rows: list[Row] = []
     for p in world.procs:
         pkey = f"process {p.name}"
@@ -235,10 +235,26 @@ class Change:
     fields: tuple[str, ...]
 
 
+#: The rows of the last few worlds diffed: a player diffs each world twice, as the world
+#: after one step and as the world before the next. Worlds are immutable, and the
+#: entry keeps the world alive, so the same object always has the same rows.
+_ROWS_KEPT: list[tuple[World, Scheme, list[Row]]] = []
+
+
+def _rows_of(world: World, scheme: Scheme) -> list[Row]:
+    for w, sch, rows in _ROWS_KEPT:
+        if w is world and sch is scheme:
+            return rows
+    rows = world_rows(world, scheme)
+    _ROWS_KEPT.insert(0, (world, scheme, rows))
+    del _ROWS_KEPT[4:]
+    return rows
+
+
 def diff_rows(before: World, after: World, scheme: Scheme) -> list[Change]:
     """The rows that differ between two worlds, in canonical order (section by section)."""
-    old = world_rows(before, scheme)
-    new = world_rows(after, scheme)
+    old = _rows_of(before, scheme)
+    new = _rows_of(after, scheme)
     old_by = {r.key: r for r in old}
     new_by = {r.key: r for r in new}
     out: list[Change] = []
@@ -261,8 +277,13 @@ def diff_rows(before: World, after: World, scheme: Scheme) -> list[Change]:
 
 def diff_cells(before: World, after: World, scheme: Scheme) -> frozenset[tuple[str, str]]:
     """The (row key, field) cells of ``after`` that differ from ``before``; ``*``: a new row."""
+    return changes_cells(diff_rows(before, after, scheme))
+
+
+def changes_cells(changes: list[Change]) -> frozenset[tuple[str, str]]:
+    """:func:`diff_cells` from the changes :func:`diff_rows` found (to compute them once)."""
     cells: set[tuple[str, str]] = set()
-    for c in diff_rows(before, after, scheme):
+    for c in changes:
         if c.what == "new":
             cells.add((c.key, "*"))
         else:
@@ -412,7 +433,11 @@ def diff_words(before: World, after: World, scheme: Scheme) -> list[str]:
     A present entry whose page's flag changed is reported on the page's line
     only. Deterministic: the same two worlds always give the same lines.
     """
-    changes = diff_rows(before, after, scheme)
+    return changes_words(diff_rows(before, after, scheme))
+
+
+def changes_words(changes: list[Change]) -> list[str]:
+    """:func:`diff_words` from the changes :func:`diff_rows` found (to compute them once)."""
     gone = {c.key for c in changes if c.what == "gone" and c.kind in ("process", "mapping")}
     out = []
     for c in changes:

@@ -145,6 +145,29 @@ class Vma:
         return self.ptes[index]
 
 
+#: Up to this many mappings, Process.vma scans the tuple (cheaper than any index).
+_SCAN_VMAS = 8
+#: Most recent ``vmas`` tuples indexed by name: id -> (the tuple, name -> position).
+#: The tuple is kept in the value, so an id is never reused while its entry exists.
+_VMA_INDEXES: dict[int, tuple[tuple[Vma, ...], dict[str, int]]] = {}
+#: How many indexes to keep; a run touches a few per step, the rest are dropped oldest first.
+_VMA_INDEXES_KEPT = 64
+
+
+def _vma_index(vmas: tuple[Vma, ...]) -> dict[str, int]:
+    """Name -> position of the first mapping with that name in ``vmas``, built once per tuple."""
+    hit = _VMA_INDEXES.get(id(vmas))
+    if hit is not None and hit[0] is vmas:
+        return hit[1]
+    index: dict[str, int] = {}
+    for i, v in enumerate(vmas):
+        index.setdefault(v.name, i)
+    if len(_VMA_INDEXES) >= _VMA_INDEXES_KEPT:
+        del _VMA_INDEXES[next(iter(_VMA_INDEXES))]
+    _VMA_INDEXES[id(vmas)] = (vmas, index)
+    return index
+
+
 @dataclass(frozen=True, slots=True)
 class Process:
     """A process and its mm."""
@@ -154,10 +177,21 @@ class Process:
     has_pinned: bool = False  # MMF_HAS_PINNED: set by the first FOLL_PIN, never cleared
 
     def vma(self, name: str) -> Vma | None:
-        for v in self.vmas:
-            if v.name == name:
-                return v
-        return None
+        """The mapping called ``name``, or None.
+
+        A few mappings are scanned; more are looked up in an index of this
+        ``vmas`` tuple, built once and shared by every Process that carries
+        the same tuple (see :func:`_vma_index`), so that a check visiting
+        every page of N mappings costs N lookups, not N * N comparisons.
+        """
+        vmas = self.vmas
+        if len(vmas) <= _SCAN_VMAS:
+            for v in vmas:
+                if v.name == name:
+                    return v
+            return None
+        i = _vma_index(vmas).get(name)
+        return None if i is None else vmas[i]
 
 
 class FolioKind(Enum):

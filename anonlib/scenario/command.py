@@ -74,7 +74,7 @@ def _run(args: argparse.Namespace) -> int:
                 continue
         if len(args.files) > 1:
             print(("\n" if i else "") + f"==> {name} <==")
-        result = run_scenario(text, args.scheme, name=name, trace=args.trace)
+        result = run_scenario(text, args.scheme, name=name, trace=args.trace, keep_steps=False)
         if result.transcript:
             print(result.transcript)
         sys.stdout.flush()

@@ -195,9 +195,15 @@ def tokenize(line: str) -> list[Token]:
 
 def _suggest(word: str, known: list[str] | tuple[str, ...]) -> str:
     """`` did you mean 'x'?`` for the nearest known word, or nothing."""
+    lower = word.lower()
     for k in known:
-        if k.lower() == word.lower():
+        if k.lower() == lower:
             return f" did you mean '{k}'?"
+    # get_close_matches drops a candidate whose length alone keeps it under the cutoff
+    # (real_quick_ratio), but only after indexing every character of the word: skip a
+    # word no candidate can match, so a huge token costs no more than reading it.
+    if not any(2.0 * min(len(word), len(k)) / (len(word) + len(k)) >= 0.6 for k in known):
+        return ""
     close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
     return f" did you mean '{close[0]}'?" if close else ""
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from .. import invariants, model, render
-from ..ops import Op, PageRef
+from ..ops import Fork, Gup, Mmap, Op, PageRef, Spawn
 from ..results import ErrorKind, ModelError, Outcome
 from ..schemes import SCHEMES, Scheme
 from ..state import Config, World
@@ -39,6 +39,17 @@ OK, FAILED, INVALID = "ok", "failed", "invalid"
 EXIT_CODES = {OK: 0, FAILED: 1, INVALID: 2}
 #: Widest statement column in the transcript; longer statements push their outcome right.
 MAX_WIDTH = 40
+
+# Every step checks every invariant over the whole state, so a step costs time in
+# proportion to what is alive, and a run steps * that. These bounds on what may be
+# alive at once make every step's cost bounded, and a run's linear in its length;
+# docs/limits.md ("Time and memory") gives the reasons and the numbers.
+#: Processes alive at once.
+MAX_PROCESSES = 1024
+#: Pages mapped at once, summed over every mapping of every process.
+MAX_PAGES = 16384
+#: GUP references held at once.
+MAX_REFERENCES = 4096
 
 
 class TraceStep(NamedTuple):
@@ -123,6 +134,9 @@ class ScenarioResult:
     trace: list[TraceStep] = field(default_factory=list)
     scenario: Scenario | None = None
     rows: list[tuple[str, str, str, str]] = field(default_factory=list, repr=False)
+    #: What the run's own invariant checks found, by position in ``trace`` (steps the run
+    #: checked only): the players reuse it instead of checking every world again.
+    checked: dict[int, list[Any]] = field(default_factory=dict, repr=False)
 
     @property
     def exit_code(self) -> int:
@@ -185,8 +199,10 @@ class _Stop(Exception):
 
 
 class _Run:
-    def __init__(self, scenario: Scenario, scheme: Scheme, trace: bool) -> None:
+    def __init__(self, scenario: Scenario, scheme: Scheme, trace: bool,
+                 keep_steps: bool = True) -> None:
         self.sc = scenario
+        self.keep_steps = keep_steps
         self.scheme = scheme
         self.show_trace = trace
         self.result = ScenarioResult(name=scenario.name, scheme=scheme.name, scenario=scenario)
@@ -202,7 +218,17 @@ class _Run:
         self.lines.append(f"{st.line:>3}  {st.text:<{self.width}}{arrow}".rstrip())
         if extra:
             self.lines.extend(("       " + x).rstrip() for x in extra.splitlines())
-        self.result.rows.append((str(st.line), st.text, outcome, extra))
+        if self.keep_steps:
+            self.result.rows.append((str(st.line), st.text, outcome, extra))
+
+    def _step(self, st: Statement, outcome: Outcome | None, checked: list[Any] | None = None
+              ) -> None:
+        """Record a step in the trace (and what checking its world found, where it was)."""
+        if not self.keep_steps:
+            return
+        if checked is not None:
+            self.result.checked[len(self.result.trace)] = checked
+        self.result.trace.append(TraceStep(st, outcome, self.world))
 
     def _fail(self, failure: Failure) -> None:
         self.result.failures.append(failure)
@@ -265,17 +291,17 @@ class _Run:
             else:
                 text = render.page_text(self.world, self.scheme, action.page)
             self._emit(st, "", text)
-            self.result.trace.append(TraceStep(st, None, self.world))
+            self._step(st, None)
         elif isinstance(action, ExpectInvariants):
             violations = invariants.check(self.world, self.scheme)
             if violations:
                 self._emit(st, "FAILED")
                 self._violations(st, violations)
             self._emit(st, "hold")
-            self.result.trace.append(TraceStep(st, None, self.world))
+            self._step(st, None, violations)
         elif isinstance(action, ExpectState):
             self._expect_state(st, action)
-            self.result.trace.append(TraceStep(st, None, self.world))
+            self._step(st, None)
         else:
             self._op(st, action)
 
@@ -285,9 +311,14 @@ class _Run:
         if isinstance(step, ModelError):
             self._model_error(st, step)
             return
+        if isinstance(op, (Spawn, Fork, Mmap, Gup)):
+            over = _over_limit(step.world)
+            if over:
+                self._emit(st, "INVALID")
+                self._invalid(st, st.column, over)
         self.world = step.world
         outcome = step.outcome
-        self.result.trace.append(TraceStep(st, outcome, self.world))
+        self._step(st, outcome)
         extra = render.world_text(self.world, self.scheme) if self.show_trace else ""
         failed = st.expect is not None and outcome.word != st.expect
         self._emit(st, str(outcome) + (f"   FAILED: expected {st.expect}" if failed else ""), extra)
@@ -304,6 +335,8 @@ class _Run:
                 )
             )
         violations = invariants.check(self.world, self.scheme, before=before, op=op)
+        if self.keep_steps:
+            self.result.checked[len(self.result.trace) - 1] = violations
         if violations:
             self._violations(st, violations)
 
@@ -400,6 +433,22 @@ class _Run:
         return bool(value) if word in ("writable", "exclusive", "pinned") else not value
 
 
+def _over_limit(world: World) -> str:
+    """What ``world`` has more of than a scenario may have alive at once, or ``""``."""
+    where = "; see docs/limits.md"
+    if len(world.procs) > MAX_PROCESSES:
+        return (f"too many processes: {len(world.procs):,} alive at once, a scenario may "
+                f"have {MAX_PROCESSES:,}{where}")
+    pages = sum(v.npages for p in world.procs for v in p.vmas)
+    if pages > MAX_PAGES:
+        return (f"too much memory mapped: {pages:,} pages over all processes at once, a "
+                f"scenario may map {MAX_PAGES:,}{where}")
+    if len(world.handles) > MAX_REFERENCES:
+        return (f"too many references: {len(world.handles):,} held at once, a scenario may "
+                f"hold {MAX_REFERENCES:,}{where}")
+    return ""
+
+
 def describe_kind(ps: Any) -> str:
     """``a swap entry``, ``a PMD entry``, ``no entry``..."""
     if ps.kind == "none":
@@ -440,8 +489,15 @@ def run(
     scheme: str | Scheme | None = None,
     *,
     trace: bool = False,
+    keep_steps: bool = True,
 ) -> ScenarioResult:
-    """Run a parsed scenario (a parse error gives an ``invalid`` result)."""
+    """Run a parsed scenario (a parse error gives an ``invalid`` result).
+
+    ``keep_steps=False`` keeps no per-step record (``trace``, ``rows``,
+    ``checked``: what the players and the HTML table need), only the text,
+    the failures and the final world: memory that does not grow with the
+    number of steps beyond the transcript, for callers that print the text.
+    """
     if isinstance(scenario, ScenarioError):
         name = scheme.name if isinstance(scheme, Scheme) else scheme or "mainline"
         result = ScenarioResult(name=scenario.name, scheme=name, status=INVALID)
@@ -454,7 +510,7 @@ def run(
         result = ScenarioResult(name=scenario.name, scheme=str(scheme), status=INVALID)
         result.failures.append(Failure(INVALID, scenario.name, message=chosen))
         return result
-    return _Run(scenario, chosen, trace).run()
+    return _Run(scenario, chosen, trace, keep_steps).run()
 
 
 def run_scenario(
@@ -463,6 +519,7 @@ def run_scenario(
     *,
     name: str = "<scenario>",
     trace: bool = False,
+    keep_steps: bool = True,
 ) -> ScenarioResult:
     """Parse and run scenario ``text``; ``scheme`` overrides its ``scheme`` line.
 
@@ -471,4 +528,4 @@ def run_scenario(
     ``invalid`` (exit code 2), a failed expectation or invariant ``failed``
     (1). It raises only if the model itself has a bug.
     """
-    return run(parse(text, name), scheme, trace=trace)
+    return run(parse(text, name), scheme, trace=trace, keep_steps=keep_steps)
