@@ -103,6 +103,8 @@ class Scenario:
     scheme_line: int = 0
     config: Config = field(default_factory=Config)
     statements: tuple[Statement, ...] = ()
+    #: the text began with a UTF-8 byte-order mark (U+FEFF), which the parser dropped
+    bom: bool = False
 
 
 @dataclass(frozen=True)
