@@ -141,12 +141,18 @@ class WorldSpec:
 
     def _parse_after(self, text: str) -> tuple[Op, ...]:
         from ..scenario import ScenarioError, parse
+        from ..scenario.parser import split_statements
+        from ..scenario.source import clip
 
-        lines = [line.strip() for line in text.replace(";", "\n").splitlines() if line.strip()]
+        lines = split_statements(text)
         head = self.header() + [to_text(op) for op in self.setup()]
         sc = parse("\n".join(head + lines), "<after>")
         if isinstance(sc, ScenarioError):
-            raise ValueError(f"--after: {sc.message} (in: {'; '.join(lines)})")
+            where = sc.line - len(head)
+            if 1 <= where <= len(lines):
+                raise ValueError(f"--after: statement {where} ({clip(lines[where - 1], 80)}), "
+                                 f"column {sc.column}: {sc.message}")
+            raise ValueError(f"--after: {sc.message}")
         ops = [st.action for st in sc.statements if st.is_op]
         if len(ops) != len(sc.statements):
             raise ValueError("--after takes operations only (no expect or show)")
