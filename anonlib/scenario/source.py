@@ -71,7 +71,7 @@ def decode(data: bytes, name: str = "<scenario>") -> Source:
         raise SourceError(
             name,
             f"not UTF-8: byte 0x{data[start]:02x} cannot start or continue a character "
-            "(scenario files are UTF-8 text)",
+            "(the file must be UTF-8 text)",
             line,
             column,
         ) from None
