@@ -213,6 +213,35 @@ def split_lines(text: str) -> list[str]:
     return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
+def split_statements(text: str) -> list[str]:
+    """Statements written on one line separated by ``;`` (as ``explore --after`` takes them).
+
+    A ``;`` inside a quoted value (``P write A[0] "a;b"``) does not separate;
+    a newline does. Blank statements are dropped.
+    """
+    out: list[str] = []
+    for line in split_lines(text):
+        current: list[str] = []
+        quoted = escaped = False
+        for c in line:
+            if quoted:
+                if escaped:
+                    escaped = False
+                elif c == "\\":
+                    escaped = True
+                elif c == '"':
+                    quoted = False
+            elif c == '"':
+                quoted = True
+            elif c == ";":
+                out.append("".join(current))
+                current = []
+                continue
+            current.append(c)
+        out.append("".join(current))
+    return [x.strip(BLANKS) for x in out if x.strip(BLANKS)]
+
+
 def _odd(line: str, start: int, end: int, where: str) -> None:
     m = ODD_RE.search(line, start, end)
     if m is not None:

@@ -121,3 +121,14 @@ class ScenarioError:
             return f"{self.name}: {self.message}"
         where = f"line {self.line}" + (f", column {self.column}" if self.column > 0 else "")
         return f"{self.name}: {where}: {self.message}"
+
+
+class InputError(ValueError):
+    """An argument the API cannot use (a bad scheme name, a statement that is not one).
+
+    It is a ValueError with a message that says what and where; IPython shows
+    that message alone, without a traceback (``_render_traceback_``).
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
