@@ -92,20 +92,26 @@ def read_limited(stream: BinaryIO, name: str) -> bytes:
     return data
 
 
+def _read_stdin(label: str) -> Source:
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is not None:
+        return decode(read_limited(buffer, label), label)
+    # a text stream without bytes underneath (a test's StringIO, a notebook)
+    text = sys.stdin.read(MAX_SOURCE_BYTES + 1)
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_SOURCE_BYTES:
+        raise SourceError(label, _too_large())
+    bom = text.startswith(BOM)
+    return Source(label, text[1:] if bom else text, bom)
+
+
 def read_source(file: str | Path, name: str | None = None) -> Source:
     """Read and decode a scenario file (``-``: standard input); raises :class:`SourceError`."""
     if str(file) == "-":
         label = name or "<stdin>"
-        buffer = getattr(sys.stdin, "buffer", None)
-        if buffer is not None:
-            return decode(read_limited(buffer, label), label)
-        # a text stream without bytes underneath (a test's StringIO, a notebook)
-        text = sys.stdin.read(MAX_SOURCE_BYTES + 1)
-        size = len(text.encode("utf-8", "surrogatepass"))
-        if size > MAX_SOURCE_BYTES:
-            raise SourceError(label, _too_large())
-        bom = text.startswith(BOM)
-        return Source(label, text[1:] if bom else text, bom)
+        try:
+            return _read_stdin(label)
+        except OSError as e:
+            raise SourceError(label, f"cannot read: {e.strerror or e}") from None
     label = name or str(file)
     path = Path(file)
     try:
@@ -118,10 +124,3 @@ def read_source(file: str | Path, name: str | None = None) -> Source:
     except ValueError as e:  # an embedded NUL in the path, for one
         raise SourceError(label, f"cannot read: {e}") from None
     return decode(data, label)
-
-
-def bom_note(source: Source) -> str:
-    """The note printed for a file that starts with a byte-order mark (empty otherwise)."""
-    if not source.bom:
-        return ""
-    return f"{source.name}: note: starts with a UTF-8 byte-order mark, which is ignored"
