@@ -15,7 +15,7 @@ from ..scenario.parser import MAX_PAGES, parse, q, suggest
 from ..scenario.runner import unknown_scheme
 from ..scenario.syntax import ScenarioError
 from ..schemes import SCHEMES
-from .alphabet import FAMILIES, parse_ops
+from .alphabet import FAMILIES, GROUPS, parse_ops
 from .search import WorldSpec, compare_schemes, explore
 
 EPILOG = """\
@@ -123,7 +123,12 @@ def run(args: argparse.Namespace) -> int:
         spec = WorldSpec.parse(args.pages, args.after)
         check_world(spec)
         spec.initial(SCHEMES[args.scheme])
-        selection("--ops", args.ops, FAMILIES)
+        for word in selection("--ops", args.ops, FAMILIES):
+            name = word.removeprefix("-")
+            if name not in FAMILIES and name not in GROUPS:
+                hint = suggest(name, [*FAMILIES, *GROUPS])
+                raise ValueError(f"--ops: unknown operation family {q(name)};{hint} families: "
+                                 f"{', '.join(FAMILIES)}; groups: {', '.join(GROUPS)}")
         if not parse_ops(args.ops):
             raise ValueError(f"--ops {q(args.ops)} removes every operation family; "
                              "the search would check nothing")

@@ -71,6 +71,13 @@ class KnownDifference:
         return where
 
 
+def _names(keys: set[str]) -> str:
+    """Keys for a message: each quoted and cut short, in order, at most ten."""
+    from ..scenario.parser import listing
+
+    return listing([f"'{k}'" for k in sorted(keys)][:10])
+
+
 def parse_known(text: str, source: str = "known-differences.toml") -> list[KnownDifference]:
     """Parse the TOML text; raises :class:`KnownDifferencesError` naming the bad entry."""
     try:
@@ -79,7 +86,7 @@ def parse_known(text: str, source: str = "known-differences.toml") -> list[Known
         raise KnownDifferencesError(f"{source}: {e}") from None
     unknown = set(data) - {"difference"}
     if unknown:
-        raise KnownDifferencesError(f"{source}: unknown top-level key(s) {sorted(unknown)}; "
+        raise KnownDifferencesError(f"{source}: unknown top-level key(s) {_names(unknown)}; "
                                     "entries are [[difference]] tables")
     entries = data.get("difference", [])
     if not isinstance(entries, list):
@@ -94,7 +101,8 @@ def parse_known(text: str, source: str = "known-differences.toml") -> list[Known
                                         f"not a {type(e).__name__}")
         extra = set(e) - allowed
         if extra:
-            raise KnownDifferencesError(f"{where}: unknown key(s) {sorted(extra)}")
+            raise KnownDifferencesError(f"{where}: unknown key(s) {_names(extra)}; keys: "
+                                        f"{_names(allowed)}")
         for key in ("scenario", "why", "matters"):
             if not isinstance(e.get(key), str) or not e[key].strip():
                 raise KnownDifferencesError(f"{where}: '{key}' (a non-empty string) is required")
