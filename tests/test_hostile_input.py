@@ -383,3 +383,26 @@ def test_stdin_is_read_with_the_limit(monkeypatch, capsys) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO("x" * (MAX_SOURCE_BYTES + 1)))
     status, _out, err = main(capsys, "run", "-")
     assert status == 2 and "larger than" in err
+
+
+def test_ipython_shows_messages_without_tracebacks(capsys) -> None:
+    """In IPython, %%scenario misuse, an InputError and an invalid cell show one message each."""
+    from IPython.testing.globalipapp import start_ipython
+
+    ip = start_ipython()
+    ip.run_line_magic("load_ext", "anonlib")
+    cells = [
+        "%%scenario --scheme mainlin\nspawn P\n",
+        "%%scenario\nspawn P\nP mmap A ²\n",
+        "import anonlib\nanonlib.compare('spawn P', [])",
+        "anonlib.Playground().do('')",
+        "anonlib.Playground(scheme='bogus')",
+    ]
+    for cell in cells:
+        ip.run_cell(cell)
+    out, err = capsys.readouterr()
+    text = out + err
+    assert "Traceback" not in text and "----> " not in text, text
+    for message in ("did you mean 'mainline'", "line 2, column 10", "at least one scheme",
+                    "nothing to do", "unknown scheme 'bogus'"):
+        assert message in text, (message, text)
