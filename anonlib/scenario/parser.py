@@ -1,6 +1,6 @@
 """Scenario text to :class:`~anonlib.scenario.syntax.Scenario`, or a precise error.
 
-The grammar is the contract in ``shared/scenario-language.md``; this module
+The grammar is the contract in ``docs/scenario-language.md``; this module
 adds ``P madvise A collapse`` (MADV_COLLAPSE) and lets ``config`` set several
 keys on one line. Besides syntax, the parser checks what can be known without
 running the model: names against keywords, unknown processes, mappings and
@@ -8,8 +8,15 @@ handles (it follows ``spawn``, ``fork``, ``mmap`` and ``as H``; a fork child
 inherits its parent's mapping names), pages out of range (mapping sizes are
 known from ``mmap`` and ``config``), ``H write`` on a read-only reference,
 ``unpin`` of a ``get`` reference and ``put`` of a pin, and the header's place
-and values. Anything that depends on the state (a process that has exited, a
-GUP that failed) is left to the model.
+and values, and that a process name is not used again after its ``exit``.
+Anything else that depends on the state (an operation of a process that has
+exited, a GUP that failed) is left to the model.
+
+A line ends at ``\n`` or ``\r\n`` only; words are separated by spaces and
+tabs, and any other control, separator or invisible character outside a
+comment is an error naming its code point. Numbers are ASCII digits. The
+limits (name length, sizes, how much of a word a message quotes) are listed
+in ``docs/limits.md``.
 
 Errors are values: :func:`parse` returns a :class:`ScenarioError` naming the
 line and column; it raises nothing for bad input.
