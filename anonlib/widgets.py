@@ -253,6 +253,8 @@ class Stepper(_Displayed):
     def __init__(self, scenario: ScenarioResult | str, scheme: str | Scheme | None = None, *,
                  view: str = "figure", predict: bool = False,
                  watch: PageRef | str | None = None, source: str | None = None) -> None:
+        if scheme is not None:
+            _scheme(scheme)  # a name that is not a scheme: InputError with the nearest one
         self.source_text = scenario if isinstance(scenario, str) else source
         self.result = as_result(scenario, scheme)
         self.scheme = scheme_of(self.result)

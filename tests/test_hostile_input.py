@@ -367,6 +367,17 @@ def test_playground_do_takes_exactly_one_statement() -> None:
         Playground(GOOD, scheme="bogus")
 
 
+def test_stepper_and_predict_check_the_scheme_name_and_show_an_invalid_scenario() -> None:
+    from anonlib.widgets import Predict, Stepper
+
+    with pytest.raises(InputError, match="did you mean 'legacy-mapcount'"):
+        Stepper(GOOD, scheme="legacy_mapcount")
+    with pytest.raises(InputError, match="unknown scheme"):
+        Predict(GOOD, scheme="bogus")
+    assert Stepper("spawn P\nP mmap A ²\n").result.exit_code == 2
+    assert Predict("spawn P\nP mmap A ²\n").result.exit_code == 2
+
+
 def test_input_error_has_no_traceback_in_ipython() -> None:
     e = InputError("unknown scheme 'x'")
     assert e._render_traceback_() == ["InputError: unknown scheme 'x'"]
