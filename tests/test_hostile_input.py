@@ -398,9 +398,9 @@ def test_stdin_is_read_with_the_limit(monkeypatch, capsys) -> None:
 
 def test_ipython_shows_messages_without_tracebacks(capsys) -> None:
     """In IPython, %%scenario misuse, an InputError and an invalid cell show one message each."""
-    from IPython.testing.globalipapp import start_ipython
+    from IPython.core.interactiveshell import InteractiveShell
 
-    ip = start_ipython()
+    ip = InteractiveShell.instance()  # the shell the other magic tests use, not a second one
     ip.run_line_magic("load_ext", "anonlib")
     cells = [
         "%%scenario --scheme mainlin\nspawn P\n",
