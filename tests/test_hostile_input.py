@@ -84,6 +84,16 @@ def test_a_huge_number_stops_one_file_not_the_rest(
     assert out.count("result: ok") == 2 and "line 2, column 10" in err
 
 
+def test_a_bad_file_does_not_stop_verdicts(tmp_path: Path, capsys) -> None:
+    (tmp_path / "a.scn").write_text("# expect: mainline=2\nspawn P\nP mmap A ²\n")
+    (tmp_path / "b.scn").write_text("# expect: mainline=0\nspawn P\n")
+    (tmp_path / "c.scn").write_bytes(b"# expect: mainline=0\nspawn P\n\xff")
+    status, out, err = main(capsys, "verdicts", str(tmp_path))
+    assert status == 2
+    assert "3 files, 2 runs, 0 verdicts differ" in out
+    assert "c.scn: line 3, column 1: not UTF-8" in err
+
+
 def test_verdicts_header_with_a_huge_status(tmp_path: Path, capsys) -> None:
     f = tmp_path / "h.scn"
     f.write_text("# expect: mainline=" + "1" * 5000 + "\nspawn P\n")
