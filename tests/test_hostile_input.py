@@ -195,6 +195,14 @@ def test_messages_quote_a_bounded_part_of_a_token() -> None:
         assert len(e.message) < 40 * MAX_QUOTE, e.message[:200]
 
 
+def test_a_failure_report_quotes_a_long_value_cut_short() -> None:
+    value = "v" * 100_000
+    r = run_scenario(f"spawn P\nP mmap A 1\nP write A[0] {value}\nP read A[0] expect x\n")
+    assert r.exit_code == 1
+    assert len(r.report()) < 1000 and "(100,000 characters)" in r.report()
+    assert value in r.transcript  # the transcript, an output, keeps it whole
+
+
 def test_spawn_after_exit_says_the_name_is_not_reused() -> None:
     e = err_of("spawn P\nP exit\nspawn P\n")
     assert (e.line, e.column) == (3, 7)

@@ -40,6 +40,8 @@ OK, FAILED, INVALID = "ok", "failed", "invalid"
 EXIT_CODES = {OK: 0, FAILED: 1, INVALID: 2}
 #: Widest statement column in the transcript; longer statements push their outcome right.
 MAX_WIDTH = 40
+#: Most characters of a statement or value a failure report quotes (the transcript has all).
+MAX_SHOWN = 200
 
 
 class TraceStep(NamedTuple):
@@ -77,22 +79,24 @@ class Failure:
         if self.kind == "invariant":
             return f"line {self.line}: {self.invariant} ({self.title}) violated"
         if self.kind == "expectation":
-            return f"line {self.line}: expected {self.expected}, found {self.found}"
+            return (f"line {self.line}: expected {clip(self.expected, MAX_SHOWN)}, "
+                    f"found {clip(self.found, MAX_SHOWN)}")
         return f"line {self.line}: {self.message}" if self.line else self.message
 
     def __str__(self) -> str:
         if self.kind == INVALID:
             return str(ScenarioError(self.name, self.line, self.column, self.message))
         head = f"{self.name}: line {self.line}: "
+        statement = clip(self.statement, MAX_SHOWN)
         if self.kind == "expectation":
             return (
-                f"{head}expectation failed: {self.statement}\n"
-                f"  expected: {self.expected}\n"
-                f"  found:    {self.found}"
+                f"{head}expectation failed: {statement}\n"
+                f"  expected: {clip(self.expected, MAX_SHOWN)}\n"
+                f"  found:    {clip(self.found, MAX_SHOWN)}"
             )
         if self.kind == "invariant":
             lines = [
-                f"{head}invariant {self.invariant} violated after: {self.statement}",
+                f"{head}invariant {self.invariant} violated after: {statement}",
                 f"  {self.invariant}: {self.title}" if self.title else f"  {self.invariant}",
             ]
             if self.explanation:
@@ -102,7 +106,7 @@ class Failure:
             if self.offenders:
                 lines.append(f"  offending: {', '.join(self.offenders)}")
             return "\n".join(lines)
-        return f"{head}{self.statement}: failed: {self.message}"
+        return f"{head}{statement}: failed: {self.message}"
 
 
 @dataclass
