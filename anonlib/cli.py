@@ -16,7 +16,9 @@ A subcommand lives in its own module and registers itself on import::
 and is listed in :data:`COMMAND_MODULES` so that :func:`main` imports it.
 :func:`main` never lets a traceback reach the user: a bug prints one
 ``internal error`` line and exits 70 (set ``ANONLIB_DEBUG=1`` to see the
-traceback).
+traceback), and that path is for bugs only. Invalid input, a file that cannot
+be read and an output that cannot be written (a full disk) exit 2 with one
+line saying where and why; ``docs/limits.md`` is the contract.
 """
 
 from __future__ import annotations
