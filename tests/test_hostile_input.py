@@ -435,3 +435,24 @@ def test_ipython_shows_messages_without_tracebacks(capsys) -> None:
     for message in ("did you mean 'mainline'", "line 2, column 10", "at least one scheme",
                     "nothing to do", "unknown scheme 'bogus'"):
         assert message in text, (message, text)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"scheme": "mainlin"}, "did you mean 'mainline'"),
+        ({"pages": "base:1000000"}, "1 to 512 pages"),
+        ({"pages": "base:²"}, "digits 0-9"),
+        ({"ops": "-all"}, "removes every operation family"),
+        ({"ops": ["gup"]}, "is a group"),
+        ({"ops": 3}, "not int"),
+        ({"invariants": []}, "selects nothing"),
+        ({"invariants": ["INV-99"]}, "unknown invariant"),
+        ({"depth": -1}, "depth must be at least 0"),
+        ({"depth": "3"}, "whole number"),
+        ({"jobs": 1000}, "jobs must be from 0"),
+    ],
+)
+def test_explore_api_refuses_bad_arguments(kwargs, message) -> None:
+    with pytest.raises(InputError, match=message):
+        anonlib.explore(**kwargs)

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from collections.abc import Sequence
 
 from ..cli import Command, register
-from ..invariants import BY_ID
-from ..ops import to_text
-from ..scenario.parser import MAX_PAGES, parse, q, suggest
-from ..scenario.runner import unknown_scheme
-from ..scenario.syntax import ScenarioError
+from ..scenario.parser import q
 from ..schemes import SCHEMES
-from .alphabet import FAMILIES, GROUPS, parse_ops
-from .search import WorldSpec, compare_schemes, explore
+from .alphabet import FAMILIES
+from .options import check_counts, check_invariants, check_ops, check_scheme, world
+from .search import compare_schemes, explore
 
 EPILOG = """\
 examples:
@@ -74,77 +70,19 @@ def configure(p: argparse.ArgumentParser) -> None:
                         "differs between --scheme and SCHEME")
 
 
-#: Most worker processes ``--jobs`` may ask for.
-MAX_JOBS = 64
-_PAGE_ITEM_RE = re.compile(r"(base|thp|hugetlb)(?::([0-9]{1,9}))?")
-
-
-def check_pages(text: str) -> None:
-    """``--pages`` within the scenario language's own limits, or ValueError saying which."""
-    items = [s.strip() for s in text.split(",")]
-    if not any(items):
-        raise ValueError(f"--pages {q(text)} names no mapping; e.g. base:1")
-    for item in items:
-        if not item:
-            raise ValueError(f"--pages {q(text)}: an empty item between commas")
-        m = _PAGE_ITEM_RE.fullmatch(item)
-        if m is None:
-            raise ValueError(f"--pages: bad item {q(item)}: use base:N, thp[:N] or hugetlb[:N] "
-                             "(N in digits 0-9)")
-        if m.group(2) is not None and not 1 <= int(m.group(2)) <= MAX_PAGES:
-            raise ValueError(f"--pages: {q(item)}: a mapping has 1 to {MAX_PAGES} pages, as in "
-                             "a scenario")
-
-
-def check_world(spec: WorldSpec) -> None:
-    """The world ``--pages`` describes, parsed as the scenario it stands for."""
-    text = "\n".join(spec.header() + [to_text(op) for op in spec.setup()])
-    sc = parse(text, "--pages")
-    if isinstance(sc, ScenarioError):
-        raise ValueError(f"--pages: {sc.message}")
-
-
-def selection(option: str, text: str, known: Sequence[str]) -> list[str]:
-    """The comma-separated names of ``option``; an empty selection is an error."""
-    names = [i.strip() for i in text.split(",") if i.strip()]
-    if not names:
-        raise ValueError(f"{option} {q(text)} selects nothing; name at least one of "
-                         f"{', '.join(known)}")
-    return names
-
-
 def run(args: argparse.Namespace) -> int:
     """Run ``explore`` with parsed arguments; the exit status."""
     try:
-        for option, name in (("--scheme", args.scheme), ("--compare", args.compare)):
-            if name is not None and name not in SCHEMES:
-                raise ValueError(f"{option}: {unknown_scheme(name)}")
-        check_pages(args.pages)
-        spec = WorldSpec.parse(args.pages, args.after)
-        check_world(spec)
+        check_scheme("--scheme", args.scheme)
+        if args.compare is not None:
+            check_scheme("--compare", args.compare)
+        spec = world("--pages", args.pages, args.after)
         spec.initial(SCHEMES[args.scheme])
-        for word in selection("--ops", args.ops, FAMILIES):
-            name = word.removeprefix("-")
-            if name not in FAMILIES and name not in GROUPS:
-                hint = suggest(name, [*FAMILIES, *GROUPS])
-                raise ValueError(f"--ops: unknown operation family {q(name)};{hint} families: "
-                                 f"{', '.join(FAMILIES)}; groups: {', '.join(GROUPS)}")
-        if not parse_ops(args.ops):
-            raise ValueError(f"--ops {q(args.ops)} removes every operation family; "
-                             "the search would check nothing")
-        if args.processes < 1 or args.depth < 0 or args.handles < 0 or args.values < 1:
-            raise ValueError("--processes and --values must be >= 1, --depth and --handles >= 0")
-        if not 0 <= args.jobs <= MAX_JOBS:
-            raise ValueError(f"--jobs must be from 0 (one per core) to {MAX_JOBS}, "
-                             f"not {args.jobs}")
+        check_ops("--ops", args.ops)
+        check_counts("--", args.processes, args.depth, args.handles, args.values, args.jobs)
         invs = None
         if args.invariants is not None:
-            invs = selection("--invariants", args.invariants, list(BY_ID))
-            for i in invs:
-                if i not in BY_ID:
-                    hint = suggest(i, list(BY_ID))
-                    raise ValueError(f"unknown invariant {q(i)};{hint} known: "
-                                     f"{', '.join(BY_ID)}")
+            invs = check_invariants("--invariants", args.invariants)
         if args.counterexamples is not None:
             writable_dir(args.counterexamples)
     except ValueError as e:
