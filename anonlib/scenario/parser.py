@@ -182,7 +182,8 @@ _CONTROL_NAMES = {
     "\x85": "next line",
 }
 _WORD_RE = re.compile(r'[^ \t#"]+')
-_QUOTED_RE = re.compile(r'"((?:[^"\\]|\\.)*)"?')
+#: A quoted value, "unrolled" so that a long one costs no backtracking state per character
+_QUOTED_RE = re.compile(r'"([^"\\]*(?:\\.[^"\\]*)*)"?')
 _ESCAPE_RE = re.compile(r'\\(.?)')
 #: An ASCII number (``str.isdigit`` also accepts superscripts and other scripts' digits).
 NUMBER_RE = re.compile(r"[0-9]+")
