@@ -23,8 +23,9 @@ from anonlib.kernelcheck.known import KnownDifferencesError, parse_known
 from anonlib.magic import MagicUsageError, parse_magic_line
 from anonlib.magic import scenario as magic_scenario
 from anonlib.scenario import InputError, ScenarioError, parse
-from anonlib.scenario.parser import split_statements
+from anonlib.scenario.parser import MAX_WORDS, split_statements
 from anonlib.scenario.source import MAX_QUOTE, MAX_SOURCE_BYTES, decode
+from anonlib.scenario.syntax import STATE_WORDS
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = "spawn P\nP mmap A 1\nP write A[0] 1\nP read A[0] expect 1\n"
@@ -201,6 +202,16 @@ def test_a_failure_report_quotes_a_long_value_cut_short() -> None:
     assert r.exit_code == 1
     assert len(r.report()) < 1000 and "(100,000 characters)" in r.report()
     assert value in r.transcript  # the transcript, an output, keeps it whole
+
+
+def test_a_line_of_a_million_words_stops_at_the_limit() -> None:
+    words = "x " * 1_000_000
+    e = err_of(f"spawn P\nP mmap A 1\nP write A[0] {words}\n")
+    assert (e.line, e.column) == (3, 1 + len("P write A[0] ") + 2 * (MAX_WORDS - 3))
+    assert f"more than {MAX_WORDS} words" in e.message
+    longest = "expect P A[0] " + " ".join(
+        w for w in STATE_WORDS if w not in ("same-page",))
+    assert len(longest.split()) < MAX_WORDS
 
 
 def test_spawn_after_exit_says_the_name_is_not_reused() -> None:

@@ -189,6 +189,8 @@ _ESCAPE_RE = re.compile(r'\\(.?)')
 NUMBER_RE = re.compile(r"[0-9]+")
 #: Most digits a number may have; anything longer is out of every range the language has.
 MAX_DIGITS = 9
+#: Most words on one line (the longest statement, 'expect' with every state word, has 22).
+MAX_WORDS = 64
 
 
 def describe_char(c: str) -> str:
@@ -270,6 +272,12 @@ def tokenize(line: str) -> list[Token]:
             i += 1
         elif c == "#":
             break
+        elif len(tokens) == MAX_WORDS:
+            raise _Invalid(
+                i + 1,
+                f"more than {MAX_WORDS} words on one line: no statement has that many (one "
+                "statement per line)",
+            )
         elif c == '"':
             start = i
             m = _QUOTED_RE.match(line, i)
