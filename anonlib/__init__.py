@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0"
 
+from .compare import compare  # noqa: E402
 from .explorer import explore  # noqa: E402
 from .scenario import run_scenario  # noqa: E402
 
@@ -11,6 +12,7 @@ __all__ = [
     "Predict",
     "Stepper",
     "__version__",
+    "compare",
     "explore",
     "load_ipython_extension",
     "run_scenario",

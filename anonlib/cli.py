@@ -16,7 +16,9 @@ A subcommand lives in its own module and registers itself on import::
 and is listed in :data:`COMMAND_MODULES` so that :func:`main` imports it.
 :func:`main` never lets a traceback reach the user: a bug prints one
 ``internal error`` line and exits 70 (set ``ANONLIB_DEBUG=1`` to see the
-traceback).
+traceback), and that path is for bugs only. Invalid input, a file that cannot
+be read and an output that cannot be written (a full disk) exit 2 with one
+line saying where and why; ``docs/limits.md`` is the contract.
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ from dataclasses import dataclass
 
 #: Exit status for a bug in anonlib itself (EX_SOFTWARE in sysexits.h).
 EXIT_INTERNAL = 70
+
+#: Exit status for invalid input, a bad argument, or a file that cannot be read or written.
+EXIT_INVALID = 2
+#: An output that cannot be written (a full disk) is reported like an unreadable input.
+EXIT_ENVIRONMENT = EXIT_INVALID
 
 #: Modules whose import registers subcommands (add yours here).
 COMMAND_MODULES: tuple[str, ...] = (
@@ -73,14 +80,12 @@ def _configure_schemes(p: argparse.ArgumentParser) -> None:
 
 
 def _run_schemes(args: argparse.Namespace) -> int:
+    from .scenario.runner import unknown_scheme
     from .schemes import MAINLINE, SCHEMES, describe_difference
 
     unknown = [n for n in args.names if n not in SCHEMES]
     if unknown:
-        print(
-            f"anonlib schemes: unknown scheme {unknown[0]!r}; schemes: {', '.join(SCHEMES)}",
-            file=sys.stderr,
-        )
+        print(f"anonlib schemes: {unknown_scheme(unknown[0])}", file=sys.stderr)
         return 2
     for i, name in enumerate(args.names or SCHEMES):
         s = SCHEMES[name]
@@ -153,6 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null so that the flush at exit cannot fail again."""
+    try:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - kept open until exit
+    except OSError:
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (never raises, except SystemExit)."""
     try:
@@ -166,7 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not command.rest or any(e.startswith("-") and e != "-" for e in extra):
                 parser.error(f"unrecognized arguments: {' '.join(extra)}")
             getattr(args, command.rest).extend(extra)
-        return command.run(args)
+        status = command.run(args)
+        sys.stdout.flush()  # a full disk or a closed output shows here, not at exit
+        return status
     except SystemExit:
         raise
     except KeyboardInterrupt:
@@ -174,11 +189,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         # the reader went away (e.g. '| head'); say nothing more
-        try:
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
-        except OSError:
-            pass
+        _silence_stdout()
         return 0
+    except OSError as e:
+        # the environment, not anonlib: a full disk (> /dev/full), an output that
+        # cannot be written. An input that cannot be read is reported where it is read.
+        _silence_stdout()
+        where = f"{e.filename}" if e.filename else "standard output"
+        print(f"anonlib: cannot write {where}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
     except Exception as e:  # noqa: BLE001 - the whole point: no traceback for the user
         if os.environ.get("ANONLIB_DEBUG"):
             raise

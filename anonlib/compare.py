@@ -9,7 +9,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from .scenario.runner import ScenarioResult, run_scenario
+from .scenario.runner import ScenarioResult, run_scenario, unknown_scheme
+from .scenario.syntax import InputError
 from .schemes import SCHEMES
 
 
@@ -55,8 +56,30 @@ class Comparison:
                 f"<th>why</th></tr></thead><tbody>{rows}</tbody></table>")
 
 
-def compare(text: str, schemes: tuple[str, ...] | list[str] | None = None,
+def compare(text: str | bytes, schemes: str | tuple[str, ...] | list[str] | None = None,
             name: str = "<scenario>") -> Comparison:
-    """Run ``text`` under each scheme (default: all of them), overriding its ``scheme`` line."""
-    names = tuple(schemes) if schemes is not None else tuple(SCHEMES)
+    """Run ``text`` under each scheme (default: all of them), overriding its ``scheme`` line.
+
+    ``schemes`` is a list of names, or one name. Raises
+    :class:`~anonlib.scenario.InputError` for an empty list, a name that is not
+    a scheme (with the nearest one), or a scheme named twice; the scenario
+    itself is never an error (an invalid one gives exit 2 in every row).
+    """
+    if schemes is None:
+        names: tuple[str, ...] = tuple(SCHEMES)
+    elif isinstance(schemes, str):
+        names = (schemes,)
+    elif isinstance(schemes, (list, tuple)):
+        names = tuple(schemes)
+    else:
+        raise InputError("schemes is a list of scheme names (or one name), not "
+                         f"{type(schemes).__name__}")
+    if not names:
+        raise InputError(f"compare needs at least one scheme; schemes: {', '.join(SCHEMES)}")
+    for s in names:
+        if not isinstance(s, str) or s not in SCHEMES:
+            raise InputError(unknown_scheme(s))
+    twice = sorted({s for s in names if names.count(s) > 1})
+    if twice:
+        raise InputError(f"scheme {twice[0]!r} is named twice")
     return Comparison(tuple(run_scenario(text, scheme=s, name=name) for s in names))

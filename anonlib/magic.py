@@ -19,7 +19,8 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from .scenario.runner import ScenarioResult, run_scenario
+from .scenario.parser import q
+from .scenario.runner import ScenarioResult, run_scenario, unknown_scheme
 from .schemes import SCHEMES
 
 USAGE = "usage: %%scenario [--scheme NAME] [--trace] [--name NAME]"
@@ -50,10 +51,10 @@ def parse_magic_line(line: str) -> dict[str, Any]:
         elif word == "--trace":
             opts["trace"] = True
         else:
-            raise MagicUsageError(f"unknown option {word!r}\n{USAGE}")
+            raise MagicUsageError(f"unknown option {q(word)}\n{USAGE}")
         i += 1
     if opts["scheme"] is not None and opts["scheme"] not in SCHEMES:
-        raise MagicUsageError(f"unknown scheme {opts['scheme']!r}; schemes: {', '.join(SCHEMES)}")
+        raise MagicUsageError(f"--scheme: {unknown_scheme(opts['scheme'])}")
     return opts
 
 

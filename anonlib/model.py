@@ -280,7 +280,9 @@ def _kernel(m: Mem, op: Kernel) -> Outcome:
         if e is None or e.kind is not EntryKind.MIGRATION:
             raise BackOff(f"{ref} is not a migration entry")
         reason = migrate.migrate_folio_move(m, e.folio)
-        return Outcome("skipped", reason) if reason else OK
+        # failed: the old folio is mapped back, a change of the entries ("skipped" is
+        # kept for a back-off that leaves the world as it was)
+        return Outcome("restored", reason) if reason else OK
     if e is None or e.kind is not EntryKind.PRESENT or e.folio == ZERO_FOLIO:
         if e is None:
             what = "nothing"

@@ -11,9 +11,11 @@ class Outcome:
     """The outcome of one operation, as the scenario transcript prints it.
 
     ``word`` is what ``expect OUTCOME`` compares: ``ok``, a value read,
-    ``SIGSEGV``, ``SIGBUS``, ``EFAULT``, ``EHWPOISON`` or ``skipped``.
-    ``detail`` says why (the reason for ``skipped``, or which path a GUP
-    took); it is printed but never compared.
+    ``SIGSEGV``, ``SIGBUS``, ``EFAULT``, ``EHWPOISON``, ``skipped`` (the
+    kernel backed off; nothing changed) or ``restored`` (``migrate-end``
+    failed and mapped the old folio back from the migration entries).
+    ``detail`` says why (the reason for ``skipped`` or ``restored``, or which
+    path a GUP took); it is printed but never compared.
     """
 
     word: str

@@ -63,8 +63,10 @@ from .player import (
 )
 from .render import diff_cells, diff_words, world_html
 from .results import ModelError
-from .scenario import Scenario, parse
-from .scenario.runner import ScenarioResult
+from .scenario import InputError, Scenario, parse
+from .scenario.parser import _Invalid as ScenarioSyntaxError
+from .scenario.parser import q, split_lines, tokenize
+from .scenario.runner import ScenarioResult, unknown_scheme
 from .schemes import MAINLINE, SCHEMES, Scheme
 from .state import World
 
@@ -262,6 +264,8 @@ class Stepper(_Displayed):
     def __init__(self, scenario: ScenarioResult | str, scheme: str | Scheme | None = None, *,
                  view: str = "figure", predict: bool = False,
                  watch: PageRef | str | None = None, source: str | None = None) -> None:
+        if scheme is not None:
+            _scheme(scheme)  # a name that is not a scheme: InputError with the nearest one
         self.source_text = scenario if isinstance(scenario, str) else source
         self.result = as_result(scenario, scheme)
         self.scheme = scheme_of(self.result)
@@ -520,9 +524,10 @@ def _page_ref(text: PageRef | str) -> PageRef:
         return text
     import re
 
-    m = re.fullmatch(r"\s*(\w+)\s+(\w+)\[(\d+)\]\s*", text)
+    pattern = r"\s*(\w+)\s+(\w+)\[([0-9]{1,9})\]\s*"
+    m = re.fullmatch(pattern, text) if isinstance(text, str) else None
     if m is None:
-        raise ValueError(f"not a page: {text!r} (write it as 'P A[0]')")
+        raise InputError(f"not a page: {q(str(text))} (write it as 'P A[0]')")
     return PageRef(m.group(1), m.group(2), int(m.group(3)))
 
 
@@ -607,9 +612,11 @@ class Playground(_Displayed):
             self.start = model.initial_world()
             self.base_text = f"scheme {self.scheme.name}\n" if self.scheme is not MAINLINE else ""
         else:
+            if scheme is not None:
+                _scheme(scheme)  # a bad name: InputError, before anything runs
             result = as_result(source, scheme)
             if result.world is None:
-                raise ValueError("the scenario did not run:\n" + str(result))
+                raise InputError("the scenario did not run:\n" + str(result))
             self.scheme = scheme_of(result)
             self.start = result.world
             self.base_text = source if isinstance(source, str) else None
@@ -665,13 +672,22 @@ class Playground(_Displayed):
         return self._enabled
 
     def do(self, op: Op | str) -> Playground:
-        """Apply an operation (an Op or a statement such as ``"P write A[0] x"``)."""
+        """Apply one operation (an Op or a statement such as ``"P write A[0] x"``).
+
+        A string holds exactly one statement (a comment after it is fine);
+        blank text, a comment alone, or several statements raise
+        :class:`~anonlib.scenario.InputError`, as does an operation the
+        model refuses here. A refused call changes nothing.
+        """
         if isinstance(op, str):
-            op = self._parse(op)
+            op = self._parse(_one_statement(op))
+        elif not isinstance(op, Op):
+            raise InputError(f"do() takes a statement (str) or an operation, not "
+                             f"{type(op).__name__}")
         before = self.world
         step = model.apply(before, op, self.scheme)
         if isinstance(step, ModelError):
-            raise ValueError(f"{to_text(op)}: {step.message}")
+            raise InputError(f"{to_text(op)}: {step.message}")
         self.history.append((op, str(step.outcome), step.world))
         self.used |= _names_in(op)
         self._enabled = None
@@ -695,8 +711,8 @@ class Playground(_Displayed):
             sc = parse(self.script() + "\n" + text.strip() + "\n")
             if isinstance(sc, Scenario) and sc.statements and sc.statements[-1].is_op:
                 return sc.statements[-1].action  # type: ignore[return-value]
-            raise ValueError(f"not a statement here: {text!r}: {sc}")
-        raise ValueError(f"not an enabled operation: {text!r}")
+            raise InputError(f"not a statement here: {q(text)}: {sc}")
+        raise InputError(f"not an enabled operation: {q(text)}")
 
     def script(self) -> str:
         """The scenario text that reproduces the session (for a start World: its operations)."""
@@ -839,9 +855,34 @@ def _checks_html(violations: list[str]) -> str:
 
 
 def _scheme(scheme: str | Scheme | None) -> Scheme:
+    """The Scheme named, or InputError with the nearest name."""
     if isinstance(scheme, Scheme):
         return scheme
-    return SCHEMES[scheme] if scheme is not None else MAINLINE
+    if scheme is None:
+        return MAINLINE
+    if isinstance(scheme, str) and scheme in SCHEMES:
+        return SCHEMES[scheme]
+    raise InputError(unknown_scheme(scheme))
+
+
+def _one_statement(text: str) -> str:
+    """The one statement in ``text``, without its comment; InputError for none or several."""
+    found: list[tuple[int, str]] = []
+    for lineno, line in enumerate(split_lines(text), start=1):
+        try:
+            tokens = tokenize(line)
+        except ScenarioSyntaxError as e:
+            raise InputError(f"line {lineno}, column {e.column}: {e.message}") from None
+        if tokens:
+            found.append((lineno, " ".join(t.raw for t in tokens)))
+    if not found:
+        raise InputError("nothing to do: the text is blank or only a comment; give one "
+                         "statement, such as 'P write A[0] x'")
+    if len(found) > 1:
+        lines = ", ".join(str(n) for n, _ in found[:10]) + (", ..." if len(found) > 10 else "")
+        raise InputError(f"do() applies one statement; this text has {len(found)} (lines "
+                         f"{lines}): call do() once for each")
+    return found[0][1]
 
 
 def _with_scheme(text: str, scheme: Scheme) -> str:

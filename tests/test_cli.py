@@ -105,7 +105,7 @@ def test_scheme_overrides_the_file(tmp_path: Path) -> None:
 def test_unknown_scheme_option_is_a_usage_error(files: dict[str, Path]) -> None:
     p = anonlib("run", "--scheme", "nope", str(files["ok.scn"]))
     assert p.returncode == 2
-    assert "invalid choice: 'nope'" in p.stderr
+    assert "unknown scheme 'nope'" in p.stderr
 
 
 def test_several_files_give_the_worst_status(files: dict[str, Path]) -> None:

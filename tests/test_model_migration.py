@@ -210,11 +210,12 @@ def test_device_exclusive_on_an_untouched_thp_range_is_pte_level() -> None:
 def test_failed_migration_end_maps_the_old_folio_back() -> None:
     """mm/migrate.c: migrate_folio_move fails in folio_migrate_mapping (a FOLL_GET reference);
     remove_migration_ptes maps the *old* folio back from the entries, so the writable entry
-    gives a writable exclusive PTE on the same page (the outcome word is ``skipped``)."""
+    gives a writable exclusive PTE on the same page. The outcome word is ``restored``, not
+    ``skipped``: the entries change (migration to present)."""
     r = run(*base("1"), P.get("A", 0, "G"))
     page = r.state(A0).page
     r.then(kernel("migrate-begin", A0), kernel("migrate-end", A0))
-    assert r.last.word == "skipped"
+    assert r.last.word == "restored" and "mapped back" in r.last.detail
     assert r.state(A0).page == page
     assert r.words(A0) == ("present", "writable", "exclusive", "unpinned")
     assert r.world == r.worlds[-3]

@@ -8,10 +8,11 @@ import sys
 from collections.abc import Sequence
 
 from ..cli import Command, register
-from ..invariants import BY_ID
+from ..scenario.parser import q
 from ..schemes import SCHEMES
-from .alphabet import FAMILIES, parse_ops
-from .search import WorldSpec, compare_schemes, explore
+from .alphabet import FAMILIES
+from .options import check_counts, check_invariants, check_ops, check_scheme, world
+from .search import compare_schemes, explore
 
 EPILOG = """\
 examples:
@@ -72,21 +73,18 @@ def configure(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``explore`` with parsed arguments; the exit status."""
     try:
-        if args.scheme not in SCHEMES:
-            raise ValueError(f"unknown scheme {args.scheme!r}; schemes: {', '.join(SCHEMES)}")
-        if args.compare and args.compare not in SCHEMES:
-            raise ValueError(f"unknown scheme {args.compare!r}; schemes: {', '.join(SCHEMES)}")
-        spec = WorldSpec.parse(args.pages, args.after)
+        check_scheme("--scheme", args.scheme)
+        if args.compare is not None:
+            check_scheme("--compare", args.compare)
+        spec = world("--pages", args.pages, args.after)
         spec.initial(SCHEMES[args.scheme])
-        parse_ops(args.ops)
-        if args.processes < 1 or args.depth < 0 or args.handles < 0 or args.values < 1:
-            raise ValueError("--processes and --values must be >= 1, --depth and --handles >= 0")
+        check_ops("--ops", args.ops)
+        check_counts("--", args.processes, args.depth, args.handles, args.values, args.jobs)
         invs = None
-        if args.invariants:
-            invs = [i.strip() for i in args.invariants.split(",") if i.strip()]
-            for i in invs:
-                if i not in BY_ID:
-                    raise ValueError(f"unknown invariant {i!r}; known: {', '.join(BY_ID)}")
+        if args.invariants is not None:
+            invs = check_invariants("--invariants", args.invariants)
+        if args.counterexamples is not None:
+            writable_dir(args.counterexamples)
     except ValueError as e:
         print(f"anonlib explore: {e}", file=sys.stderr)
         return 2
@@ -107,7 +105,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(res)
     if args.counterexamples:
-        os.makedirs(args.counterexamples, exist_ok=True)
         for i, c in enumerate(res.violations + res.known + res.crashes):
             tag = (f"crash-{i}" if c.invariant == "crash" else c.invariant) + (
                 f"-{c.known_gap.id}" if c.known_gap else "")
@@ -117,6 +114,21 @@ def run(args: argparse.Namespace) -> int:
           f"{res.transitions / res.seconds if res.seconds else 0:,.0f} transitions/s, "
           f"jobs {res.jobs}", file=sys.stderr)
     return res.exit_code
+
+
+def writable_dir(path: str) -> None:
+    """Make ``--counterexamples DIR`` (before the search, not after it), or ValueError why not."""
+    if not path:
+        raise ValueError("--counterexamples needs a directory name")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"--counterexamples {q(path)}: exists and is not a directory")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except (OSError, ValueError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise ValueError(f"--counterexamples {q(path)}: cannot create it: {reason}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"--counterexamples {q(path)}: cannot write in this directory")
 
 
 def main_explore(argv: Sequence[str] | None = None) -> int:

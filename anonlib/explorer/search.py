@@ -141,12 +141,18 @@ class WorldSpec:
 
     def _parse_after(self, text: str) -> tuple[Op, ...]:
         from ..scenario import ScenarioError, parse
+        from ..scenario.parser import split_statements
+        from ..scenario.source import clip
 
-        lines = [line.strip() for line in text.replace(";", "\n").splitlines() if line.strip()]
+        lines = split_statements(text)
         head = self.header() + [to_text(op) for op in self.setup()]
         sc = parse("\n".join(head + lines), "<after>")
         if isinstance(sc, ScenarioError):
-            raise ValueError(f"--after: {sc.message} (in: {'; '.join(lines)})")
+            where = sc.line - len(head)
+            if 1 <= where <= len(lines):
+                raise ValueError(f"--after: statement {where} ({clip(lines[where - 1], 80)}), "
+                                 f"column {sc.column}: {sc.message}")
+            raise ValueError(f"--after: {sc.message}")
         ops = [st.action for st in sc.statements if st.is_op]
         if len(ops) != len(sc.statements):
             raise ValueError("--after takes operations only (no expect or show)")
@@ -699,6 +705,9 @@ def explore(scheme: str | Scheme = "mainline", pages: str | WorldSpec = "base:1"
     ``after``: statements to run before the search starts (``"P write A[0] P1"``;
     separate several with ``;``).
     """
+    from .options import check_api
+
+    check_api(scheme, pages, processes, depth, ops, invariants, jobs, handles, values, after)
     sch = SCHEMES[scheme] if isinstance(scheme, str) else scheme
     spec = WorldSpec.parse(pages, after) if isinstance(pages, str) else pages
     fams = parse_ops(ops) if isinstance(ops, str) else frozenset(ops)
@@ -970,6 +979,10 @@ def compare_schemes(a: str, b: str, pages: str = "base:1", processes: int = 2, d
     not checked here (:func:`explore` does that). An operation refused under
     either scheme is not tried.
     """
+    from .options import check_api, check_scheme
+
+    check_scheme("b", b)
+    check_api(a, pages, processes, depth, ops, None, 1, handles, values, after)
     sa, sb = SCHEMES[a], SCHEMES[b]
     spec = WorldSpec.parse(pages, after)
     alphabet = Alphabet(parse_ops(ops), processes, handles, values)

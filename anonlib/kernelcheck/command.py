@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -32,7 +33,8 @@ apt-get and downloads Debian's linux-image-6.12.*-amd64-unsigned into
 exit status:
   0  the model agrees with the kernel on everything checked, known differences aside
   1  a disagreement not listed in tools/kernelcheck/known-differences.toml
-  2  bad arguments or an invalid known-differences file
+  2  bad arguments, a scenario file that is missing or not valid, or an invalid
+     or missing known-differences file: all checked before the VM boots
   3  the VM failed (did not boot, hung past --timeout, the test program broke)
   77 QEMU, gcc or the kernel are not available and may not be installed here
      (with --skip-unavailable: a note, and exit 0; never under CI=true)"""
@@ -60,6 +62,46 @@ def _configure(p: argparse.ArgumentParser) -> None:
                         "(ignored under CI=true)")
 
 
+#: Longest --timeout accepted (a day): a VM that needs more is hung.
+MAX_TIMEOUT = 86400.0
+
+
+def validate(args: argparse.Namespace, files: list[Path]) -> list[str]:
+    """Everything wrong with the arguments, found before QEMU boots (empty: go ahead)."""
+    from ..scenario.parser import parse
+    from ..scenario.source import SourceError, clip, read_source
+    from ..scenario.syntax import ScenarioError
+    from .known import KnownDifferencesError, load_known
+
+    problems: list[str] = []
+    timeout = args.timeout
+    if not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
+        problems.append(f"--timeout must be a number of seconds above 0 and at most "
+                        f"{MAX_TIMEOUT:.0f}, not {clip(str(args.timeout))}")
+    if args.known is not None:
+        try:
+            load_known(args.known)
+        except KnownDifferencesError as e:
+            problems.append(f"--known: {clip(str(e), 400)}")
+    for option, out in (("--json", args.json), ("--markdown", args.markdown)):
+        if out is not None:
+            parent = out.parent if str(out.parent) else Path(".")
+            if out.is_dir():
+                problems.append(f"{option} {clip(str(out))}: is a directory")
+            elif not parent.is_dir():
+                problems.append(f"{option} {clip(str(out))}: no directory {clip(str(parent))}")
+    for f in files:
+        try:
+            source = read_source(f)
+        except SourceError as e:
+            problems.append(str(e))
+            continue
+        sc = parse(source.text, str(f))
+        if isinstance(sc, ScenarioError):
+            problems.append(f"not a valid scenario: {sc}")
+    return problems
+
+
 def _run(args: argparse.Namespace) -> int:
     from .check import kernel_check, library_files
     from .known import KnownDifferencesError
@@ -70,6 +112,12 @@ def _run(args: argparse.Namespace) -> int:
         files = [f for f in library_files() if f not in files] + files
     if not files:
         print("anonlib kernel-check: name scenario files, or --all", file=sys.stderr)
+        return 2
+    problems = validate(args, files)
+    if problems:
+        for problem in problems:
+            print(f"anonlib kernel-check: {problem}", file=sys.stderr)
+        print("anonlib kernel-check: nothing was run (no VM was booted)", file=sys.stderr)
         return 2
     try:
         report = kernel_check(

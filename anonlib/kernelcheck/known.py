@@ -71,6 +71,13 @@ class KnownDifference:
         return where
 
 
+def _names(keys: set[str]) -> str:
+    """Keys for a message: each quoted and cut short, in order, at most ten."""
+    from ..scenario.parser import listing
+
+    return listing([f"'{k}'" for k in sorted(keys)][:10])
+
+
 def parse_known(text: str, source: str = "known-differences.toml") -> list[KnownDifference]:
     """Parse the TOML text; raises :class:`KnownDifferencesError` naming the bad entry."""
     try:
@@ -79,20 +86,29 @@ def parse_known(text: str, source: str = "known-differences.toml") -> list[Known
         raise KnownDifferencesError(f"{source}: {e}") from None
     unknown = set(data) - {"difference"}
     if unknown:
-        raise KnownDifferencesError(f"{source}: unknown top-level key(s) {sorted(unknown)}; "
+        raise KnownDifferencesError(f"{source}: unknown top-level key(s) {_names(unknown)}; "
                                     "entries are [[difference]] tables")
+    entries = data.get("difference", [])
+    if not isinstance(entries, list):
+        raise KnownDifferencesError(f"{source}: 'difference' must be an array of tables "
+                                    "([[difference]] entries)")
     out = []
     allowed = {"scenario", "statement", "line", "check", "why", "matters"}
-    for i, e in enumerate(data.get("difference", []), 1):
+    for i, e in enumerate(entries, 1):
         where = f"{source}: difference #{i}"
+        if not isinstance(e, dict):
+            raise KnownDifferencesError(f"{where}: must be a table ([[difference]]), "
+                                        f"not a {type(e).__name__}")
         extra = set(e) - allowed
         if extra:
-            raise KnownDifferencesError(f"{where}: unknown key(s) {sorted(extra)}")
+            raise KnownDifferencesError(f"{where}: unknown key(s) {_names(extra)}; keys: "
+                                        f"{_names(allowed)}")
         for key in ("scenario", "why", "matters"):
             if not isinstance(e.get(key), str) or not e[key].strip():
                 raise KnownDifferencesError(f"{where}: '{key}' (a non-empty string) is required")
-        if "line" in e and not isinstance(e["line"], int):
-            raise KnownDifferencesError(f"{where}: 'line' must be an integer")
+        if "line" in e and (not isinstance(e["line"], int) or isinstance(e["line"], bool)
+                            or e["line"] < 1):
+            raise KnownDifferencesError(f"{where}: 'line' must be a positive integer")
         for key in ("statement", "check"):
             if key in e and not isinstance(e[key], str):
                 raise KnownDifferencesError(f"{where}: '{key}' must be a string")
@@ -102,10 +118,22 @@ def parse_known(text: str, source: str = "known-differences.toml") -> list[Known
 
 
 def load_known(path: Path | None = None) -> list[KnownDifference]:
-    p = path or DEFAULT_FILE
-    if not p.exists():
-        return []
-    return parse_known(p.read_text(), str(p))
+    """The entries of ``path`` (default: :data:`DEFAULT_FILE`, which may be absent).
+
+    A file that was named but is missing, a directory, too large, not UTF-8
+    or not valid raises :class:`KnownDifferencesError`.
+    """
+    from ..scenario.source import SourceError, read_source
+
+    if path is None:
+        if not DEFAULT_FILE.exists():
+            return []
+        path = DEFAULT_FILE
+    try:
+        text = read_source(path).text
+    except SourceError as e:
+        raise KnownDifferencesError(str(e)) from None
+    return parse_known(text, str(path))
 
 
 def apply_known(result: FileResult, path: str, known: list[KnownDifference]) -> set[int]:

@@ -6,6 +6,8 @@ import argparse
 import sys
 
 from ..cli import Command, register
+from ..scenario.parser import q, suggest
+from ..scenario.source import clip
 from .explorer import explore, replay, table
 from .machine import MEMORY_MODEL_HELP, MEMORY_MODELS
 from .variants import VARIANTS
@@ -74,31 +76,40 @@ def _list() -> str:
     return "\n".join(lines)
 
 
+def _error(message: str) -> int:
+    print(f"anonlib race: {message}", file=sys.stderr)
+    return 2
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.memory_model not in MEMORY_MODELS:
+        hint = suggest(args.memory_model, list(MEMORY_MODELS))
+        return _error(f"unknown memory model {q(args.memory_model)};{hint} models: "
+                      f"{', '.join(MEMORY_MODELS)}")
     if args.list:
         print(_list())
         return 0
     if args.table:
         print(table())
         return 0
-    if args.memory_model not in MEMORY_MODELS:
-        print(
-            f"anonlib race: unknown memory model {args.memory_model!r}; "
-            f"models: {', '.join(MEMORY_MODELS)}",
-            file=sys.stderr,
-        )
-        return 2
     if args.variant is None:
-        print("anonlib race: name a VARIANT (see --list)", file=sys.stderr)
-        return 2
+        return _error("name a VARIANT (see --list)")
     if args.variant not in VARIANTS:
-        print(
-            f"anonlib race: unknown variant {args.variant!r}; see 'python -m anonlib race --list'",
-            file=sys.stderr,
-        )
-        return 2
+        hint = suggest(args.variant, list(VARIANTS))
+        return _error(f"unknown variant {q(args.variant)};{hint} see "
+                      "'python -m anonlib race --list'")
     if args.schedule is not None:
-        r = replay(args.variant, args.schedule, args.memory_model)
+        events = [e.strip() for e in args.schedule.split(",")]
+        if not any(events):
+            return _error(f"--schedule {q(args.schedule)} names no event; e.g. A1,B1,A2")
+        if not all(events):
+            return _error(f"--schedule {q(args.schedule)}: an empty event between commas")
+        r = replay(args.variant, events, args.memory_model)
+        if r.error:
+            # the replay up to the event that cannot happen, then the error on stderr
+            print("\n".join(x for x in r.text().split("\n") if x != f"error: {r.error}"))
+            sys.stdout.flush()
+            return _error(clip(r.error, 400))
         print(r.text())
         return r.exit_status
     result = explore(args.variant, args.memory_model)

@@ -9,7 +9,15 @@ from pathlib import Path
 from ..cli import Command, register
 from ..schemes import SCHEMES
 from .library import check_file, find_scenarios, table
-from .runner import run_scenario
+from .runner import run_scenario, unknown_scheme
+from .source import SourceError, read_source
+
+
+def scheme_name(text: str) -> str:
+    """An argparse ``type``: a scheme name, or an error with the nearest one."""
+    if text not in SCHEMES:
+        raise argparse.ArgumentTypeError(unknown_scheme(text))
+    return text
 
 RUN_DESCRIPTION = """\
 Run scenario files on the model and print each statement's outcome: the
@@ -43,7 +51,9 @@ exit status:
   1  an expectation or invariant failed (the report names the line, what was
      expected, what was found, and the invariant with its explanation)
   2  a scenario is not valid (syntax, unknown name, page out of range, an
-     operation the scheme's kernel lacks), or a file cannot be read
+     operation the scheme's kernel lacks), a file cannot be read (missing,
+     not UTF-8, over the 4 MiB limit), an argument is not valid, or the
+     output cannot be written (docs/limits.md)
   With several files, the status is the worst of them."""
 
 
@@ -51,7 +61,7 @@ def _configure_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help="scenario files ('-': standard input)")
     p.add_argument(
         "--scheme",
-        choices=list(SCHEMES),
+        type=scheme_name,
         metavar="NAME",
         help="run under this scheme instead of the file's 'scheme' line",
     )
@@ -61,20 +71,18 @@ def _configure_run(p: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace) -> int:
     status = 0
     for i, file in enumerate(args.files):
-        if file == "-":
-            name, text = "<stdin>", sys.stdin.read()
-        else:
-            name = file
-            try:
-                text = Path(file).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as e:
-                reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-                print(f"{file}: cannot read: {reason}", file=sys.stderr)
-                status = max(status, 2)
-                continue
+        try:
+            source = read_source(file)
+        except SourceError as e:
+            print(e, file=sys.stderr)
+            status = max(status, 2)
+            continue
+        name = source.name
         if len(args.files) > 1:
             print(("\n" if i else "") + f"==> {name} <==")
-        result = run_scenario(text, args.scheme, name=name, trace=args.trace, keep_steps=False)
+        result = run_scenario(
+            source.scenario_text, args.scheme, name=name, trace=args.trace, keep_steps=False
+        )
         if result.transcript:
             print(result.transcript)
         sys.stdout.flush()
@@ -120,11 +128,18 @@ def _configure_verdicts(p: argparse.ArgumentParser) -> None:
 def _verdicts(args: argparse.Namespace) -> int:
     files = find_scenarios(args.paths)
     status, verdicts = 0, []
+    for p in args.paths:
+        if Path(p).is_dir() and not any(f.is_relative_to(p) for f in files):
+            print(f"{p}: no .scn file in this directory", file=sys.stderr)
+            status = 2
+    if not files:
+        print("anonlib verdicts: no scenario file to check", file=sys.stderr)
+        return 2
     for path in files:
         try:
             got = check_file(path)
-        except (OSError, UnicodeDecodeError) as e:
-            got = f"cannot read: {e}"
+        except SourceError as e:
+            got = str(e).removeprefix(f"{path}: ")
         if isinstance(got, str):
             print(f"{path}: {got}", file=sys.stderr)
             status = 2

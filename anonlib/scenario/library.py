@@ -22,10 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..schemes import SCHEMES
+from .parser import split_lines
 from .runner import ScenarioResult, run_scenario
+from .source import read_source
 
 EXPECT_RE = re.compile(r"#\s*expect:(.*)")
-ITEM_RE = re.compile(r"([a-z0-9-]+)=([0-9]+)(?::(INV-[0-9]+|expect))?")
+ITEM_RE = re.compile(r"([a-z0-9-]+)=([0-9]{1,9})(?::(INV-[0-9]+|expect))?")
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class Verdict:
 def read_expectations(text: str) -> dict[str, int] | str:
     """The ``# expect:`` header as {scheme: exit status}, or what is wrong with it."""
     found: dict[str, int] = {}
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(split_lines(text), start=1):
         m = EXPECT_RE.fullmatch(line.strip())
         if m is None:
             continue
@@ -77,7 +79,7 @@ def read_expectations(text: str) -> dict[str, int] | str:
 
 def read_reasons(text: str) -> dict[str, str]:
     """The reasons the ``# expect:`` header names, {scheme: "INV-n" or "expect"}."""
-    for line in text.splitlines():
+    for line in split_lines(text):
         m = EXPECT_RE.fullmatch(line.strip())
         if m is not None:
             return {im.group(1): im.group(3) for item in m.group(1).split()
@@ -106,15 +108,19 @@ def _why(r: ScenarioResult) -> str:
 
 
 def check_file(path: Path) -> list[Verdict] | str:
-    """Run one file under each scheme of its header (or say why its header is unusable)."""
-    text = path.read_text(encoding="utf-8")
+    """Run one file under each scheme of its header (or say why its header is unusable).
+
+    Raises :class:`~anonlib.scenario.source.SourceError` if the file cannot be read.
+    """
+    source = read_source(path)
+    text = source.text
     expected = read_expectations(text)
     if isinstance(expected, str):
         return expected
     reasons = read_reasons(text)
     verdicts = []
     for scheme, status in expected.items():
-        r = run_scenario(text, scheme, name=str(path))
+        r = run_scenario(source.scenario_text, scheme, name=str(path))
         verdicts.append(Verdict(str(path), scheme, status, r.exit_code, _why(r),
                                 reasons.get(scheme, ""), _reason(r)))
     return verdicts

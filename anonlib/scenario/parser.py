@@ -6,9 +6,15 @@ keywords, unknown processes, mappings and handles (it follows ``spawn``,
 ``fork``, ``mmap`` and ``as H``; a fork child inherits its parent's mapping
 names), pages out of range (mapping sizes are known from ``mmap`` and
 ``config``), ``H write`` on a read-only reference, ``unpin`` of a ``get``
-reference and ``put`` of a pin, and the header's place and values. Anything
-that depends on the state (a process that has exited, a GUP that failed) is
-left to the model.
+reference and ``put`` of a pin, the header's place and values, and that a process name is
+not used again after its ``exit``. Anything else that depends on the state (an
+operation of a process that has exited, a GUP that failed) is left to the model.
+
+A line ends at ``\n`` or ``\r\n`` only; words are separated by spaces and
+tabs, and any other control, separator or invisible character outside a
+comment is an error naming its code point. Numbers are ASCII digits. The
+limits (name length, sizes, how much of a word a message quotes) are listed
+in ``docs/limits.md``.
 
 Errors are values: :func:`parse` returns a :class:`ScenarioError` naming the
 line and column; it raises nothing for bad input.
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from dataclasses import dataclass, field, replace
 
 from ..ops import (
@@ -45,6 +52,7 @@ from ..ops import (
 )
 from ..schemes import SCHEMES
 from ..state import Config
+from .source import BOM, clip
 from .syntax import (
     KIND_WORDS,
     PAIRED_WORDS,
@@ -63,6 +71,8 @@ NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 VALUE_RE = re.compile(r"[A-Za-z0-9_.:-]+")
 PAGE_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\[([0-9]+)\]")
 
+#: Longest name of a process, mapping or handle.
+MAX_NAME = 64
 #: Largest sizes the parser accepts (the real PMD THP has 512 subpages).
 MAX_PAGES = 512
 MAX_SWAP_SLOTS = 4096
@@ -148,53 +158,172 @@ class _Invalid(Exception):
         self.message = message
 
 
+#: Characters that separate words; every other whitespace or control character is an error.
+BLANKS = " \t"
+#: Characters a statement may not contain outside a comment: controls (other than tab),
+#: line and paragraph separators, and invisible format characters that would make two
+#: names look alike.
+ODD_RE = re.compile(
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u00a0\u00ad\u1680\u180e\u2000-\u200f"
+    "\u2028-\u202f\u205f-\u2064\u3000\ufeff\ufff9-\ufffb]"
+)
+_CONTROL_NAMES = {
+    "\x00": "NUL",
+    "\x0b": "vertical tab",
+    "\x0c": "form feed",
+    "\x0d": "carriage return",
+    "\x1c": "file separator",
+    "\x1d": "group separator",
+    "\x1e": "record separator",
+    "\x1f": "unit separator",
+    "\x7f": "delete",
+    "\x85": "next line",
+}
+_WORD_RE = re.compile(r'[^ \t#"]+')
+#: A quoted value, "unrolled" so that a long one costs no backtracking state per character
+_QUOTED_RE = re.compile(r'"([^"\\]*(?:\\.[^"\\]*)*)"?')
+_ESCAPE_RE = re.compile(r'\\(.?)')
+#: An ASCII number (``str.isdigit`` also accepts superscripts and other scripts' digits).
+NUMBER_RE = re.compile(r"[0-9]+")
+#: Most digits a number may have; anything longer is out of every range the language has.
+MAX_DIGITS = 9
+#: Most words on one line (the longest statement, 'expect' with every state word, has 22).
+MAX_WORDS = 64
+
+
+def describe_char(c: str) -> str:
+    """``U+000C (form feed)``: a character named so that an invisible one can be found."""
+    name = _CONTROL_NAMES.get(c) or unicodedata.name(c, "")
+    return f"U+{ord(c):04X}" + (f" ({name.lower()})" if name else "")
+
+
+def small_number(text: str) -> int | None:
+    """``text`` as a number if it is ASCII digits only and at most :data:`MAX_DIGITS` long."""
+    if len(text) <= MAX_DIGITS and NUMBER_RE.fullmatch(text):
+        return int(text)
+    return None
+
+
+def q(text: str) -> str:
+    """A word quoted for a message, cut to a bounded length (see :func:`source.clip`)."""
+    return f"'{clip(text)}'"
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of ``text``: a line ends at ``\\n`` or ``\\r\\n`` only.
+
+    ``str.splitlines`` would also break at form feeds, vertical tabs, U+0085
+    and U+2028/2029, shifting line numbers and ending comments early.
+    """
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def split_statements(text: str) -> list[str]:
+    """Statements written on one line separated by ``;`` (as ``explore --after`` takes them).
+
+    A ``;`` inside a quoted value (``P write A[0] "a;b"``) does not separate;
+    a newline does. Blank statements are dropped.
+    """
+    out: list[str] = []
+    for line in split_lines(text):
+        current: list[str] = []
+        quoted = escaped = False
+        for c in line:
+            if quoted:
+                if escaped:
+                    escaped = False
+                elif c == "\\":
+                    escaped = True
+                elif c == '"':
+                    quoted = False
+            elif c == '"':
+                quoted = True
+            elif c == ";":
+                out.append("".join(current))
+                current = []
+                continue
+            current.append(c)
+        out.append("".join(current))
+    return [x.strip(BLANKS) for x in out if x.strip(BLANKS)]
+
+
+def _odd(line: str, start: int, end: int, where: str) -> None:
+    m = ODD_RE.search(line, start, end)
+    if m is not None:
+        raise _Invalid(
+            m.start() + 1,
+            f"unexpected character {describe_char(m.group())}{where}: a line ends at a "
+            "newline, and words are separated by spaces or tabs",
+        )
+
+
 def tokenize(line: str) -> list[Token]:
     """Split one line into tokens; ``#`` outside quotes ends it. Raises ``_Invalid``."""
     tokens: list[Token] = []
     i, n = 0, len(line)
     while i < n:
         c = line[i]
-        if c.isspace():
+        if c in BLANKS:
             i += 1
         elif c == "#":
             break
+        elif len(tokens) == MAX_WORDS:
+            raise _Invalid(
+                i + 1,
+                f"more than {MAX_WORDS} words on one line: no statement has that many (one "
+                "statement per line)",
+            )
         elif c == '"':
-            start, i, chars = i, i + 1, []
-            while True:
-                if i >= n:
-                    raise _Invalid(start + 1, 'unterminated quoted value: a closing " is missing')
-                c = line[i]
-                if c == '"':
-                    i += 1
-                    break
-                if c == "\\":
-                    if i + 1 < n and line[i + 1] in '"\\':
-                        chars.append(line[i + 1])
-                        i += 2
-                        continue
-                    bad = line[i : i + 2]
+            start = i
+            m = _QUOTED_RE.match(line, i)
+            assert m is not None  # the pattern matches at any '"'
+            if not m.group().endswith('"') or m.end() - start < 2:
+                raise _Invalid(start + 1, 'unterminated quoted value: a closing " is missing')
+            body = m.group(1)
+            _odd(line, start + 1, m.end() - 1, " in a quoted value")
+            chars = []
+            pos = 0
+            for e in _ESCAPE_RE.finditer(body):
+                if e.group(1) not in ('"', "\\"):
                     raise _Invalid(
-                        i + 1,
-                        f"unknown escape '{bad}' in a quoted value; only \\\" and \\\\ are allowed",
+                        start + 2 + e.start(),
+                        f"unknown escape {q(e.group())} in a quoted value; only \\\" and \\\\ "
+                        "are allowed",
                     )
-                chars.append(c)
-                i += 1
-            if i < n and not line[i].isspace() and line[i] != "#":
+                chars.append(body[pos:e.start()])
+                chars.append(e.group(1))
+                pos = e.end()
+            chars.append(body[pos:])
+            i = m.end()
+            if i < n and line[i] not in BLANKS and line[i] != "#":
                 raise _Invalid(i + 1, "put a space after a quoted value")
             tokens.append(Token("".join(chars), start + 1, line[start:i], quoted=True))
         else:
             start = i
-            while i < n and not line[i].isspace() and line[i] != "#":
-                if line[i] == '"':
-                    raise _Invalid(i + 1, 'unexpected \'"\': quote a whole value, as in "a b"')
-                i += 1
-            word = line[start:i]
+            m = _WORD_RE.match(line, i)
+            assert m is not None  # c is none of the characters the pattern excludes
+            i = m.end()
+            _odd(line, start, i, "")
+            if i < n and line[i] == '"':
+                raise _Invalid(i + 1, 'unexpected \'"\': quote a whole value, as in "a b"')
+            word = m.group()
             tokens.append(Token(word, start + 1, word))
     return tokens
 
 
+#: Longest word a "did you mean" is looked for (difflib's cost grows with the length).
+MAX_SUGGEST = 64
+#: Most names a message lists (the processes of a scenario with thousands of them).
+MAX_LISTED = 20
+
+
 def _suggest(word: str, known: list[str] | tuple[str, ...]) -> str:
     """`` did you mean 'x'?`` for the nearest known word, or nothing."""
+    if len(word) > MAX_SUGGEST:
+        return ""
     lower = word.lower()
     for k in known:
         if k.lower() == lower:
@@ -208,12 +337,24 @@ def _suggest(word: str, known: list[str] | tuple[str, ...]) -> str:
     return f" did you mean '{close[0]}'?" if close else ""
 
 
-def _unknown(what: str, word: str, known: list[str], listing: str, empty: str) -> str:
+def listing(names: list[str] | tuple[str, ...]) -> str:
+    """``a, b, c``; past :data:`MAX_LISTED` names, the first ones and how many more."""
+    if len(names) <= MAX_LISTED:
+        return ", ".join(clip(n) for n in names)
+    shown = ", ".join(clip(n) for n in names[:MAX_LISTED])
+    return f"{shown} and {len(names) - MAX_LISTED:,} more"
+
+
+#: `` did you mean 'x'?`` (for the command line and the API's names too)
+suggest = _suggest
+
+
+def _unknown(what: str, word: str, known: list[str], listed: str, empty: str) -> str:
     """A message for an unknown name: the nearest known one, then the known ones."""
     if not known:
-        return f"unknown {what} '{word}'; {empty}"
+        return f"unknown {what} {q(word)}; {empty}"
     hint = _suggest(word, known)
-    return f"unknown {what} '{word}';{hint} {listing}: {', '.join(known)}"
+    return f"unknown {what} {q(word)};{hint} {listed}: {listing(known)}"
 
 
 @dataclass
@@ -228,6 +369,7 @@ class _Mapping:
 class _Proc:
     line: int
     mappings: dict[str, _Mapping] = field(default_factory=dict)
+    exited: int = 0  # the line of its 'exit' (0: alive as far as the parser knows)
 
 
 @dataclass
@@ -257,20 +399,27 @@ class Parser:
     # ---------------------------------------------------------------- entry point
 
     def parse(self, text: str) -> Scenario | ScenarioError:
-        for lineno, line in enumerate(text.splitlines(), start=1):
+        bom = text.startswith(BOM)
+        if bom:
+            text = text[1:]
+        for lineno, line in enumerate(split_lines(text), start=1):
             self.line = lineno
             try:
                 tokens = tokenize(line)
                 if tokens:
                     self._line(tokens)
             except _Invalid as e:
-                return ScenarioError(self.name, lineno, e.column, e.message)
+                # a 'missing ...' error points where the missing word would go, one space
+                # past the line's last character: never further
+                column = max(1, min(e.column, len(line) + 2))
+                return ScenarioError(self.name, lineno, column, e.message)
         return Scenario(
             name=self.name,
             scheme=self.scheme,
             scheme_line=self.scheme_line,
             config=self.config,
             statements=tuple(self.statements),
+            bom=bom,
         )
 
     # ---------------------------------------------------------------- one line
@@ -279,7 +428,7 @@ class Parser:
         head = tokens[0]
         text = " ".join(t.raw for t in tokens)
         if head.text in ("scheme", "config") and not head.quoted:
-            self._no_suffix(tokens, f"'{head.text}' has no outcome to expect")
+            self._no_suffix(tokens, f"{q(head.text)} has no outcome to expect")
             if head.text == "scheme":
                 self._scheme(tokens)
             else:
@@ -317,7 +466,7 @@ class Parser:
                 if len(rest) > 1:
                     raise _Invalid(
                         rest[1].column,
-                        f"unexpected '{rest[1].raw}': 'expect' takes one outcome "
+                        f"unexpected {q(rest[1].raw)}: 'expect' takes one outcome "
                         "(quote a value with spaces)",
                     )
                 return tokens[:k], self._value(rest[0]), t.column
@@ -344,7 +493,7 @@ class Parser:
             known = list(SCHEMES)
             hint = _suggest(word.text, known)
             raise _Invalid(
-                word.column, f"unknown scheme '{word.text}';{hint} schemes: {', '.join(known)}"
+                word.column, f"unknown scheme {q(word.text)};{hint} schemes: {', '.join(known)}"
             )
         self.scheme, self.scheme_line = word.text, self.line
 
@@ -361,18 +510,24 @@ class Parser:
         for t in tokens[1:]:
             key, eq, value = t.text.partition("=")
             if not eq or t.quoted:
-                raise _Invalid(t.column, f"expected KEY=VALUE, not '{t.raw}' (e.g. thp_pages=8)")
+                raise _Invalid(t.column, f"expected KEY=VALUE, not {q(t.raw)} (e.g. thp_pages=8)")
             if key not in CONFIG_KEYS:
                 hint = _suggest(key, CONFIG_KEYS)
                 raise _Invalid(
-                    t.column, f"unknown config key '{key}';{hint} keys: {', '.join(CONFIG_KEYS)}"
+                    t.column, f"unknown config key {q(key)};{hint} keys: {', '.join(CONFIG_KEYS)}"
                 )
             if key in self.config_lines:
                 raise _Invalid(t.column, f"{key} is already set at line {self.config_lines[key]}")
             vcol = t.column + len(key) + 1
-            if not value.isdigit():
-                raise _Invalid(vcol, f"{key} must be a whole number, not '{value}'")
-            number = int(value)
+            number = small_number(value)
+            if number is None:
+                if NUMBER_RE.fullmatch(value):
+                    top = MAX_SWAP_SLOTS if key == "swap_slots" else MAX_PAGES
+                    raise _Invalid(vcol, f"{key} must be at most {top}, not {q(value)}")
+                else:
+                    raise _Invalid(
+                        vcol, f"{key} must be a whole number, not {q(value)}"
+                    )
             if key == "thp_pages":
                 if number < 2 or number & (number - 1) or number > MAX_PAGES:
                     raise _Invalid(
@@ -398,7 +553,7 @@ class Parser:
             raise _Invalid(tokens[1].end + 1, "missing the page after the process: 'show P A[i]'")
         if len(tokens) > 3:
             raise _Invalid(
-                tokens[3].column, f"unexpected '{tokens[3].raw}': 'show' takes at most 'P A[i]'"
+                tokens[3].column, f"unexpected {q(tokens[3].raw)}: 'show' takes at most 'P A[i]'"
             )
         return Show(self._page(tokens[2], self._proc(tokens[1])))
 
@@ -411,7 +566,7 @@ class Parser:
         if tokens[1].text == "invariants" and not tokens[1].quoted:
             if len(tokens) > 2:
                 raise _Invalid(
-                    tokens[2].column, f"unexpected '{tokens[2].raw}' after 'expect invariants'"
+                    tokens[2].column, f"unexpected {q(tokens[2].raw)} after 'expect invariants'"
                 )
             return ExpectInvariants()
         proc = self._proc(tokens[1])
@@ -432,10 +587,10 @@ class Parser:
                 hint = _suggest(t.text, STATE_WORDS)
                 raise _Invalid(
                     t.column,
-                    f"unknown state word '{t.raw}';{hint} state words: {', '.join(STATE_WORDS)}",
+                    f"unknown state word {q(t.raw)};{hint} state words: {', '.join(STATE_WORDS)}",
                 )
             if t.text in seen:
-                raise _Invalid(t.column, f"'{t.text}' is repeated")
+                raise _Invalid(t.column, f"{q(t.text)} is repeated")
             other = None
             if t.text == "same-page":
                 if i + 2 >= len(tokens):
@@ -490,23 +645,23 @@ class Parser:
                 return self._kernel(tokens)
         if len(tokens) < 2:
             if head.text in self.procs or head.text in self.handles:
-                raise _Invalid(head.end + 1, f"missing the operation after '{head.raw}'")
+                raise _Invalid(head.end + 1, f"missing the operation after {q(head.raw)}")
             return self._unknown_statement(head)
         verb = tokens[1]
         if head.text in self.handles and verb.text not in HANDLE_VERBS:
-            raise _Invalid(verb.column, f"'{head.text}' is a handle; a handle can: write, read")
+            raise _Invalid(verb.column, f"{q(head.text)} is a handle; a handle can: write, read")
         if verb.quoted or (verb.text not in PROCESS_VERBS):
             if head.text in self.procs:
                 hint = _suggest(verb.text, PROCESS_VERBS)
                 raise _Invalid(
                     verb.column,
-                    f"unknown operation '{verb.raw}';{hint} a process can: "
+                    f"unknown operation {q(verb.raw)};{hint} a process can: "
                     + ", ".join(PROCESS_VERBS),
                 )
             if head.text in self.handles:
                 hint = _suggest(verb.text, HANDLE_VERBS)
                 raise _Invalid(
-                    verb.column, f"unknown operation '{verb.raw}';{hint} a handle can: write, read"
+                    verb.column, f"unknown operation {q(verb.raw)};{hint} a handle can: write, read"
                 )
             return self._unknown_statement(head)
         if verb.text in HANDLE_VERBS and head.text not in self.procs:
@@ -533,14 +688,14 @@ class Parser:
             hint = _suggest(head.text, starters)
             raise _Invalid(
                 head.column,
-                f"unknown statement '{head.raw}';{hint} a statement starts with "
+                f"unknown statement {q(head.raw)};{hint} a statement starts with "
                 f"{', '.join(starters)}, or a process or handle name",
             )
         hint = _suggest(head.text, [*starters, *self.procs, *self.handles])
         known = ", ".join(sorted(self.procs)) or "none yet"
         raise _Invalid(
             head.column,
-            f"unknown statement '{head.raw}';{hint} a statement starts with "
+            f"unknown statement {q(head.raw)};{hint} a statement starts with "
             f"{', '.join(starters)}, or a process (processes: {known}) or handle name",
         )
 
@@ -552,7 +707,7 @@ class Parser:
         if len(args) > count:
             extra = args[count]
             before = " ".join(t.raw for t in tokens[: start + count])
-            raise _Invalid(extra.column, f"unexpected '{extra.raw}' after '{before}'")
+            raise _Invalid(extra.column, f"unexpected {q(extra.raw)} after {q(before)}")
         return args
 
     def _mmap(self, proc: str, tokens: list[Token]) -> Mmap:
@@ -570,13 +725,14 @@ class Parser:
             npages = self.config.pages_for(kind)
             op = Mmap(proc, name, kind)
         else:
-            if size.quoted or not size.text.isdigit() or not 1 <= int(size.text) <= MAX_PAGES:
+            npages = None if size.quoted else small_number(size.text)
+            if npages is None or not 1 <= npages <= MAX_PAGES:
                 raise _Invalid(
                     size.column,
                     f"the size must be a number of pages from 1 to {MAX_PAGES}, 'thp' or "
-                    f"'hugetlb', not '{size.raw}'",
+                    f"'hugetlb', not {q(size.raw)}",
                 )
-            kind, npages = MapKind.BASE, int(size.text)
+            kind = MapKind.BASE
             op = Mmap(proc, name, kind, npages)
         self.procs[proc].mappings[name] = _Mapping(kind, npages, self.line)
         return op
@@ -614,7 +770,7 @@ class Parser:
             raise _Invalid(tokens[-1].end + 1, f"missing ro or rw after the page: {usage}")
         mode = tokens[3]
         if mode.quoted or mode.text not in ("ro", "rw"):
-            raise _Invalid(mode.column, f"expected ro or rw, not '{mode.raw}': {usage}")
+            raise _Invalid(mode.column, f"expected ro or rw, not {q(mode.raw)}: {usage}")
         flags: dict[str, bool] = {"longterm": False, "fast": False}
         i = 4
         while i < len(tokens) and not tokens[i].quoted and tokens[i].text in flags:
@@ -624,18 +780,18 @@ class Parser:
                     t.column, "'longterm' applies to 'pin' (FOLL_LONGTERM needs FOLL_PIN)"
                 )
             if flags[t.text]:
-                raise _Invalid(t.column, f"'{t.text}' is repeated")
+                raise _Invalid(t.column, f"{q(t.text)} is repeated")
             flags[t.text] = True
             i += 1
         if i >= len(tokens):
             raise _Invalid(tokens[-1].end + 1, f"missing 'as H' to name the reference: {usage}")
         if tokens[i].text != "as" or tokens[i].quoted:
-            raise _Invalid(tokens[i].column, f"expected 'as H', not '{tokens[i].raw}': {usage}")
+            raise _Invalid(tokens[i].column, f"expected 'as H', not {q(tokens[i].raw)}: {usage}")
         if i + 1 >= len(tokens):
             raise _Invalid(tokens[i].end + 1, f"missing the handle's name after 'as': {usage}")
         if i + 2 < len(tokens):
             raise _Invalid(
-                tokens[i + 2].column, f"unexpected '{tokens[i + 2].raw}' after the handle's name"
+                tokens[i + 2].column, f"unexpected {q(tokens[i + 2].raw)} after the handle's name"
             )
         handle_tok = tokens[i + 1]
         handle = self._name(handle_tok, "a handle")
@@ -660,7 +816,7 @@ class Parser:
             raise _Invalid(mapping.column, "mprotect takes a whole mapping: 'P mprotect A ro|rw'")
         name = self._mapping(mapping, proc)
         if mode.quoted or mode.text not in ("ro", "rw"):
-            raise _Invalid(mode.column, f"expected ro or rw, not '{mode.raw}'")
+            raise _Invalid(mode.column, f"expected ro or rw, not {q(mode.raw)}")
         return Mprotect(proc, name, mode.text == "rw")
 
     def _madvise(self, proc: str, tokens: list[Token]) -> Madvise:
@@ -671,7 +827,7 @@ class Parser:
             hint = _suggest(advice_tok.text, list(ADVICE))
             raise _Invalid(
                 advice_tok.column,
-                f"unknown advice '{advice_tok.raw}';{hint} advice: {', '.join(ADVICE)}",
+                f"unknown advice {q(advice_tok.raw)};{hint} advice: {', '.join(ADVICE)}",
             )
         advice = ADVICE[advice_tok.text]
         if PAGE_RE.fullmatch(target.text) and not target.quoted:
@@ -697,6 +853,7 @@ class Parser:
 
     def _exit(self, proc: str, tokens: list[Token]) -> Exit:
         self._args(tokens, 0, "", start=2)
+        self.procs[proc].exited = self.procs[proc].exited or self.line
         return Exit(proc)
 
     def _handle_op(self, tokens: list[Token]) -> HandleWrite | HandleRead:
@@ -722,7 +879,7 @@ class Parser:
             took, use = ("pin", "unpin") if info.pin else ("get", "put")
             raise _Invalid(
                 head.column,
-                f"'{head.text}' cannot release '{handle}': it was taken with '{took}' at line "
+                f"{q(head.text)} cannot release '{handle}': it was taken with '{took}' at line "
                 f"{info.line}; use '{use} {handle}'",
             )
         del self.handles[handle]
@@ -740,11 +897,12 @@ class Parser:
             hint = _suggest(action.text, KERNEL_ACTIONS)
             raise _Invalid(
                 action.column,
-                f"unknown kernel action '{action.raw}';{hint} actions: {', '.join(KERNEL_ACTIONS)}",
+                f"unknown kernel action {q(action.raw)};{hint} actions: "
+                + ", ".join(KERNEL_ACTIONS),
             )
         if action.text == "ksm":
-            p, a, q, b = self._args(tokens, 4, "two pages: 'kernel ksm P A[i] Q B[j]'", start=2)
-            return Ksm(self._page(a, self._proc(p)), self._page(b, self._proc(q)))
+            p, a, q2, b = self._args(tokens, 4, "two pages: 'kernel ksm P A[i] Q B[j]'", start=2)
+            return Ksm(self._page(a, self._proc(p)), self._page(b, self._proc(q2)))
         if action.text in MAPPING_ACTIONS:
             p, a = self._args(tokens, 2, f"the mapping: 'kernel {action.text} P A'", start=2)
             proc = self._proc(p)
@@ -762,19 +920,30 @@ class Parser:
         if tok.quoted or not NAME_RE.fullmatch(tok.text):
             raise _Invalid(
                 tok.column,
-                f"'{tok.raw}' cannot name {what}: a name is a letter or _ followed by letters, "
+                f"{q(tok.raw)} cannot name {what}: a name is a letter or _ followed by letters, "
                 "digits and _",
             )
+        if len(tok.text) > MAX_NAME:
+            raise _Invalid(
+                tok.column,
+                f"{q(tok.raw)} is too long to name {what}: a name has at most {MAX_NAME} "
+                "characters",
+            )
         if tok.text in KEYWORDS:
-            raise _Invalid(tok.column, f"'{tok.text}' is a keyword and cannot name {what}")
+            raise _Invalid(tok.column, f"{q(tok.text)} is a keyword and cannot name {what}")
         return tok.text
 
     def _new_proc(self, tok: Token) -> str:
         name = self._name(tok, "a process")
         if name in self.procs:
-            raise _Invalid(
-                tok.column, f"process '{name}' already exists (line {self.procs[name].line})"
-            )
+            proc = self.procs[name]
+            if proc.exited:
+                raise _Invalid(
+                    tok.column,
+                    f"process '{name}' exited at line {proc.exited}; a process name is never "
+                    "reused: pick another name",
+                )
+            raise _Invalid(tok.column, f"process '{name}' already exists (line {proc.line})")
         if name in self.handles or name in self.released:
             raise _Invalid(tok.column, f"'{name}' is already a handle")
         return name
@@ -816,20 +985,22 @@ class Parser:
         m = None if tok.quoted else PAGE_RE.fullmatch(tok.text)
         if m is None:
             raise _Invalid(
-                tok.column, f"expected a page such as A[0], not '{tok.raw}': write A[i], i from 0"
+                tok.column, f"expected a page such as A[0], not {q(tok.raw)}: write A[i], i from 0"
             )
-        name, index = m.group(1), int(m.group(2))
+        name, digits = m.group(1), m.group(2)
+        index = small_number(digits)
         mapping = self.procs[proc].mappings.get(name)
         if mapping is None:
             self._unknown_mapping(tok, name, proc)
             raise AssertionError  # not reached
-        if index >= mapping.npages:
+        if index is None or index >= mapping.npages:
             last = mapping.npages - 1
             pages = f"{mapping.npages} page" + ("s" if mapping.npages != 1 else "")
             span = f"{name}[0]" if last == 0 else f"{name}[0] to {name}[{last}]"
             raise _Invalid(
                 tok.column + len(name) + 1,
-                f"page {index} is out of range: mapping {name} of {proc} has {pages} ({span})",
+                f"page {clip(digits)} is out of range: mapping {name} of {proc} has {pages} "
+                f"({span})",
             )
         return PageRef(proc, name, index)
 
@@ -838,7 +1009,7 @@ class Parser:
             return tok.text
         if tok.text in self.released:
             raise _Invalid(
-                tok.column, f"handle '{tok.text}' was released at line {self.released[tok.text]}"
+                tok.column, f"handle {q(tok.text)} was released at line {self.released[tok.text]}"
             )
         raise _Invalid(
             tok.column,
@@ -857,7 +1028,7 @@ class Parser:
             return tok.text
         raise _Invalid(
             tok.column,
-            f"'{tok.raw}' is not a value: use letters, digits and _ . : - or quote it (\"a b\")",
+            f"{q(tok.raw)} is not a value: use letters, digits and _ . : - or quote it (\"a b\")",
         )
 
 

@@ -23,7 +23,8 @@ from ..ops import Fork, Gup, Mmap, Op, PageRef, Spawn
 from ..results import ErrorKind, ModelError, Outcome
 from ..schemes import SCHEMES, Scheme
 from ..state import Config, World
-from .parser import parse
+from .parser import parse, q, suggest
+from .source import SourceError, clip, decode
 from .syntax import (
     KIND_WORDS,
     ExpectInvariants,
@@ -39,6 +40,8 @@ OK, FAILED, INVALID = "ok", "failed", "invalid"
 EXIT_CODES = {OK: 0, FAILED: 1, INVALID: 2}
 #: Widest statement column in the transcript; longer statements push their outcome right.
 MAX_WIDTH = 40
+#: Most characters of a statement or value a failure report quotes (the transcript has all).
+MAX_SHOWN = 200
 
 # Every step checks every invariant over the whole state, so a step costs time in
 # proportion to what is alive, and a run steps * that. These bounds on what may be
@@ -87,22 +90,24 @@ class Failure:
         if self.kind == "invariant":
             return f"line {self.line}: {self.invariant} ({self.title}) violated"
         if self.kind == "expectation":
-            return f"line {self.line}: expected {self.expected}, found {self.found}"
+            return (f"line {self.line}: expected {clip(self.expected, MAX_SHOWN)}, "
+                    f"found {clip(self.found, MAX_SHOWN)}")
         return f"line {self.line}: {self.message}" if self.line else self.message
 
     def __str__(self) -> str:
         if self.kind == INVALID:
             return str(ScenarioError(self.name, self.line, self.column, self.message))
         head = f"{self.name}: line {self.line}: "
+        statement = clip(self.statement, MAX_SHOWN)
         if self.kind == "expectation":
             return (
-                f"{head}expectation failed: {self.statement}\n"
-                f"  expected: {self.expected}\n"
-                f"  found:    {self.found}"
+                f"{head}expectation failed: {statement}\n"
+                f"  expected: {clip(self.expected, MAX_SHOWN)}\n"
+                f"  found:    {clip(self.found, MAX_SHOWN)}"
             )
         if self.kind == "invariant":
             lines = [
-                f"{head}invariant {self.invariant} violated after: {self.statement}",
+                f"{head}invariant {self.invariant} violated after: {statement}",
                 f"  {self.invariant}: {self.title}" if self.title else f"  {self.invariant}",
             ]
             if self.explanation:
@@ -112,7 +117,7 @@ class Failure:
             if self.offenders:
                 lines.append(f"  offending: {', '.join(self.offenders)}")
             return "\n".join(lines)
-        return f"{head}{self.statement}: failed: {self.message}"
+        return f"{head}{statement}: failed: {self.message}"
 
 
 @dataclass
@@ -252,6 +257,8 @@ class _Run:
         if self.sc.scheme is not None and self.sc.scheme != self.scheme.name:
             header += f" (instead of {self.sc.scheme}, line {self.sc.scheme_line})"
         self.lines.append(header)
+        if self.sc.bom:
+            self.lines.append("# note: the text starts with a UTF-8 byte-order mark (ignored)")
         if self.sc.config != Config():
             c = self.sc.config
             self.lines.append(
@@ -474,14 +481,23 @@ def describe(ps: Any) -> str:
     return " ".join(words)
 
 
+def unknown_scheme(name: object) -> str:
+    """The message for a scheme name that is not one (with the nearest one, if any)."""
+    if not isinstance(name, str):
+        return (f"a scheme is a name (str) or a Scheme, not {type(name).__name__}; "
+                f"schemes: {', '.join(SCHEMES)}")
+    hint = suggest(name, list(SCHEMES))
+    return f"unknown scheme {q(name)};{hint} schemes: {', '.join(SCHEMES)}"
+
+
 def resolve_scheme(scheme: str | Scheme | None, scenario: Scenario) -> Scheme | str:
     """The scheme to run under (the argument wins over the file), or an error message."""
     if isinstance(scheme, Scheme):
         return scheme
     name = scheme if scheme is not None else scenario.scheme or "mainline"
-    if name in SCHEMES:
+    if isinstance(name, str) and name in SCHEMES:
         return SCHEMES[name]
-    return f"unknown scheme '{name}'; schemes: {', '.join(SCHEMES)}"
+    return unknown_scheme(name)
 
 
 def run(
@@ -500,6 +516,8 @@ def run(
     """
     if isinstance(scenario, ScenarioError):
         name = scheme.name if isinstance(scheme, Scheme) else scheme or "mainline"
+        if not isinstance(name, str):
+            name = "?"
         result = ScenarioResult(name=scenario.name, scheme=name, status=INVALID)
         result.failures.append(
             Failure(INVALID, scenario.name, scenario.line, scenario.column, "", scenario.message)
@@ -507,14 +525,15 @@ def run(
         return result
     chosen = resolve_scheme(scheme, scenario)
     if isinstance(chosen, str):
-        result = ScenarioResult(name=scenario.name, scheme=str(scheme), status=INVALID)
+        label = clip(scheme) if isinstance(scheme, str) else "?"
+        result = ScenarioResult(name=scenario.name, scheme=label, status=INVALID)
         result.failures.append(Failure(INVALID, scenario.name, message=chosen))
         return result
     return _Run(scenario, chosen, trace, keep_steps).run()
 
 
 def run_scenario(
-    text: str,
+    text: str | bytes,
     scheme: str | Scheme | None = None,
     *,
     name: str = "<scenario>",
@@ -523,9 +542,21 @@ def run_scenario(
 ) -> ScenarioResult:
     """Parse and run scenario ``text``; ``scheme`` overrides its ``scheme`` line.
 
-    Returns a :class:`ScenarioResult` whatever the scenario says: a syntax
-    error, an unknown name or an operation the scheme lacks gives status
+    ``text`` is a string, or UTF-8 bytes (as a file holds them; see
+    :func:`anonlib.scenario.source.decode`). Returns a :class:`ScenarioResult`
+    whatever the scenario says: a syntax error, an unknown name, text that is
+    not a string or not UTF-8, or an operation the scheme lacks gives status
     ``invalid`` (exit code 2), a failed expectation or invariant ``failed``
     (1). It raises only if the model itself has a bug.
     """
+    if not isinstance(name, str):
+        name = "<scenario>"
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        try:
+            text = decode(bytes(text), name).scenario_text
+        except SourceError as e:
+            return run(ScenarioError(name, e.line, e.column, e.message), scheme)
+    if not isinstance(text, str):
+        message = f"a scenario is text (str or UTF-8 bytes), not {type(text).__name__}"
+        return run(ScenarioError(name, 0, 0, message), scheme)
     return run(parse(text, name), scheme, trace=trace, keep_steps=keep_steps)

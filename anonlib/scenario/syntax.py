@@ -103,6 +103,8 @@ class Scenario:
     scheme_line: int = 0
     config: Config = field(default_factory=Config)
     statements: tuple[Statement, ...] = ()
+    #: the text began with a UTF-8 byte-order mark (U+FEFF), which the parser dropped
+    bom: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,3 +121,14 @@ class ScenarioError:
             return f"{self.name}: {self.message}"
         where = f"line {self.line}" + (f", column {self.column}" if self.column > 0 else "")
         return f"{self.name}: {where}: {self.message}"
+
+
+class InputError(ValueError):
+    """An argument the API cannot use (a bad scheme name, a statement that is not one).
+
+    It is a ValueError with a message that says what and where; IPython shows
+    that message alone, without a traceback (``_render_traceback_``).
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
