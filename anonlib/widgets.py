@@ -487,15 +487,15 @@ class Stepper(_Displayed):
                    "Python kernel, the question comes before each step: decide, then open "
                    "<b>Answer</b> or press Next.")
         notes: dict[int, str] = {}
-        for index, q in self.questions.items():
-            if q is None:
+        for index, question in self.questions.items():
+            if question is None:
                 continue
             fr = self.frames[index]
             notes[index - 1] = (
                 f'<div class="anonlib-note"><b>Predict step {index}</b>: line {fr.line} '
-                f"<code>{_esc(fr.statement)}</code>. {_esc(q.text())}"
-                f"<details><summary>Answer</summary>{_esc(str(q.page))} is "
-                f"<code>{_esc(q.answer)}</code> after it.</details></div>")
+                f"<code>{_esc(fr.statement)}</code>. {_esc(question.text())}"
+                f"<details><summary>Answer</summary>{_esc(str(question.page))} is "
+                f"<code>{_esc(question.answer)}</code> after it.</details></div>")
         return static_player(self.result, source=self.source_text, view=self.view,
                              caption=caption, notes=notes)
 
