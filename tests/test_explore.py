@@ -18,6 +18,7 @@ import anonlib
 from anonlib import cli, invariants, model, state
 from anonlib.explorer import (
     KNOWN_GAPS,
+    Counterexample,
     WORKLOADS,
     WorldSpec,
     compare_schemes,
@@ -42,12 +43,12 @@ from anonlib.schemes import SCHEMES
 MAINLINE = SCHEMES["mainline"]
 
 
-def replay(c: search_mod.Counterexample) -> anonlib.scenario.runner.ScenarioResult:
+def replay(c: Counterexample) -> anonlib.scenario.runner.ScenarioResult:
     """Run a counterexample through the scenario runner."""
     return anonlib.run_scenario(c.scenario(), name="counterexample")
 
 
-def assert_replays(c: search_mod.Counterexample) -> None:
+def assert_replays(c: Counterexample) -> None:
     """The runner fails with exit 1 at the counterexample's last operation, for its invariant."""
     r = replay(c)
     assert r.exit_code == 1, str(r)

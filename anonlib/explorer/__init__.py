@@ -16,20 +16,12 @@ canonical form), :mod:`.search` (the search and its results),
 :mod:`.copies` (copy counts), :mod:`.command` (the subcommand).
 """
 
+from .compare import compare_schemes
 from .copies import WORKLOADS, CopyTable, copy_counts
-from .search import (
-    KNOWN_GAPS,
-    Counterexample,
-    Difference,
-    ExploreResult,
-    KnownGap,
-    SchemeComparison,
-    WorldSpec,
-    compare_schemes,
-    explore,
-    layers,
-    reachable,
-)
+from .engine import layers, reachable
+from .results import Counterexample, Difference, ExploreResult, SchemeComparison
+from .search import explore
+from .world import KNOWN_GAPS, KnownGap, WorldSpec
 
 __all__ = [
     "KNOWN_GAPS",

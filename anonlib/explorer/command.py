@@ -11,7 +11,9 @@ from ..cli import Command, register
 from ..invariants import BY_ID
 from ..schemes import SCHEMES
 from .alphabet import FAMILIES, parse_ops
-from .search import WorldSpec, compare_schemes, explore
+from .compare import compare_schemes
+from .search import explore
+from .world import WorldSpec
 
 EPILOG = """\
 examples:
