@@ -51,8 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from .. import model
-from ..invariants import BY_ID, INVARIANTS, Invariant, Violation
-from ..mem import Mem
+from ..invariants import BY_ID, INVARIANTS, Violation, check
 from ..ops import Op
 from ..results import ModelError
 from ..schemes import SCHEMES, Scheme
@@ -71,8 +70,8 @@ __all__ = ["explore"]
 class _Ctx:
     scheme: Scheme
     alphabet: Alphabet
-    state_invs: tuple[Invariant, ...]  # every invariant checked (state and transition checks)
-    step_invs: tuple[Invariant, ...]  # those with a transition check
+    ids: tuple[str, ...]  # the invariants checked (state and transition checks), in order
+    step_ids: tuple[str, ...]  # those with a transition check
     key: Callable[[World], Key]
     gaps: tuple[KnownGap, ...]
     coverage: bool = True
@@ -121,25 +120,33 @@ class _Counts:
         self.refused += other.refused
 
 
-def _violations(prior: Mem, world: World, op: Op, ctx: _Ctx, full: bool) -> list[Violation]:
-    """:func:`anonlib.invariants.check` with the before-state's Mem built once per state.
+def _violations(before: World, world: World, op: Op, ctx: _Ctx, full: bool
+                ) -> list[Violation]:
+    """The checked invariants the transition ``before`` -- ``op`` --> ``world`` breaks.
 
-    ``full``: state and transition checks; else the transition checks only
-    (the target state was checked when first reached). A test holds this to
-    ``invariants.check``.
+    :func:`anonlib.invariants.check` decides. ``full``: its state and
+    transition checks alike (a target reached for the first time). Else the
+    transition checks only: the target's state checks gave their verdict when
+    it was first reached (see the module doc). ``check`` runs both halves of
+    an invariant that has both (INV-2) and lists the state half's offenders
+    first; where such an invariant is broken, a state-only ``check`` of the
+    target says how many of its offenders to drop. Violations come in the
+    order of ``ctx.ids``.
     """
-    after = Mem(world, ctx.scheme)
-    out = []
-    for inv in ctx.state_invs if full else ctx.step_invs:
-        offenders: list[str] = []
-        if inv.state_check is not None:
-            offenders += inv.state_check(after)
-        if inv.step_check is not None:
-            offenders += inv.step_check(prior, after, op)
-        if offenders:
-            out.append(Violation(inv, tuple(offenders)))
-    return out
-
+    only = ctx.ids if full else ctx.step_ids
+    if not only:  # nothing to check (a scheme without the flag has no transition checks)
+        return []
+    found = check(world, ctx.scheme, before, op, only=only)
+    both = () if full else tuple(v.invariant.id for v in found
+                                 if v.invariant.state_check is not None)
+    if both:
+        state = {v.invariant.id: len(v.offenders) for v in check(world, ctx.scheme, only=both)}
+        found = [Violation(v.invariant, v.offenders[state.get(v.invariant.id, 0):])
+                 for v in found]
+        found = [v for v in found if v.offenders]
+    if len(found) > 1:
+        found.sort(key=lambda v: ctx.ids.index(v.invariant.id))
+    return found
 
 
 def _expand(world: World, names: Names, ctx: _Ctx, seen: Any, local: set | None,
@@ -154,7 +161,6 @@ def _expand(world: World, names: Names, ctx: _Ctx, seen: Any, local: set | None,
     world; any other gets the transition checks, and is returned only if one fails.
     """
     out: list[_Rec] = []
-    prior = Mem(world, ctx.scheme)
     labels = entry_labels(world) if ctx.coverage else None
     for _family, op, after in enabled(world, ctx.scheme, ctx.alphabet, names):
         try:
@@ -184,7 +190,7 @@ def _expand(world: World, names: Names, ctx: _Ctx, seen: Any, local: set | None,
                 ctx.fps.clear()
             fp = ctx.fps[raw] = hash(ctx.key(w))
         new = fp not in seen and (local is None or fp not in local)
-        viol = _violations(prior, w, op, ctx, new)
+        viol = _violations(world, w, op, ctx, new)
         if new or viol:
             if new and local is not None:
                 local.add(fp)
@@ -277,7 +283,8 @@ def explore(scheme: str | Scheme = "mainline", pages: str | WorldSpec = "base:1"
             raise ValueError(f"unknown invariant {i!r}; known: {', '.join(BY_ID)}")
     ids = tuple(i for i in ids if BY_ID[i].applies(sch)) if invariants is None else ids
     checked = tuple(BY_ID[i] for i in ids if BY_ID[i].applies(sch))
-    ctx = _Ctx(sch, alphabet, checked, tuple(i for i in checked if i.step_check is not None),
+    ctx = _Ctx(sch, alphabet, tuple(i.id for i in checked),
+               tuple(i.id for i in checked if i.step_check is not None),
                key_for(key, sch), KNOWN_GAPS if known_gaps else (), coverage)
     res = ExploreResult(sch.name, spec, alphabet, ids, depth, key=key, jobs=jobs,
                         known_gaps_allowed=known_gaps)
