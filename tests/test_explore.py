@@ -277,8 +277,9 @@ def test_canonical_dedup_finds_what_plain_dedup_finds() -> None:
 
 def _mainline_ctx() -> search_mod._Ctx:
     checked = tuple(i for i in invariants.INVARIANTS if i.applies(MAINLINE))
-    return search_mod._Ctx(MAINLINE, Alphabet(), tuple(i.id for i in checked),
-                           tuple(i.id for i in checked if i.step_check), canonical_key, ())
+    return search_mod._Ctx(MAINLINE, Alphabet(), tuple(i.id for i in checked), True,
+                           tuple((i, i.step_check) for i in checked if i.step_check),
+                           canonical_key, ())
 
 
 def _step_halves(before: state.World, after: state.World, op: Op) -> list[tuple[str, tuple]]:
@@ -292,12 +293,15 @@ def test_self_loops_check_nothing_and_a_seen_target_gets_its_transition_checks()
     """The two shortcuts of the search are exact, on every transition of a small world.
 
     A skipped operation (or one giving an equal world) breaks nothing a state
-    check of the world before does not; a transition into a state seen before
-    gets exactly the transition halves of the invariants, nothing of their
-    state halves.
+    check of the world before does not. A transition into a state seen before
+    (all of them pass their state checks here) gets what ``invariants.check``
+    finds for it, from the transition halves alone and the before-state's Mem
+    shared by every operation tried in that state.
     """
     ctx = _mainline_ctx()
+    step_ids = tuple(i.id for i, _check in ctx.steps)
     n = 0
+    prior: tuple[state.World, Mem] | None = None
     for spec, depth, ops in ((WorldSpec.parse("base:1"), 3, "all"),
                              (WorldSpec.parse("thp:2"), 2, "all")):
         for before, op, step in states_along(spec, depth, ops=ops):
@@ -305,9 +309,11 @@ def test_self_loops_check_nothing_and_a_seen_target_gets_its_transition_checks()
                 assert invariants.check(step.world, MAINLINE, before, op) == \
                     invariants.check(before, MAINLINE), op
                 continue
-            mine = search_mod._violations(before, step.world, op, ctx, False)
-            assert [(v.invariant.id, v.offenders) for v in mine] == \
-                   _step_halves(before, step.world, op)
+            assert invariants.check(step.world, MAINLINE) == []
+            if prior is None or prior[0] is not before:
+                prior = (before, Mem(before, MAINLINE))
+            mine = search_mod._violations(prior[1], before, step.world, op, ctx, False)
+            assert mine == invariants.check(step.world, MAINLINE, before, op, only=step_ids)
             n += 1
     assert n > 1000
 
@@ -326,12 +332,13 @@ def test_a_seen_target_breaking_a_state_half_is_charged_only_its_transition_half
     op = Read(PageRef("P", "A", 0))
     full = {v.invariant.id: v.offenders for v in invariants.check(after, MAINLINE, before, op)}
     assert len(full["INV-2"]) == 2  # the state half and the transition half
-    mine = search_mod._violations(before, after, op, ctx, False)
+    mine = search_mod._violations(Mem(before, MAINLINE), before, after, op, ctx, False)
     assert [(v.invariant.id, v.offenders) for v in mine] == _step_halves(before, after, op)
     assert dict(_step_halves(before, after, op))["INV-2"] == full["INV-2"][1:]
     # a target seen for the first time gets everything check() finds
     assert {v.invariant.id: v.offenders
-            for v in search_mod._violations(before, after, op, ctx, True)} == full
+            for v in search_mod._violations(Mem(before, MAINLINE), before, after, op, ctx, True)
+            } == full
 
 
 # ------------------------------------------------------------------ what each scheme shows
@@ -610,15 +617,17 @@ def test_explorer_modules_import_only_the_ones_above_them() -> None:
                     assert mod is not None and LAYERS.index(mod.split(".")[0]) < i, (name, mod)
 
 
-def test_only_the_invariants_run_their_checks() -> None:
-    """The explorer asks invariants.check; no module of it calls a state or step check itself."""
+def test_only_the_invariants_run_their_state_checks() -> None:
+    """The explorer asks invariants.check for every state verdict; the one check it runs
+    itself is the transition-only mode check() lacks, in search._violations."""
     import pathlib
 
     import anonlib.explorer as pkg
 
     for path in pathlib.Path(pkg.__file__).parent.glob("*.py"):
         text = path.read_text()
-        assert "state_check(" not in text and "step_check(" not in text, path.name
+        assert "state_check(" not in text, path.name
+        assert text.count("step_check(") == (path.name == "search.py"), path.name
 
 
 def test_breadth_first_numbers_each_key_once_and_stops_when_nothing_is_new() -> None:

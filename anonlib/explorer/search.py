@@ -1,8 +1,8 @@
 """Exhaustive bounded exploration: every operation sequence from a small world, every invariant.
 
 ``python -m anonlib explore`` and :func:`explore` search breadth first
-(:func:`anonlib.explorer.engine.breadth_first`) from
-one process ``P`` with the mappings of ``--pages``: every enabled operation
+(:func:`anonlib.explorer.engine.breadth_first`) from one process ``P`` with
+the mappings of ``--pages``: every enabled operation
 (:mod:`anonlib.explorer.alphabet`) in every reachable state, up to ``--depth``
 operations, with states deduplicated up to renaming
 (:mod:`anonlib.explorer.canon`). Every transition is checked against every
@@ -32,7 +32,10 @@ a ``skipped`` operation returns the very same World (and some others an
 equal one), and every transition check compares before and after (a test
 holds them to that); a transition into a state seen before needs only the
 transition checks, because state checks give the same verdict on states
-equal up to renaming.
+equal up to renaming. A target reached for the first time is judged by
+:func:`anonlib.invariants.check` itself; a transition into one seen before
+by each invariant's transition half alone (``_violations``), a mode ``check``
+does not offer.
 
 With ``jobs`` > 1, each depth's states are expanded by forked workers that
 share a snapshot of the states seen so far; the merge takes their results
@@ -51,7 +54,8 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from .. import model
-from ..invariants import BY_ID, INVARIANTS, Violation, check
+from ..invariants import BY_ID, INVARIANTS, Invariant, StepCheck, Violation, check
+from ..mem import Mem
 from ..ops import Op
 from ..results import ModelError
 from ..schemes import SCHEMES, Scheme
@@ -71,7 +75,8 @@ class _Ctx:
     scheme: Scheme
     alphabet: Alphabet
     ids: tuple[str, ...]  # the invariants checked (state and transition checks), in order
-    step_ids: tuple[str, ...]  # those with a transition check
+    everything: bool  # ids are every invariant that applies under the scheme
+    steps: tuple[tuple[Invariant, StepCheck], ...]  # those with a transition check, and it
     key: Callable[[World], Key]
     gaps: tuple[KnownGap, ...]
     coverage: bool = True
@@ -80,6 +85,9 @@ class _Ctx:
     #: than the canonical form. Emptied when it reaches _FPS_MAX entries: it keeps the
     #: worlds it names alive (thp:2 to depth 5: about 0.3 GB more, 10% less time).
     fps: dict[tuple, int] = field(default_factory=dict)
+    #: The coverage row of each operation tried so far: the same few hundred operations
+    #: come back in every state, and a lookup is cheaper than working the label out.
+    rows: dict[Op, str] = field(default_factory=dict)
 
 
 _FPS_MAX = 1_000_000
@@ -120,33 +128,34 @@ class _Counts:
         self.refused += other.refused
 
 
-def _violations(before: World, world: World, op: Op, ctx: _Ctx, full: bool
+def _violations(prior: Mem, before: World, world: World, op: Op, ctx: _Ctx, full: bool
                 ) -> list[Violation]:
     """The checked invariants the transition ``before`` -- ``op`` --> ``world`` breaks.
 
-    :func:`anonlib.invariants.check` decides. ``full``: its state and
-    transition checks alike (a target reached for the first time). Else the
-    transition checks only: the target's state checks gave their verdict when
-    it was first reached (see the module doc). ``check`` runs both halves of
-    an invariant that has both (INV-2) and lists the state half's offenders
-    first; where such an invariant is broken, a state-only ``check`` of the
-    target says how many of its offenders to drop. Violations come in the
-    order of ``ctx.ids``.
+    ``full`` (a target reached for the first time): what
+    :func:`anonlib.invariants.check` finds, state and transition checks alike.
+    Else the transition halves alone (the target's state checks gave their
+    verdict when it was first reached, see the module doc), a mode ``check``
+    does not have: each invariant's own ``step_check``, against ``prior``,
+    the :class:`~anonlib.mem.Mem` of ``before`` built once for all the
+    operations tried in that state. Violations come in the order of ``ctx.ids``.
     """
-    only = ctx.ids if full else ctx.step_ids
-    if not only:  # nothing to check (a scheme without the flag has no transition checks)
+    if full:
+        if not ctx.ids:
+            return []
+        found = check(world, ctx.scheme, before, op, only=None if ctx.everything else ctx.ids)
+        if len(found) > 1:
+            found.sort(key=lambda v: ctx.ids.index(v.invariant.id))
+        return found
+    if not ctx.steps:  # a scheme without the flag has no transition checks
         return []
-    found = check(world, ctx.scheme, before, op, only=only)
-    both = () if full else tuple(v.invariant.id for v in found
-                                 if v.invariant.state_check is not None)
-    if both:
-        state = {v.invariant.id: len(v.offenders) for v in check(world, ctx.scheme, only=both)}
-        found = [Violation(v.invariant, v.offenders[state.get(v.invariant.id, 0):])
-                 for v in found]
-        found = [v for v in found if v.offenders]
-    if len(found) > 1:
-        found.sort(key=lambda v: ctx.ids.index(v.invariant.id))
-    return found
+    after = Mem(world, ctx.scheme)
+    out = []
+    for inv, step_check in ctx.steps:
+        offenders = step_check(prior, after, op)
+        if offenders:
+            out.append(Violation(inv, tuple(offenders)))
+    return out
 
 
 def _expand(world: World, names: Names, ctx: _Ctx, seen: Any, local: set | None,
@@ -161,6 +170,7 @@ def _expand(world: World, names: Names, ctx: _Ctx, seen: Any, local: set | None,
     world; any other gets the transition checks, and is returned only if one fails.
     """
     out: list[_Rec] = []
+    prior = Mem(world, ctx.scheme)
     labels = entry_labels(world) if ctx.coverage else None
     for _family, op, after in enabled(world, ctx.scheme, ctx.alphabet, names):
         try:
@@ -174,7 +184,9 @@ def _expand(world: World, names: Names, ctx: _Ctx, seen: Any, local: set | None,
         counts.transitions += 1
         is_skip = r.world is world
         if ctx.coverage:
-            row = op_label(op)
+            row = ctx.rows.get(op)
+            if row is None:
+                row = ctx.rows[op] = op_label(op)
             for col in op_entries(world, op, labels):
                 cov[(row, col, is_skip)] += 1
         if is_skip:
@@ -190,7 +202,7 @@ def _expand(world: World, names: Names, ctx: _Ctx, seen: Any, local: set | None,
                 ctx.fps.clear()
             fp = ctx.fps[raw] = hash(ctx.key(w))
         new = fp not in seen and (local is None or fp not in local)
-        viol = _violations(world, w, op, ctx, new)
+        viol = _violations(prior, world, w, op, ctx, new)
         if new or viol:
             if new and local is not None:
                 local.add(fp)
@@ -282,9 +294,10 @@ def explore(scheme: str | Scheme = "mainline", pages: str | WorldSpec = "base:1"
         if i not in BY_ID:
             raise ValueError(f"unknown invariant {i!r}; known: {', '.join(BY_ID)}")
     ids = tuple(i for i in ids if BY_ID[i].applies(sch)) if invariants is None else ids
-    checked = tuple(BY_ID[i] for i in ids if BY_ID[i].applies(sch))
+    checked = tuple(BY_ID[i] for i in dict.fromkeys(ids) if BY_ID[i].applies(sch))
     ctx = _Ctx(sch, alphabet, tuple(i.id for i in checked),
-               tuple(i.id for i in checked if i.step_check is not None),
+               {i.id for i in checked} == {i.id for i in INVARIANTS if i.applies(sch)},
+               tuple((i, i.step_check) for i in checked if i.step_check is not None),
                key_for(key, sch), KNOWN_GAPS if known_gaps else (), coverage)
     res = ExploreResult(sch.name, spec, alphabet, ids, depth, key=key, jobs=jobs,
                         known_gaps_allowed=known_gaps)
