@@ -19,6 +19,7 @@ from anonlib import cli, invariants, model, state
 from anonlib.explorer import (
     KNOWN_GAPS,
     WORKLOADS,
+    Counterexample,
     WorldSpec,
     compare_schemes,
     copy_counts,
@@ -35,19 +36,19 @@ from anonlib.explorer.canon import (
     names_key,
 )
 from anonlib.mem import Mem
-from anonlib.ops import Fork, Gup, PageRef, Write
+from anonlib.ops import Fork, Gup, Op, PageRef, Read, Write
 from anonlib.results import ModelError
 from anonlib.schemes import SCHEMES
 
 MAINLINE = SCHEMES["mainline"]
 
 
-def replay(c: search_mod.Counterexample) -> anonlib.scenario.runner.ScenarioResult:
+def replay(c: Counterexample) -> anonlib.scenario.runner.ScenarioResult:
     """Run a counterexample through the scenario runner."""
     return anonlib.run_scenario(c.scenario(), name="counterexample")
 
 
-def assert_replays(c: search_mod.Counterexample) -> None:
+def assert_replays(c: Counterexample) -> None:
     """The runner fails with exit 1 at the counterexample's last operation, for its invariant."""
     r = replay(c)
     assert r.exit_code == 1, str(r)
@@ -274,26 +275,70 @@ def test_canonical_dedup_finds_what_plain_dedup_finds() -> None:
         assert canon.states < raw.states
 
 
-def test_self_loops_and_the_shared_prior_check_what_check_checks() -> None:
-    """The two shortcuts of the search are exact: every transition of a small world agrees."""
-    ctx = search_mod._Ctx(MAINLINE, Alphabet(), tuple(i for i in invariants.INVARIANTS
-                                                       if i.applies(MAINLINE)),
-                          tuple(i for i in invariants.INVARIANTS
-                                if i.applies(MAINLINE) and i.step_check), canonical_key, ())
+def _mainline_ctx() -> search_mod._Ctx:
+    checked = tuple(i for i in invariants.INVARIANTS if i.applies(MAINLINE))
+    return search_mod._Ctx(MAINLINE, Alphabet(), tuple(i.id for i in checked), True,
+                           tuple((i, i.step_check) for i in checked if i.step_check),
+                           canonical_key, ())
+
+
+def _step_halves(before: state.World, after: state.World, op: Op) -> list[tuple[str, tuple]]:
+    """The transition checks alone, straight from each invariant's own step check."""
+    prior, now = Mem(before, MAINLINE), Mem(after, MAINLINE)
+    return [(i.id, tuple(found)) for i in invariants.INVARIANTS
+            if i.applies(MAINLINE) and i.step_check and (found := i.step_check(prior, now, op))]
+
+
+def test_self_loops_check_nothing_and_a_seen_target_gets_its_transition_checks() -> None:
+    """The two shortcuts of the search are exact, on every transition of a small world.
+
+    A skipped operation (or one giving an equal world) breaks nothing a state
+    check of the world before does not. A transition into a state seen before
+    (all of them pass their state checks here) gets what ``invariants.check``
+    finds for it, from the transition halves alone and the before-state's Mem
+    shared by every operation tried in that state.
+    """
+    ctx = _mainline_ctx()
+    step_ids = tuple(i.id for i, _check in ctx.steps)
     n = 0
+    prior: tuple[state.World, Mem] | None = None
     for spec, depth, ops in ((WorldSpec.parse("base:1"), 3, "all"),
                              (WorldSpec.parse("thp:2"), 2, "all")):
         for before, op, step in states_along(spec, depth, ops=ops):
-            full = invariants.check(step.world, MAINLINE, before, op)
             if step.world == before:  # skipped, or an equal world: nothing can fail
-                assert full == invariants.check(before, MAINLINE), op
+                assert invariants.check(step.world, MAINLINE, before, op) == \
+                    invariants.check(before, MAINLINE), op
                 continue
-            mine = search_mod._violations(Mem(before, MAINLINE), step.world, op,
-                                          ctx, True)
-            assert [(v.invariant.id, v.offenders) for v in mine] == \
-                   [(v.invariant.id, v.offenders) for v in full]
+            assert invariants.check(step.world, MAINLINE) == []
+            if prior is None or prior[0] is not before:
+                prior = (before, Mem(before, MAINLINE))
+            mine = search_mod._violations(prior[1], before, step.world, op, ctx, False)
+            assert mine == invariants.check(step.world, MAINLINE, before, op, only=step_ids)
             n += 1
     assert n > 1000
+
+
+def test_a_seen_target_breaking_a_state_half_is_charged_only_its_transition_half() -> None:
+    """INV-2 has a state and a transition half: on a transition into a state seen before
+    (and already reported), only the transition's own offenders count."""
+    ctx = _mainline_ctx()
+    before = WorldSpec.parse("base:1", "P write A[0] P1; P pin A[0] ro longterm as H"
+                             ).initial(MAINLINE)
+    (folio,) = [f for f in before.folios if f.id != state.ZERO_FOLIO]
+    cleared = dataclasses.replace(folio, pages=(dataclasses.replace(
+        folio.pages[0], anon_exclusive=False),))
+    after = dataclasses.replace(before, folios=tuple(
+        cleared if f is folio else f for f in before.folios))
+    op = Read(PageRef("P", "A", 0))
+    full = {v.invariant.id: v.offenders for v in invariants.check(after, MAINLINE, before, op)}
+    assert len(full["INV-2"]) == 2  # the state half and the transition half
+    mine = search_mod._violations(Mem(before, MAINLINE), before, after, op, ctx, False)
+    assert [(v.invariant.id, v.offenders) for v in mine] == _step_halves(before, after, op)
+    assert dict(_step_halves(before, after, op))["INV-2"] == full["INV-2"][1:]
+    # a target seen for the first time gets everything check() finds
+    assert {v.invariant.id: v.offenders
+            for v in search_mod._violations(Mem(before, MAINLINE), before, after, op, ctx, True)
+            } == full
 
 
 # ------------------------------------------------------------------ what each scheme shows
@@ -546,3 +591,62 @@ def test_progress_line_only_after_a_second(capsys: pytest.CaptureFixture[str]) -
     quiet.update(2, 5, 10, 50, 70)
     assert capsys.readouterr().err == ""
     assert isinstance(Names().proc(), str)
+
+
+# ------------------------------------------------------------------ the package's layout
+#: The explorer's modules in the order its docstring lists them: each imports only earlier ones.
+LAYERS = ("alphabet", "canon", "world", "options", "results", "engine", "search", "compare",
+          "copies", "command")
+
+
+def test_explorer_modules_import_only_the_ones_above_them() -> None:
+    import ast
+    import pathlib
+
+    import anonlib.explorer as pkg
+
+    here = pathlib.Path(pkg.__file__).parent
+    assert sorted(p.stem for p in here.glob("*.py") if p.stem != "__init__") == sorted(LAYERS)
+    for i, name in enumerate(LAYERS):
+        assert f":mod:`.{name}`" in (pkg.__doc__ or "")
+        tree = ast.parse((here / f"{name}.py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                used = [node.module] if node.module else [a.name for a in node.names]
+                for mod in used:
+                    assert mod is not None and LAYERS.index(mod.split(".")[0]) < i, (name, mod)
+
+
+def test_only_the_invariants_run_their_state_checks() -> None:
+    """The explorer asks invariants.check for every state verdict; the one check it runs
+    itself is the transition-only mode check() lacks, in search._violations."""
+    import pathlib
+
+    import anonlib.explorer as pkg
+
+    for path in pathlib.Path(pkg.__file__).parent.glob("*.py"):
+        text = path.read_text()
+        assert "state_check(" not in text, path.name
+        assert text.count("step_check(") == (path.name == "search.py"), path.name
+
+
+def test_breadth_first_numbers_each_key_once_and_stops_when_nothing_is_new() -> None:
+    """The one search: numbers n -> 2n, 2n+1 below 10, odd ones left unexpanded."""
+    from anonlib.explorer.engine import breadth_first
+
+    seen: dict = {1: 0}
+    arrived: list[tuple[int, int, int | None]] = []
+
+    def expand(frontier: list[int]) -> Iterator[tuple[int, list[tuple[int | None, int]]]]:
+        for n in frontier:
+            yield n, [(m if m < 10 else None, m) for m in (2 * n, 2 * n + 1, n)]
+
+    def arrive(n: int, m: int, number: int | None) -> int | None:
+        arrived.append((n, m, number))
+        return m if m % 2 == 0 else None
+
+    got = [(layer.depth, layer.new, layer.frontier)
+           for layer in breadth_first(1, seen, 10, expand, arrive)]
+    assert got == [(1, 2, [2]), (2, 2, [4]), (3, 2, [8]), (4, 0, [])]
+    assert seen == {1: 0, 2: 1, 3: 2, 4: 3, 5: 4, 8: 5, 9: 6}
+    assert (1, 1, None) in arrived and (8, 16, None) in arrived  # seen, and keyless, arcs

@@ -11,25 +11,34 @@ scenario. :func:`reachable` is the bare search, for the symmetry checks
 eras differ; :func:`copy_counts` counts the page copies each era makes on
 the same workloads.
 
-Modules: :mod:`.alphabet` (which operations are tried), :mod:`.canon` (the
-canonical form), :mod:`.search` (the search and its results),
-:mod:`.copies` (copy counts), :mod:`.command` (the subcommand).
+Layout, one responsibility per module; a module imports only those above it
+(a test holds the package to this order):
+
+- :mod:`.alphabet`: the operations tried in a state, and their fresh names.
+- :mod:`.canon`: the canonical form that tells states equal up to renaming.
+- :mod:`.world`: the world a search starts from (:class:`WorldSpec`, ``--pages``
+  and ``--after``) and the kernel's known gaps (:data:`KNOWN_GAPS`).
+- :mod:`.options`: the explorer's arguments checked before any search, the
+  same way for the command line and the API (``docs/limits.md``).
+- :mod:`.results`: what a search found (:class:`ExploreResult`,
+  :class:`Counterexample`, :class:`SchemeComparison`, :class:`Difference`) and
+  its views: text, HTML, a plot.
+- :mod:`.engine`: the one breadth-first search (:func:`.engine.breadth_first`),
+  and :func:`layers` and :func:`reachable`, plain searches on it.
+- :mod:`.search`: :func:`explore`, the engine over fingerprints of canonical
+  forms, every transition checked by :func:`anonlib.invariants.check`, with
+  forked workers.
+- :mod:`.compare`: :func:`compare_schemes`, the engine over pairs of worlds.
+- :mod:`.copies`: copy counts of fixed workloads (no search).
+- :mod:`.command`: the ``explore`` subcommand.
 """
 
+from .compare import compare_schemes
 from .copies import WORKLOADS, CopyTable, copy_counts
-from .search import (
-    KNOWN_GAPS,
-    Counterexample,
-    Difference,
-    ExploreResult,
-    KnownGap,
-    SchemeComparison,
-    WorldSpec,
-    compare_schemes,
-    explore,
-    layers,
-    reachable,
-)
+from .engine import layers, reachable
+from .results import Counterexample, Difference, ExploreResult, SchemeComparison
+from .search import explore
+from .world import KNOWN_GAPS, KnownGap, WorldSpec
 
 __all__ = [
     "KNOWN_GAPS",

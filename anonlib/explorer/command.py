@@ -11,8 +11,9 @@ from ..cli import Command, register
 from ..scenario.parser import q
 from ..schemes import SCHEMES
 from .alphabet import FAMILIES
+from .compare import compare_schemes
 from .options import check_counts, check_invariants, check_ops, check_scheme, world
-from .search import compare_schemes, explore
+from .search import explore
 
 EPILOG = """\
 examples:

@@ -22,7 +22,7 @@ from ..schemes import SCHEMES, Scheme
 from .alphabet import FAMILIES, GROUPS, parse_ops
 
 if TYPE_CHECKING:
-    from .search import WorldSpec
+    from .world import WorldSpec
 
 #: Most worker processes ``jobs`` may ask for (0: one per core).
 MAX_JOBS = 64
@@ -55,7 +55,7 @@ def check_pages(option: str, text: str) -> None:
 
 def world(option: str, pages: str, after: str = "") -> WorldSpec:
     """The world ``pages`` and ``after`` describe, checked as the scenario it stands for."""
-    from .search import WorldSpec
+    from .world import WorldSpec
 
     check_pages(option, pages)
     try:
