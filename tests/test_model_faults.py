@@ -186,8 +186,8 @@ def test_large_folio_is_always_copied_in_6_12() -> None:
 
 def test_ksm_page_is_always_copied() -> None:
     """mm/memory.c: do_wp_page never reuses a KSM page (not exclusive, and
-    wp_can_reuse_anon_folio refuses KSM; 1a0cf26323c8): a write copies, even when the KSM
-    page is then mapped only once."""
+    wp_can_reuse_anon_folio refuses KSM; the rule since 09854ba94c6a, 5.9): a write
+    copies, even when the KSM page is then mapped only once."""
     r = run(*base("s", npages=2), ksm(P["A", 0], P["A", 1]))
     assert r.kind(A0) is FolioKind.KSM and r.state(A0).page == r.state(P["A", 1]).page
     r.then(P.write("A", 0, "x"))

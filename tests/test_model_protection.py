@@ -26,7 +26,8 @@ def test_mprotect_ro_write_protects_and_keeps_the_flag() -> None:
 
 def test_mprotect_rw_upgrades_exclusive_pages_directly() -> None:
     """mm/mprotect.c: can_change_pte_writable: an exclusive anonymous page in a private
-    mapping is made writable at once (64fe24a3e05e, 6.0): no write fault needed."""
+    mapping is made writable at once (64fe24a3e05e, 6.0, dirty PTEs; d84887739d5c, 6.2,
+    clean ones too): no write fault needed."""
     r = run(*base("1"), P.mprotect("A", False), P.mprotect("A", True))
     assert r.words(A0) == ("present", "writable", "exclusive", "unpinned")
 

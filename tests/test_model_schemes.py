@@ -129,8 +129,9 @@ def test_page_count_fork_copies_every_maybe_pinned_page() -> None:
 
 
 def test_mprotect_upgrade_exists_only_since_6_0() -> None:
-    """mm/mprotect.c: can_change_pte_writable's anonymous-exclusive case is 64fe24a3e05e
-    (6.0): page-count keeps the PTE read-only until the write fault."""
+    """mm/mprotect.c: can_change_pte_writable's anonymous-exclusive case came with
+    64fe24a3e05e (6.0, dirty PTEs only) and d84887739d5c (6.2, clean ones too, the rule
+    modelled): page-count keeps the PTE read-only until the write fault."""
     ops = (*base("1"), P.mprotect("A", False), P.mprotect("A", True))
     assert run(*ops).state(A0).writable
     assert not run(*ops, scheme="page-count").state(A0).writable
@@ -138,7 +139,8 @@ def test_mprotect_upgrade_exists_only_since_6_0() -> None:
 
 def test_legacy_mapcount_reuses_a_ksm_page_mapped_once() -> None:
     """mm/memory.c (<= 5.8): do_wp_page -> reuse_ksm_page took back a KSM page with no
-    other reference; 1a0cf26323c8 (5.9) removed that: mainline always copies."""
+    other reference; 09854ba94c6a (5.9) stopped reusing KSM pages (1a0cf26323c8 then
+    only removed the unused helper): mainline always copies."""
     ops = (*base("s", npages=2), ksm(A0, P["A", 1]), P.write("A", 0, "x"), P.write("A", 1, "y"))
     assert run(*ops).world.copies == 2
     assert run(*ops, scheme="legacy-mapcount").world.copies == 1

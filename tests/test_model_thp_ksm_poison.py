@@ -8,6 +8,8 @@ from __future__ import annotations
 from modelkit import Advice, FolioKind, P, Q, base, hread, hugetlb, kernel, ksm, run, thp
 
 from anonlib.model import Step
+from anonlib.pagemap import pagemap_entry
+from anonlib.schemes import MAINLINE
 
 A0, QA0 = P["A", 0], Q["A", 0]
 
@@ -163,6 +165,21 @@ def test_folio_split_maps_zero_filled_subpages_to_the_zero_page() -> None:
     assert len(r.world.folios) == 2
     r.then(P.write("T", 2, "x"))
     assert r.words(P["T", 2]) == ("present", "writable", "exclusive", "unpinned")
+
+
+def test_folio_split_zero_page_remap_keeps_the_soft_dirty_bit() -> None:
+    """mm/migrate.c: try_to_map_unused_to_zeropage copies soft-dirty (and uffd-wp) from the
+    migration entry into the zero-page PTE (9658d698a8a8, in the 6.12 stable series; v6.12
+    as released dropped them). After clear_refs the mapping's VM_SOFTDIRTY is clear, so
+    pagemap bit 55 of the remapped subpage is the bit the remap carried over: set when the
+    THP was written since, clear when it was not."""
+    r = run(*thp("1", pages=2), P.clear_softdirty(), P.write("T", 0, "2"),
+            kernel("split-folio", P["T", 0]))
+    assert r.is_zero_page(P["T", 2]) and r.world.proc("P").vma("T").ptes[2].soft_dirty
+    assert pagemap_entry(r.world, MAINLINE, P["T", 2]).soft_dirty
+    r = run(*thp("1", pages=2), P.clear_softdirty(), kernel("split-folio", P["T", 0]))
+    assert r.is_zero_page(P["T", 2]) and not r.world.proc("P").vma("T").ptes[2].soft_dirty
+    assert not pagemap_entry(r.world, MAINLINE, P["T", 2]).soft_dirty
 
 
 # ------------------------------------------------------------- memory failure

@@ -321,10 +321,12 @@ R_PARENT_PIPE = (
 )
 R_PC_SWAPIN = (
     "a write fault that swaps the page in still reused by map count + swap count "
-    "(reuse_swap_page) until 5.18: it reuses the swap-cache page the pipe holds"
+    "(reuse_swap_page) through 5.17, until 5.18's c145e0b47c77 moved do_swap_page to the "
+    "reference count: it reuses the swap-cache page the pipe holds"
 )
 R_PC_PMD = (
-    "do_huge_pmd_wp_page still reused by map count until 5.18 (a CVE-2020-29374 remnant): "
+    "do_huge_pmd_wp_page still reused by map count through 5.17, until 5.18's "
+    "3bff7e3f1f16 moved it to the reference count (a CVE-2020-29374 remnant): "
     "it reuses the THP the pipe holds"
 )
 R_PIN_FORK = (
@@ -346,18 +348,19 @@ R_HUGETLB_OLD = (
     "which cannot see the pipe's reference"
 )
 R_PC_PMD_CHILD = (
-    "Q's PMD write fault reuses by map count until 5.18 (do_huge_pmd_wp_page): "
-    "the parent's pipe shows the child's write"
+    "Q's PMD write fault reuses by map count through 5.17 (do_huge_pmd_wp_page; 5.18's "
+    "3bff7e3f1f16 moved it to the reference count): the parent's pipe shows the child's write"
 )
 R_PC_SWAPIN_CHILD = (
     "Q's write fault on its swap entry still reused by map count + swap count "
-    "(reuse_swap_page) until 5.18: it reuses the swap-cache page the parent's pipe holds"
+    "(reuse_swap_page) through 5.17, until 5.18's c145e0b47c77 moved do_swap_page to the "
+    "reference count: it reuses the swap-cache page the parent's pipe holds"
 )
 N_GCB_BREAK = "passes: the GUP breaks COW first, so the reference holds a private copy"
 N_PC_COPY = "passes: page_count counts the pipe's reference, so the write copies"
 N_MAPCOUNT_PIN = "passes: the pinned page has map count 1, so the write fault reuses it"
 N_PC_PIN_PMD = (
-    "passes: do_huge_pmd_wp_page (until 5.18) and hugetlb reuse by map count, which a pin "
+    "passes: do_huge_pmd_wp_page (through 5.17) and hugetlb reuse by map count, which a pin "
     "does not raise"
 )
 N_PC_EARLY_COW = "passes: fork copies maybe-pinned pages for the child (early COW, 5.9)"

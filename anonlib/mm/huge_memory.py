@@ -114,6 +114,13 @@ def split_folio(m: Mem, fid: int) -> str | None:
     dropped. A mapped subpage that holds only zeros is mapped to the shared
     zero page instead (remap_page with RMP_USE_SHARED_ZEROPAGE, 6.12; the
     model's value "0" stands for a zero-filled page), unless it is poisoned.
+    The zero-page PTE keeps the soft-dirty bit of the entry it replaces
+    (try_to_map_unused_to_zeropage copies soft-dirty and uffd-wp from the
+    migration entry; the model has no uffd-wp bit). v6.12 as released dropped
+    both bits; 9658d698a8a8 ("mm/rmap: fix soft-dirty and uffd-wp bit loss when
+    remapping zero-filled mTHP subpage to shared zeropage", 6.18) keeps them,
+    and the 6.12 stable series has it (the 6.12.118 source does), so the model
+    follows stable 6.12 here as for the poison check below.
     That exception is version-dependent: mm/migrate.c:
     try_to_map_unused_to_zeropage in v6.12 as released has no PageHWPoison
     check and reads the poisoned subpage to compare it with zeros (consuming
@@ -154,8 +161,9 @@ def split_folio(m: Mem, fid: int) -> str | None:
                 raise OpFailed("internal: PMD left after split", ErrorKind.FAILED)
             zero_filled = f.pages[e.page].data == ZERO_VALUE and not f.pages[e.page].hwpoison
             if e.kind is EntryKind.PRESENT and zero_filled:
-                # remap_page(RMP_USE_SHARED_ZEROPAGE): a zero-filled subpage is not kept
-                m.set(loc, Entry(EntryKind.PRESENT, ZERO_FOLIO))
+                # remap_page(RMP_USE_SHARED_ZEROPAGE): a zero-filled subpage is not kept;
+                # the soft-dirty bit carries over (stable 6.12, 9658d698a8a8)
+                m.set(loc, Entry(EntryKind.PRESENT, ZERO_FOLIO, soft_dirty=e.soft_dirty))
                 continue
             m.set(loc, replace(e, folio=new_ids[e.page], page=0))
     del m.folios[fid]
