@@ -30,6 +30,7 @@ import re
 import threading
 
 import pytest
+from chromium import CHROMIUM, LAUNCH_ARGS, skip_or_fail
 from page_problems import text_problems
 
 pytestmark = pytest.mark.browser
@@ -37,17 +38,6 @@ pytestmark = pytest.mark.browser
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 HTML_DIR = pathlib.Path(os.environ.get("ANONLIB_BOOK_HTML", ROOT / "book" / "_build" / "html"))
 OUTPUT_DIR = ROOT / "tests" / "_output"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-IN_CI = os.environ.get("CI", "").lower() == "true"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 REF = re.compile(r"IPY_MODEL_([0-9a-f]+)")
@@ -59,12 +49,6 @@ CONTROL_CSS = {
 }
 NOT_PAGES = ("_static/", "_sources/", "_images/")
 
-
-def skip_or_fail(message: str) -> None:
-    """Skip locally; under CI=true a missing prerequisite is a failure."""
-    if IN_CI:
-        pytest.fail(message + " (CI=true, so this is a failure)")
-    pytest.skip(message)
 
 
 def book_pages() -> list[str]:

@@ -34,31 +34,16 @@ import urllib.error
 import urllib.request
 
 import pytest
+from chromium import CHROMIUM, LAUNCH_ARGS, skip_or_fail
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 OUTPUT_DIR = ROOT / "tests" / "_output"  # screenshots of the live widgets, to look at
 CHAPTER = "90-visuals.ipynb"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-IN_CI = os.environ.get("CI", "").lower() == "true"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 START_TIMEOUT = 90  # seconds for JupyterLab to answer
 RUN_TIMEOUT = 180_000  # ms for "run all cells" to finish
 
-
-def skip_or_fail(message: str) -> None:
-    """Skip locally; under CI=true a missing prerequisite is a failure."""
-    if IN_CI:
-        pytest.fail(message + " (CI=true, so this is a failure)")
-    pytest.skip(message)
 
 
 def free_port() -> int:
