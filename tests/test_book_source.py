@@ -127,10 +127,37 @@ def test_the_page_shows_every_scenario_with_its_text(files, page):
     assert len(scns) == len(list((ROOT / "scenarios").rglob("*.scn")))
     for f in scns:
         label = book_source.scn_label(f)
-        head = f"({label})=\n#### `{f}`\n"
+        head = f"({label})=\n#### `{f.rsplit('/', 1)[1]}`\n"
         assert page.count(head) == 1, f"{f}: not once on the page"
         body = (ROOT / f).read_text(encoding="utf-8").rstrip("\n")
         assert body in page.split(head, 1)[1], f"{f}: its text is not under its heading"
+
+
+def test_every_document_a_scenario_cites_exists_and_is_linked(files, page):
+    cited = 0
+    for f in files:
+        if f.startswith("scenarios/"):
+            for doc in book_source.cited_docs((ROOT / f).read_text(encoding="utf-8")):
+                assert (ROOT / doc).is_file(), f"{f} cites {doc}, which does not exist"
+                section = page.split(f"({book_source.scn_label(f)})=\n", 1)[1]
+                section = section.split("\n(scn-", 1)[0]
+                assert f"{{doc}}`{doc} </{doc[:-3]}>`" in section, f"{f}: {doc} not linked"
+                cited += 1
+    assert cited > 100  # the cow cases cite their catalogue
+
+
+SCN_NAME = re.compile(r"(?:(?:scenarios/)?(?:history|cow)/)?\b[abcn][0-9]{1,2}-[a-z0-9-]+\.scn\b")
+
+
+def test_every_scenario_file_the_library_names_exists(files):
+    # scenarios/README.md and the scenario headers name each other
+    named = 0
+    for f in files:
+        if f.startswith("scenarios/"):
+            for name in SCN_NAME.findall((ROOT / f).read_text(encoding="utf-8")):
+                assert _matches(name, files), f"{f} names {name}, which does not exist"
+                named += 1
+    assert named >= 3
 
 
 def test_labels_are_unique(page):

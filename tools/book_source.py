@@ -201,6 +201,25 @@ def _block(text: str, lang: str) -> list[str]:
     return [f"{fence}{lang}", text.rstrip("\n"), fence]
 
 
+DOC_PATH = re.compile(r"\bdocs/([A-Za-z0-9_-]+)\.md\b")
+
+
+def cited_docs(text: str) -> list[str]:
+    """The project documents (docs/NAME.md) a text cites, each once, in order."""
+    return list(dict.fromkeys(m.group(0) for m in DOC_PATH.finditer(text)))
+
+
+def _cited_docs(root: pathlib.Path, text: str) -> list[str]:
+    """A line linking the docs/ pages a scenario's header cites (they are pages
+    of this book); a cited document that does not exist is left unlinked, and
+    tests/test_book_source.py fails on it."""
+    docs = [d for d in cited_docs(text) if (root / d).is_file()]
+    if not docs:
+        return []
+    refs = ", ".join(f"{{doc}}`{d} </{d.removesuffix('.md')}>`" for d in docs)
+    return ["", f"Cites {refs}."]
+
+
 def _size(n: int) -> str:
     return f"{n / 1024:.0f} KiB" if n >= 1024 else f"{n} bytes"
 
@@ -279,8 +298,9 @@ def render_page(root: pathlib.Path, url: str, paths: Sequence[str], archive_size
     ]
     readme = "scenarios/README.md"
     if readme in paths:
+        text = (root / readme).read_text(encoding="utf-8")
         lines += ["", f"({scn_label(readme)})=", f"### `{readme}`", "",
-                  *_block((root / readme).read_text(encoding="utf-8"), "text")]
+                  *_block(text, "text"), *_cited_docs(root, text)]
     folders: dict[str, list[str]] = {}
     for p in paths:
         if p.startswith("scenarios/") and p.endswith(".scn"):
@@ -290,8 +310,9 @@ def render_page(root: pathlib.Path, url: str, paths: Sequence[str], archive_size
         lines += ["", f"({scn_label(folder + '/')})=", f"### `{folder}/`", "",
                   f"{len(files)} scenario{'' if len(files) == 1 else 's'}."]
         for p in files:
-            lines += ["", f"({scn_label(p)})=", f"#### `{p}`", "",
-                      *_block((root / p).read_text(encoding="utf-8"), "text")]
+            text = (root / p).read_text(encoding="utf-8")
+            lines += ["", f"({scn_label(p)})=", f"#### `{p.rsplit('/', 1)[1]}`", "",
+                      *_block(text, "text"), *_cited_docs(root, text)]
     return "\n".join(lines) + "\n"
 
 
