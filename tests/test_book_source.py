@@ -122,6 +122,29 @@ def test_every_scenario_link_leads_to_what_it_names(where, text, label, files, l
     assert label in expected, f"{where}: `{text}` links to #{label}, expected {expected}"
 
 
+REPO_LINK = re.compile(r"\[`([^`]+)`\]\(#source-repository\)")
+
+
+def repo_links() -> list[tuple[str, str]]:
+    return [(where, text) for where, page_text in page_texts()
+            for text in REPO_LINK.findall(page_text)]
+
+
+def test_pages_link_repository_paths():
+    assert len(repo_links()) >= 10
+
+
+@pytest.mark.parametrize(("where", "path"), repo_links())
+def test_every_repository_link_names_a_file_of_the_archive(where, path, files, page):
+    assert "(source-repository)=\n## " in page
+    top = path.split("/", 1)[0]
+    assert top in book_source.INCLUDE_DIRS, f"{where}: `{path}` is not a folder the book ships"
+    found = ([f for f in files if re.fullmatch(re.escape(path).replace(r"\*", "[^/]+"), f)]
+             if "*" in path else
+             [f for f in files if f == path or f.startswith(path.rstrip("/") + "/")])
+    assert found, f"{where}: `{path}` links to the repository but no tracked file is there"
+
+
 def test_the_page_shows_every_scenario_with_its_text(files, page):
     scns = [f for f in files if f.startswith("scenarios/") and f.endswith(".scn")]
     assert len(scns) == len(list((ROOT / "scenarios").rglob("*.scn")))
@@ -233,7 +256,7 @@ def test_without_git_the_walk_finds_what_git_tracks(tmp_path):
         (tmp_path / rel).write_bytes((ROOT / rel).read_bytes())
     for junk in ("anonlib/__pycache__/x.cpython-311.pyc", ".venv/lib/y.py",
                  "book/_build/html/index.html", "book/_source/anonlib-source.tar.gz",
-                 "book/source-files.md", "tests/_output/z.txt", "node_modules/a/b.js",
+                 "book/" + book_source.PAGE_REL, "tests/_output/z.txt", "node_modules/a/b.js",
                  "notebooks/.ipynb_checkpoints/01-checkpoint.ipynb", "anonlib/w.pyc"):
         (tmp_path / junk).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / junk).write_text("junk\n")

@@ -14,13 +14,15 @@ this script writes two files, both git-ignored:
   deterministic: entries sorted by path, one fixed mtime, owner root, modes
   0644/0755, no name or time in the gzip header. The same tree gives the same
   bytes.
-- `book/source-files.md`: the page "Source files" (under "About this book").
+- the page "Source files" (PAGE_REL in `book/`, under "About this book").
   It says where the repository lives, links the archive (Sphinx copies it into
   `_downloads/`), and shows every scenario of `scenarios/` with its text, one
   anchor per file: `scn-FOLDER-NAME` for `scenarios/FOLDER/NAME.scn`
   (`scn_label`), `scn-FOLDER` for a folder, `scn-readme` for
   `scenarios/README.md`. Chapters link a scenario as
-  ``[`scenarios/history/b02-cve-2020-29374.scn`](#scn-history-b02-cve-2020-29374)``.
+  ``[`scenarios/history/b02-cve-2020-29374.scn`](#scn-history-b02-cve-2020-29374)``,
+  and any other repository path (`anonlib/model.py`) to the section on where
+  the repository lives, ``[`anonlib/model.py`](#source-repository)``.
 
 Where the repository lives is one setting, `repository: url:` in
 `book/_config.yml`. Empty (the default): the page says the archive is the
@@ -205,7 +207,7 @@ DOC_PATH = re.compile(r"\bdocs/([A-Za-z0-9_-]+)\.md\b")
 
 
 def cited_docs(text: str) -> list[str]:
-    """The project documents (docs/NAME.md) a text cites, each once, in order."""
+    """The project documents (pages of `docs/`) a text cites, each once, in order."""
     return list(dict.fromkeys(m.group(0) for m in DOC_PATH.finditer(text)))
 
 
@@ -225,7 +227,7 @@ def _size(n: int) -> str:
 
 
 def render_page(root: pathlib.Path, url: str, paths: Sequence[str], archive_size: int) -> str:
-    """The text of book/source-files.md."""
+    """The text of the Source files page."""
     archive = f"{{download}}`{ARCHIVE_NAME} <{ARCHIVE_REL}>`"
     lines = [
         "# Source files",
@@ -240,6 +242,7 @@ def render_page(root: pathlib.Path, url: str, paths: Sequence[str], archive_size
         "`tools/testing/selftests/mm/cow.c` are the kernel's (Linux 6.12), not the",
         "project's.",
         "",
+        "(source-repository)=",
         "## Where the repository lives",
         "",
     ]
