@@ -58,6 +58,7 @@ $(WIDGETS_STATIC)/embed.js: $(NPM_INSTALLED)
 
 # --all rebuilds every page so that -W sees every warning, not just new ones.
 book: $(INSTALLED) $(WIDGETS_STATIC)/embed.js
+	$(BIN)/python tools/book_source.py
 	$(BIN)/jupyter-book build --all --warningiserror --nitpick --keep-going book
 	@echo
 	@echo "The book is in $(HTML). Open $(CURDIR)/$(HTML)/index.html in a browser,"

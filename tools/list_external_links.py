@@ -78,7 +78,10 @@ def urls_in_notebook(path: pathlib.Path) -> list[str]:
 
 def sources() -> list[tuple[str, pathlib.Path]]:
     """(docname, path) of every page scanned, in a stable order."""
-    pages = [(p.stem, p) for p in sorted(BOOK.glob("*.md")) if p != OUTPUT]
+    # The Source files page is generated at build time and git-ignored
+    # (tools/book_source.py); its one link is the repository setting's.
+    skip = {OUTPUT, BOOK / "source-files.md"}
+    pages = [(p.stem, p) for p in sorted(BOOK.glob("*.md")) if p not in skip]
     pages += [(f"notebooks/{p.stem}", p) for p in sorted(NOTEBOOKS.glob("*.ipynb"))]
     return pages
 
