@@ -15,6 +15,7 @@ from anonlib.race import MEMORY_MODELS, VARIANTS, explore, replay
 from anonlib.race.machine import (
     MB,
     RMB,
+    TSO,
     WMB,
     Load,
     Machine,
@@ -139,7 +140,7 @@ def test_every_step_names_a_kernel_function_and_file():
 
 def test_results_are_deterministic_text():
     a = explore("fork-wmb-only", "tso").text()
-    b = anonlib.race.explorer._explore.__wrapped__("fork-wmb-only", "tso").text()
+    b = anonlib.race.explorer._explore.__wrapped__("fork-wmb-only", TSO).text()
     assert a == b
     assert "copy_page_range" in a and "__folio_try_dup_anon_rmap" in a
     assert "0x" not in a
