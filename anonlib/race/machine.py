@@ -24,11 +24,11 @@ are looked up once, by :func:`memory_model`.
 ``tso``
     x86-TSO. A plain store waits in the CPU's FIFO store buffer until the
     event ``X@mem`` moves the oldest entry to memory; the CPU's own loads see
-    its buffered stores first. ``smp_mb`` (and ``smp_mb__after_atomic``)
-    waits until the buffer is empty. Atomic read-modify-writes are
-    LOCK-prefixed instructions: they wait for an empty buffer and act on
-    memory directly, so each is a full barrier (which is why the kernel
-    defines ``smp_mb__after_atomic`` as a compiler barrier on x86). Taking a
+    its buffered stores first. ``smp_mb`` waits until the buffer is empty.
+    Atomic read-modify-writes are LOCK-prefixed instructions: they wait for
+    an empty buffer and act on memory directly, so each is a full barrier,
+    and ``smp_mb__after_atomic``, which follows one, does nothing (Linux 6.12
+    defines it as empty on x86, arch/x86/include/asm/barrier.h). Taking a
     spinlock is such an instruction too. Loads are not reordered with loads
     and stores leave in order, so ``smp_rmb`` and ``smp_wmb`` are no-ops.
 
@@ -38,10 +38,10 @@ are looked up once, by :func:`memory_model`.
     1. Stores *and* non-returning atomics go into the store buffer. Entries
        leave in any order, except that entries for the same location leave
        in program order, and an entry cannot leave before one that precedes
-       it across ``smp_wmb``, ``smp_mb``, ``smp_mb__after_atomic`` or a
-       release (``spin_unlock``). An atomic is applied to memory's value of
-       the moment it leaves (a "far" atomic); until then the CPU cannot
-       read that location.
+       it across ``smp_wmb`` or a release (``spin_unlock``); the full
+       barriers of rule 3 order entries by emptying the buffer. An atomic
+       is applied to memory's value of the moment it leaves (a "far"
+       atomic); until then the CPU cannot read that location.
     2. A load may be satisfied early (event ``X@early``), before earlier
        steps of its CPU have run, along the path that does not back off. It
        may not pass an earlier access to the same location that has not run,
@@ -49,7 +49,8 @@ are looked up once, by :func:`memory_model`.
        (``spin_lock``); ``smp_mb`` stops it only until the buffer is empty.
        When the CPU reaches the load it uses the value read early; if the
        CPU backs off, early values are thrown away.
-    3. ``smp_mb`` waits for an empty buffer, as under ``tso``.
+    3. ``smp_mb`` and ``smp_mb__after_atomic`` wait for an empty buffer
+       (``smp_mb`` as under ``tso``).
     4. Memory is multi-copy atomic: a store that leaves a buffer is seen by
        every other CPU at once (ARMv8 is other-multi-copy-atomic; POWER is
        not, and is not modelled). Loads are never moved after later stores
@@ -77,9 +78,6 @@ LOCK = "spin_lock"  # acquire; on x86 a LOCK-prefixed instruction
 UNLOCK = "spin_unlock"  # release
 BARRIERS = (MB, MB_AFTER_ATOMIC, RMB, WMB, LOCK, UNLOCK)
 
-FULL = frozenset({MB, MB_AFTER_ATOMIC})
-ORDERS_STORES = frozenset({MB, MB_AFTER_ATOMIC, WMB, UNLOCK})
-STOPS_EARLY_LOADS = frozenset({RMB, LOCK}) | FULL
 
 
 @dataclass(frozen=True)
@@ -138,7 +136,10 @@ TSO = MemoryModel(
     "tso",
     "x86-TSO: FIFO store buffers; atomics and spin_lock are full barriers",
     store_buffer=StoreBuffer(
-        holds_atomics=False, locked_atomics=True, drains=FULL | {LOCK}, reorder=None
+        holds_atomics=False,
+        locked_atomics=True,
+        drains=frozenset({MB, LOCK}),  # a spinlock is taken by a LOCK-prefixed instruction
+        reorder=None,
     ),
     early_loads=None,
 )
@@ -146,9 +147,12 @@ WEAK = MemoryModel(
     "weak",
     "ARM-like: stores leave buffers out of order, loads may be satisfied early",
     store_buffer=StoreBuffer(
-        holds_atomics=True, locked_atomics=False, drains=FULL, reorder=ORDERS_STORES
+        holds_atomics=True,
+        locked_atomics=False,
+        drains=frozenset({MB, MB_AFTER_ATOMIC}),
+        reorder=frozenset({WMB, UNLOCK}),
     ),
-    early_loads=STOPS_EARLY_LOADS,
+    early_loads=frozenset({RMB, LOCK, MB, MB_AFTER_ATOMIC}),
 )
 
 #: The memory models by name, weakest last.
