@@ -21,7 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .machine import MEMORY_MODELS, Event, Machine, MemoryModel, State, memory_model, show
+from .machine import MEMORY_MODELS, Event, Machine, MemoryModel, State, show
+from .machine import memory_model as model_record
 from .variants import PINNED, Pte, Ref, Variant, variant
 
 
@@ -384,16 +385,17 @@ def _shortest_readable(
     return path[::-1]
 
 
-def explore(v: str | Variant, model: str | MemoryModel = "sc") -> RaceResult:
-    """Explore every schedule of race variant ``v`` under memory model ``model``.
+def explore(v: str | Variant, memory_model: str | MemoryModel = "sc") -> RaceResult:
+    """Explore every schedule of race variant ``v`` under ``memory_model``.
 
-    ``model`` is a name (sc, tso, weak) or a :class:`~anonlib.race.machine.MemoryModel`.
+    ``memory_model`` is a name (sc, tso, weak) or a
+    :class:`~anonlib.race.machine.MemoryModel` record.
     """
-    return _explore(_resolve(v).name, memory_model(model))
+    return _explore(_resolve(v).name, model_record(memory_model))
 
 
 def replay(
-    v: str | Variant, schedule: str | Sequence[str], model: str | MemoryModel = "sc"
+    v: str | Variant, schedule: str | Sequence[str], memory_model: str | MemoryModel = "sc"
 ) -> Replay:
     """Run the events of ``schedule`` (names, or one comma-separated string) in order."""
     var = _resolve(v)
@@ -402,7 +404,7 @@ def replay(
         if isinstance(schedule, str)
         else tuple(schedule)
     )
-    machine = Machine(var.programs(), model)
+    machine = Machine(var.programs(), memory_model)
     s = machine.initial(var.memory())
     frames = [_start_frame(machine, s)]
     error = ""
