@@ -79,7 +79,6 @@ UNLOCK = "spin_unlock"  # release
 BARRIERS = (MB, MB_AFTER_ATOMIC, RMB, WMB, LOCK, UNLOCK)
 
 
-
 @dataclass(frozen=True)
 class StoreBuffer:
     """What each CPU's store buffer holds and when its entries leave (event ``X@mem``).
@@ -93,7 +92,8 @@ class StoreBuffer:
         LOCK prefix).
     ``drains``
         The barrier kinds that make the next step wait for an empty buffer;
-        while such a barrier is pending, no later load is satisfied early.
+        while such a barrier is pending and the buffer is not empty, no later
+        load is satisfied early either.
     ``reorder``
         ``None``: entries leave oldest first (FIFO). Otherwise entries leave
         in any order, except that an entry never passes an earlier entry for
@@ -390,7 +390,7 @@ class Machine:
         return out
 
     def _early_candidates(self, k: int, cpu: Cpu, mem: Mapping[str, Any]) -> list[str]:
-        """Loads further down the no-back-off path that may be satisfied now (weak only)."""
+        """Loads further down the no-back-off path that may be satisfied now (``early_loads``)."""
         stops = self.model.early_loads
         if stops is None or cpu.pc is None:
             return []
