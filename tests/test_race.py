@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import doctest
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pytest
 
 import anonlib.race
 from anonlib.cli import main
-from anonlib.race import MEMORY_MODELS, VARIANTS, explore, replay
+from anonlib.race import MEMORY_MODELS, MODELS, VARIANTS, explore, memory_model, replay
 from anonlib.race.machine import (
+    LOCK,
     MB,
     RMB,
+    TSO,
+    UNLOCK,
+    WEAK,
     WMB,
     Load,
     Machine,
@@ -139,7 +146,7 @@ def test_every_step_names_a_kernel_function_and_file():
 
 def test_results_are_deterministic_text():
     a = explore("fork-wmb-only", "tso").text()
-    b = anonlib.race.explorer._explore.__wrapped__("fork-wmb-only", "tso").text()
+    b = anonlib.race.explorer._explore.__wrapped__("fork-wmb-only", TSO).text()
     assert a == b
     assert "copy_page_range" in a and "__folio_try_dup_anon_rmap" in a
     assert "0x" not in a
@@ -242,6 +249,198 @@ def test_message_passing(model, wmb, rmb, allowed):
     )
     finals = _finals(progs, model, {"x": 0, "y": 0})
     assert (((), (("c", 1), ("d", 0))) in finals) == allowed
+
+
+# ---------------------------------------------------------------------------- the records
+# Each memory model is a record of the decisions the machine asks. Flipping any
+# field of any record (a boolean negated, a None replaced by another model's
+# value or a value by None, one barrier kind taken out of a set) must change
+# some result, so no field is dead and no set lists a barrier that decides
+# nothing. The witness is a variant (its verdict, schedule counts, outcomes or
+# shortest schedule change) or a litmus test (its set of final registers
+# changes) where no variant exercises the rule.
+
+
+def _mp(wmb=(), unlock=(), rmb=(), lock=()):
+    """Message passing: x=1; y=1 || r0=y; r1=x, with barriers placed as given."""
+    a = [st("a", "x", 1, wmb), Step("b", "litmus", "mm/litmus", "store", Store("y", 1), unlock)]
+    return _two(a, [ld("c", "y"), ld("d", "x", rmb + lock)])
+
+
+LITMUS = {
+    "MP": _mp(),
+    "MP+wmb+lock": _mp(wmb=(WMB,), lock=(LOCK,)),
+    "MP+unlock+rmb": _mp(unlock=(UNLOCK,), rmb=(RMB,)),
+}
+
+# flip -> the variant or litmus test whose result it changes
+WITNESS = {
+    "sc.store_buffer": "swapout-no-share-mb",
+    "sc.early_loads": "swapout-no-share-mb",
+    "tso.store_buffer": "swapout-no-share-mb",
+    "tso.store_buffer.holds_atomics": "swapout-no-grab-mb",
+    "tso.store_buffer.locked_atomics": "swapout-no-share-mb",
+    "tso.store_buffer.drains-smp_mb": "swapout",
+    "tso.store_buffer.drains-spin_lock": "fork",
+    "tso.store_buffer.reorder": "MP",
+    "tso.early_loads": "swapout-no-grab-mb",
+    "weak.store_buffer": "swapout-no-grab-mb",
+    "weak.store_buffer.holds_atomics": "swapout-no-grab-mb",
+    "weak.store_buffer.locked_atomics": "swapout-no-share-mb",
+    "weak.store_buffer.drains-smp_mb": "swapout",
+    "weak.store_buffer.drains-smp_mb__after_atomic": "swapout",
+    "weak.store_buffer.reorder": "ksm-aba-no-share-wmb",
+    "weak.store_buffer.reorder-smp_wmb": "fork",
+    "weak.store_buffer.reorder-spin_unlock": "MP+unlock+rmb",
+    "weak.early_loads": "ksm-aba-no-unshare-rmb",
+    "weak.early_loads-smp_mb": "swapout",
+    "weak.early_loads-smp_mb__after_atomic": "swapout",
+    "weak.early_loads-smp_rmb": "ksm-aba",
+    "weak.early_loads-spin_lock": "MP+wmb+lock",
+}
+
+
+def _flips(record, label, others):
+    """(label, flipped record) for every field of ``record`` (records recursively).
+
+    ``others`` are the same field's values in the other models: a None is
+    flipped to the first of them that is not None.
+    """
+    hints = typing.get_type_hints(type(record))
+    for f in dataclasses.fields(record):
+        if f.name in ("name", "help"):
+            continue  # the spelling, never asked by the machine
+        value = getattr(record, f.name)
+        here = f"{label}.{f.name}"
+        alts = [getattr(o, f.name) for o in others if o is not None]
+        optional = type(None) in typing.get_args(hints[f.name])
+        if isinstance(value, bool):
+            yield here, dataclasses.replace(record, **{f.name: not value})
+            continue
+        if value is None:
+            other = next(a for a in alts if a is not None)
+            yield here, dataclasses.replace(record, **{f.name: other})
+            continue
+        if optional:
+            yield here, dataclasses.replace(record, **{f.name: None})
+        if isinstance(value, frozenset):
+            for b in sorted(value):
+                yield f"{here}-{b}", dataclasses.replace(record, **{f.name: value - {b}})
+        elif dataclasses.is_dataclass(value):
+            for sub, flipped in _flips(value, here, alts):
+                yield sub, dataclasses.replace(record, **{f.name: flipped})
+        elif not optional:
+            raise AssertionError(f"{here}: no flip defined for {type(value).__name__}")
+
+
+FLIPS = [
+    flip
+    for m in MODELS.values()
+    for flip in _flips(m, m.name, [o for o in MODELS.values() if o is not m])
+]
+
+
+def _result(witness, model):
+    if witness in LITMUS:
+        return _finals(LITMUS[witness], model, {"x": 0, "y": 0})
+    r = explore(witness, model)
+    return (r.verdict, r.schedules, r.bad_schedules, r.outcomes, r.schedule)
+
+
+def test_every_flip_has_a_witness():
+    assert sorted(label for label, _ in FLIPS) == sorted(WITNESS)
+
+
+@pytest.mark.parametrize(("label", "flipped"), FLIPS, ids=[label for label, _ in FLIPS])
+def test_flipping_a_field_changes_a_result(label, flipped):
+    base = MODELS[label.split(".", 1)[0]]
+    witness = WITNESS[label]
+    assert _result(witness, flipped) != _result(witness, base), f"{label} decides nothing"
+
+
+def test_the_machine_never_reads_the_name():
+    """A record renamed gives the same results under its new name."""
+    renamed = dataclasses.replace(WEAK, name="arm", help="renamed")
+    a, b = explore("fork-no-seq-wmb", WEAK), explore("fork-no-seq-wmb", renamed)
+    assert b.memory_model == "arm" and a.verdict == b.verdict == "unsafe"
+    assert (a.states, a.outcomes, a.frames, a.violations) == (
+        b.states,
+        b.outcomes,
+        b.frames,
+        b.violations,
+    )
+
+
+MODEL_NAMES = set(MODELS)
+NAMEISH = {"MEMORY_MODELS", "MODELS", "MEMORY_MODEL_HELP", "model", "memory_model"}
+
+
+def _name_comparisons(source, filename):
+    """Comparisons of a model's name in ``source``, outside the lookup ``memory_model()``."""
+
+    def ident(node):
+        if isinstance(node, ast.Name):
+            return node.id
+        if isinstance(node, ast.Attribute):
+            inner = ident(node.value)
+            return inner if node.attr == "name" and inner in NAMEISH else node.attr
+        return None
+
+    def suspicious(node):
+        if isinstance(node, ast.Constant) and node.value in MODEL_NAMES:
+            return True
+        return ident(node) in NAMEISH
+
+    found = []
+
+    def visit(node, inside_lookup):
+        if isinstance(node, ast.FunctionDef) and node.name == "memory_model":
+            inside_lookup = True
+        if not inside_lookup:
+            if isinstance(node, ast.Compare) and any(
+                suspicious(x) for x in [node.left, *node.comparators]
+            ):
+                found.append(f"{filename}:{node.lineno}: {ast.unparse(node)}")
+            patterns = ast.walk(node.pattern) if isinstance(node, ast.match_case) else ()
+            if any(isinstance(x, ast.MatchValue) and suspicious(x.value) for x in patterns):
+                found.append(f"{filename}:{node.pattern.lineno}: case {ast.unparse(node.pattern)}")
+        for child in ast.iter_child_nodes(node):
+            visit(child, inside_lookup)
+
+    visit(ast.parse(source), False)
+    return found
+
+
+def test_no_code_compares_a_model_name():
+    race = ROOT / "anonlib" / "race"
+    found = [
+        hit
+        for path in sorted(race.glob("*.py"))
+        for hit in _name_comparisons(path.read_text(), path.name)
+    ]
+    assert found == []
+    lookup = (race / "machine.py").read_text()
+    assert "def memory_model(" in lookup and "MODELS[model]" in lookup
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        'if self.model == "tso": pass',
+        'x = "weak" != m',
+        "ok = args.memory_model not in MEMORY_MODELS",
+        'same = self.model.name == other',
+        'match model:\n    case "sc": pass',
+    ],
+)
+def test_the_name_check_catches_comparisons(code):
+    assert _name_comparisons(code, "x.py")
+
+
+def test_the_lookup_names_the_problem():
+    assert memory_model("tso") is TSO and memory_model(WEAK) is WEAK
+    with pytest.raises(ValueError, match="unknown memory model 'WEAK'; did you mean 'weak'?"):
+        memory_model("WEAK")
 
 
 # ---------------------------------------------------------------------------- CLI

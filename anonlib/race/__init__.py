@@ -20,20 +20,31 @@ a static step-through of a schedule for the book.
 """
 
 from .explorer import Frame, RaceResult, Replay, explore, replay, table
-from .machine import MEMORY_MODEL_HELP, MEMORY_MODELS
+from .machine import (
+    MEMORY_MODEL_HELP,
+    MEMORY_MODELS,
+    MODELS,
+    MemoryModel,
+    StoreBuffer,
+    memory_model,
+)
 from .variants import VARIANTS, Variant, variant
 from .view import RacePlayer, player
 
 __all__ = [
     "MEMORY_MODELS",
     "MEMORY_MODEL_HELP",
+    "MODELS",
     "VARIANTS",
     "Frame",
+    "MemoryModel",
     "RacePlayer",
     "RaceResult",
     "Replay",
+    "StoreBuffer",
     "Variant",
     "explore",
+    "memory_model",
     "player",
     "replay",
     "table",

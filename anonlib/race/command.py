@@ -9,7 +9,7 @@ from ..cli import Command, register
 from ..scenario.parser import q, suggest
 from ..scenario.source import clip
 from .explorer import explore, replay, table
-from .machine import MEMORY_MODEL_HELP, MEMORY_MODELS
+from .machine import MEMORY_MODEL_HELP, MEMORY_MODELS, memory_model
 from .variants import VARIANTS
 
 DESCRIPTION = """\
@@ -82,10 +82,10 @@ def _error(message: str) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.memory_model not in MEMORY_MODELS:
-        hint = suggest(args.memory_model, list(MEMORY_MODELS))
-        return _error(f"unknown memory model {q(args.memory_model)};{hint} models: "
-                      f"{', '.join(MEMORY_MODELS)}")
+    try:
+        model = memory_model(args.memory_model)
+    except ValueError as e:
+        return _error(str(e))
     if args.list:
         print(_list())
         return 0
@@ -104,7 +104,7 @@ def _run(args: argparse.Namespace) -> int:
             return _error(f"--schedule {q(args.schedule)} names no event; e.g. A1,B1,A2")
         if not all(events):
             return _error(f"--schedule {q(args.schedule)}: an empty event between commas")
-        r = replay(args.variant, events, args.memory_model)
+        r = replay(args.variant, events, model)
         if r.error:
             # the replay up to the event that cannot happen, then the error on stderr
             print("\n".join(x for x in r.text().split("\n") if x != f"error: {r.error}"))
@@ -112,7 +112,7 @@ def _run(args: argparse.Namespace) -> int:
             return _error(clip(r.error, 400))
         print(r.text())
         return r.exit_status
-    result = explore(args.variant, args.memory_model)
+    result = explore(args.variant, model)
     print(result.text(verbose=not args.brief))
     return result.exit_status
 

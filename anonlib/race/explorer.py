@@ -21,7 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .machine import MEMORY_MODELS, Event, Machine, State, show
+from .machine import MEMORY_MODELS, Event, Machine, MemoryModel, State, show
+from .machine import memory_model as model_record
 from .variants import PINNED, Pte, Ref, Variant, variant
 
 
@@ -250,9 +251,9 @@ def _resolve(v: str | Variant) -> Variant:
 
 
 @lru_cache(maxsize=128)
-def _explore(name: str, memory_model: str) -> RaceResult:
+def _explore(name: str, model: MemoryModel) -> RaceResult:
     var = variant(name)
-    machine = Machine(var.programs(), memory_model)
+    machine = Machine(var.programs(), model)
     start = machine.initial(var.memory())
 
     # Breadth-first: every state, its successors, its distance from the start.
@@ -269,7 +270,7 @@ def _explore(name: str, memory_model: str) -> RaceResult:
         out: list[tuple[Event, int]] = []
         events = machine.enabled(s)
         if not events and not s.finished:
-            raise RuntimeError(f"{name}/{memory_model}: stuck state\n{state_text(machine, s)}")
+            raise RuntimeError(f"{name}/{model.name}: stuck state\n{state_text(machine, s)}")
         for ev in events:
             t, _ = machine.fire(s, ev)
             j = index.get(t)
@@ -324,8 +325,8 @@ def _explore(name: str, memory_model: str) -> RaceResult:
     return RaceResult(
         variant=name,
         summary=var.summary,
-        memory_model=memory_model,
-        expected=var.expect(memory_model),
+        memory_model=model.name,
+        expected=var.expected.get(model.name, "not given"),
         verdict="unsafe" if bad else "safe",
         states=len(states),
         final_states=len(finals),
@@ -384,16 +385,18 @@ def _shortest_readable(
     return path[::-1]
 
 
-def explore(v: str | Variant, memory_model: str = "sc") -> RaceResult:
-    """Explore every schedule of race variant ``v`` under ``memory_model`` (sc, tso, weak)."""
-    if memory_model not in MEMORY_MODELS:
-        raise ValueError(
-            f"unknown memory model {memory_model!r}; models: {', '.join(MEMORY_MODELS)}"
-        )
-    return _explore(_resolve(v).name, memory_model)
+def explore(v: str | Variant, memory_model: str | MemoryModel = "sc") -> RaceResult:
+    """Explore every schedule of race variant ``v`` under ``memory_model``.
+
+    ``memory_model`` is a name (sc, tso, weak) or a
+    :class:`~anonlib.race.machine.MemoryModel` record.
+    """
+    return _explore(_resolve(v).name, model_record(memory_model))
 
 
-def replay(v: str | Variant, schedule: str | Sequence[str], memory_model: str = "sc") -> Replay:
+def replay(
+    v: str | Variant, schedule: str | Sequence[str], memory_model: str | MemoryModel = "sc"
+) -> Replay:
     """Run the events of ``schedule`` (names, or one comma-separated string) in order."""
     var = _resolve(v)
     names = (
@@ -416,7 +419,7 @@ def replay(v: str | Variant, schedule: str | Sequence[str], memory_model: str = 
         frames.append(_frame(machine, k, events[name], effect, s))
     return Replay(
         variant=var.name,
-        memory_model=memory_model,
+        memory_model=machine.model.name,
         schedule=names,
         frames=tuple(frames),
         finished=s.finished,

@@ -9,7 +9,13 @@ before or after it, and may test what the CPU has read so far to back off.
 A :class:`State` is immutable and hashable: the shared memory, and for each
 CPU its position, what it has read, its store buffer and any loads it has
 satisfied early. :func:`enabled` lists the events that may happen next and
-:func:`fire` performs one. Three memory models decide which events exist:
+:func:`fire` performs one. Three memory models decide which events exist.
+Each is a :class:`MemoryModel` record (:data:`SC`, :data:`TSO`, :data:`WEAK`)
+whose fields are the questions the machine asks: is there a store buffer,
+does it hold atomics, do atomics wait for it to empty, which barriers drain
+it, in what order do its entries leave, may loads be satisfied early and
+past which barriers not. The machine never looks at a model's name; names
+are looked up once, by :func:`memory_model`.
 
 ``sc``
     Sequential consistency. A store or atomic reaches memory when the step
@@ -18,11 +24,11 @@ satisfied early. :func:`enabled` lists the events that may happen next and
 ``tso``
     x86-TSO. A plain store waits in the CPU's FIFO store buffer until the
     event ``X@mem`` moves the oldest entry to memory; the CPU's own loads see
-    its buffered stores first. ``smp_mb`` (and ``smp_mb__after_atomic``)
-    waits until the buffer is empty. Atomic read-modify-writes are
-    LOCK-prefixed instructions: they wait for an empty buffer and act on
-    memory directly, so each is a full barrier (which is why the kernel
-    defines ``smp_mb__after_atomic`` as a compiler barrier on x86). Taking a
+    its buffered stores first. ``smp_mb`` waits until the buffer is empty.
+    Atomic read-modify-writes are LOCK-prefixed instructions: they wait for
+    an empty buffer and act on memory directly, so each is a full barrier,
+    and ``smp_mb__after_atomic``, which follows one, does nothing (Linux 6.12
+    defines it as empty on x86, arch/x86/include/asm/barrier.h). Taking a
     spinlock is such an instruction too. Loads are not reordered with loads
     and stores leave in order, so ``smp_rmb`` and ``smp_wmb`` are no-ops.
 
@@ -32,10 +38,10 @@ satisfied early. :func:`enabled` lists the events that may happen next and
     1. Stores *and* non-returning atomics go into the store buffer. Entries
        leave in any order, except that entries for the same location leave
        in program order, and an entry cannot leave before one that precedes
-       it across ``smp_wmb``, ``smp_mb``, ``smp_mb__after_atomic`` or a
-       release (``spin_unlock``). An atomic is applied to memory's value of
-       the moment it leaves (a "far" atomic); until then the CPU cannot
-       read that location.
+       it across ``smp_wmb`` or a release (``spin_unlock``); the full
+       barriers of rule 3 order entries by emptying the buffer. An atomic
+       is applied to memory's value of the moment it leaves (a "far"
+       atomic); until then the CPU cannot read that location.
     2. A load may be satisfied early (event ``X@early``), before earlier
        steps of its CPU have run, along the path that does not back off. It
        may not pass an earlier access to the same location that has not run,
@@ -43,7 +49,8 @@ satisfied early. :func:`enabled` lists the events that may happen next and
        (``spin_lock``); ``smp_mb`` stops it only until the buffer is empty.
        When the CPU reaches the load it uses the value read early; if the
        CPU backs off, early values are thrown away.
-    3. ``smp_mb`` waits for an empty buffer, as under ``tso``.
+    3. ``smp_mb`` and ``smp_mb__after_atomic`` wait for an empty buffer
+       (``smp_mb`` as under ``tso``).
     4. Memory is multi-copy atomic: a store that leaves a buffer is seen by
        every other CPU at once (ARMv8 is other-multi-copy-atomic; POWER is
        not, and is not modelled). Loads are never moved after later stores
@@ -60,14 +67,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-#: The memory models, weakest last.
-MEMORY_MODELS: tuple[str, ...] = ("sc", "tso", "weak")
-
-MEMORY_MODEL_HELP: dict[str, str] = {
-    "sc": "sequential consistency: every access takes effect when its step runs",
-    "tso": "x86-TSO: FIFO store buffers; atomics and spin_lock are full barriers",
-    "weak": "ARM-like: stores leave buffers out of order, loads may be satisfied early",
-}
+from ..scenario.parser import q, suggest
 
 # Barrier kinds a step may carry (Step.before / Step.after).
 MB = "smp_mb"
@@ -78,9 +78,108 @@ LOCK = "spin_lock"  # acquire; on x86 a LOCK-prefixed instruction
 UNLOCK = "spin_unlock"  # release
 BARRIERS = (MB, MB_AFTER_ATOMIC, RMB, WMB, LOCK, UNLOCK)
 
-FULL = frozenset({MB, MB_AFTER_ATOMIC})
-ORDERS_STORES = frozenset({MB, MB_AFTER_ATOMIC, WMB, UNLOCK})
-STOPS_EARLY_LOADS = frozenset({RMB, LOCK}) | FULL
+
+@dataclass(frozen=True)
+class StoreBuffer:
+    """What each CPU's store buffer holds and when its entries leave (event ``X@mem``).
+
+    ``holds_atomics``
+        Non-returning atomics wait in the buffer too and are applied to
+        memory's value when they leave (weak rule 1); otherwise an atomic
+        acts on memory when its step runs.
+    ``locked_atomics``
+        A step with an atomic waits for an empty buffer before it runs (x86's
+        LOCK prefix).
+    ``drains``
+        The barrier kinds that make the next step wait for an empty buffer;
+        while such a barrier is pending and the buffer is not empty, no later
+        load is satisfied early either.
+    ``reorder``
+        ``None``: entries leave oldest first (FIFO). Otherwise entries leave
+        in any order, except that an entry never passes an earlier entry for
+        the same location, nor one that precedes it across a barrier of these
+        kinds (weak rule 1).
+    """
+
+    holds_atomics: bool
+    locked_atomics: bool
+    drains: frozenset[str]
+    reorder: frozenset[str] | None
+
+
+@dataclass(frozen=True)
+class MemoryModel:
+    """A memory model as the decisions :class:`Machine` asks of it.
+
+    ``name`` and ``help`` are its spelling on the command line and in the
+    API; the machine never looks at them. ``store_buffer`` is ``None`` when
+    every store and atomic reaches memory as its step runs (no ``X@mem``
+    events). ``early_loads`` is ``None`` when a load reads when its step
+    runs; otherwise a load further down the no-back-off path may be
+    satisfied early (event ``X@early``), but not past a barrier of these
+    kinds on the way (weak rule 2).
+    """
+
+    name: str
+    help: str
+    store_buffer: StoreBuffer | None
+    early_loads: frozenset[str] | None
+
+
+SC = MemoryModel(
+    "sc",
+    "sequential consistency: every access takes effect when its step runs",
+    store_buffer=None,
+    early_loads=None,
+)
+TSO = MemoryModel(
+    "tso",
+    "x86-TSO: FIFO store buffers; atomics and spin_lock are full barriers",
+    store_buffer=StoreBuffer(
+        holds_atomics=False,
+        locked_atomics=True,
+        drains=frozenset({MB, LOCK}),  # a spinlock is taken by a LOCK-prefixed instruction
+        reorder=None,
+    ),
+    early_loads=None,
+)
+WEAK = MemoryModel(
+    "weak",
+    "ARM-like: stores leave buffers out of order, loads may be satisfied early",
+    store_buffer=StoreBuffer(
+        holds_atomics=True,
+        locked_atomics=False,
+        drains=frozenset({MB, MB_AFTER_ATOMIC}),
+        reorder=frozenset({WMB, UNLOCK}),
+    ),
+    early_loads=frozenset({RMB, LOCK, MB, MB_AFTER_ATOMIC}),
+)
+
+#: The memory models by name, weakest last.
+MODELS: dict[str, MemoryModel] = {m.name: m for m in (SC, TSO, WEAK)}
+
+#: Their names, the spelling of ``-m`` and of the API.
+MEMORY_MODELS: tuple[str, ...] = tuple(MODELS)
+
+MEMORY_MODEL_HELP: dict[str, str] = {m.name: m.help for m in MODELS.values()}
+
+
+def memory_model(model: str | MemoryModel) -> MemoryModel:
+    """The record of the memory model called ``model`` (a record is returned as is).
+
+    The one place a model's name is looked up: ValueError naming the
+    unknown name, the closest known one and the models.
+    """
+    if isinstance(model, MemoryModel):
+        return model
+    try:
+        return MODELS[model]
+    except KeyError:
+        hint = suggest(model, list(MODELS))
+        raise ValueError(
+            f"unknown memory model {q(model)};{hint} models: {', '.join(MODELS)}"
+        ) from None
+
 
 #: A flow-chart target that ends the program.
 END = "END"
@@ -230,13 +329,11 @@ class Event:
 class Machine:
     """Two programs under one memory model: enumerate and fire events."""
 
-    def __init__(self, programs: tuple[Program, Program], memory_model: str) -> None:
-        if memory_model not in MEMORY_MODELS:
-            raise ValueError(
-                f"unknown memory model {memory_model!r}; models: {', '.join(MEMORY_MODELS)}"
-            )
+    def __init__(
+        self, programs: tuple[Program, Program], model: str | MemoryModel
+    ) -> None:
         self.programs = programs
-        self.model = memory_model
+        self.model = memory_model(model)
 
     # ---- helpers -------------------------------------------------------------------
 
@@ -264,15 +361,14 @@ class Machine:
         return False, mem[loc]
 
     def _can_run(self, cpu: Cpu, step: Step, mem: Mapping[str, Any]) -> bool:
-        if self.model == "sc":
-            return True
+        sb = self.model.store_buffer
+        if sb is None or not cpu.buffer:
+            return True  # nothing to wait for, and no pending atomic to read through
         barriers = set(cpu.pending) | set(step.before)
-        if barriers & FULL and cpu.buffer:
+        if barriers & sb.drains:
             return False
-        if self.model == "tso" and cpu.buffer:
-            # LOCK-prefixed instructions (atomics, taking a spinlock) drain first.
-            if isinstance(step.access, Atomic) or LOCK in barriers:
-                return False
+        if sb.locked_atomics and isinstance(step.access, Atomic):
+            return False
         if isinstance(step.access, Load) and step.id not in dict(cpu.early):
             blocked, _ = self._forward(cpu, step.access.loc, mem)
             if blocked:
@@ -280,9 +376,10 @@ class Machine:
         return True
 
     def _drainable(self, cpu: Cpu) -> list[int]:
-        if not cpu.buffer:
+        sb = self.model.store_buffer
+        if sb is None or not cpu.buffer:
             return []
-        if self.model == "tso":
+        if sb.reorder is None:
             return [0]
         out = []
         for i, e in enumerate(cpu.buffer):
@@ -293,10 +390,12 @@ class Machine:
         return out
 
     def _early_candidates(self, k: int, cpu: Cpu, mem: Mapping[str, Any]) -> list[str]:
-        """Loads further down the no-back-off path that may be satisfied now (weak only)."""
-        if self.model != "weak" or cpu.pc is None:
+        """Loads further down the no-back-off path that may be satisfied now (``early_loads``)."""
+        stops = self.model.early_loads
+        if stops is None or cpu.pc is None:
             return []
-        if set(cpu.pending) & FULL and cpu.buffer:
+        sb = self.model.store_buffer
+        if sb is not None and set(cpu.pending) & sb.drains and cpu.buffer:
             return []
         prog = self.programs[k]
         regs = cpu.reg
@@ -315,7 +414,7 @@ class Machine:
                 if not runs:
                     sid = s.next
                     continue
-            if set(s.before) & STOPS_EARLY_LOADS:
+            if set(s.before) & stops:
                 break  # loads after this barrier wait for it (and pc's own load is not early)
             a = s.access
             if isinstance(a, Load):
@@ -330,7 +429,7 @@ class Machine:
                     blocked.add(a.loc)
             elif isinstance(a, (Store, Atomic)):
                 blocked.add(a.loc)
-            if set(s.after) & STOPS_EARLY_LOADS:
+            if set(s.after) & stops:
                 break
             first = False
             sid = s.next
@@ -380,10 +479,11 @@ class Machine:
 
     def _run(self, k: int, cpu: Cpu, step: Step, mem: dict[str, Any]) -> tuple[Cpu, str]:
         prog = self.programs[k]
+        sb = self.model.store_buffer
         barriers = set(cpu.pending) | set(step.before)
         epoch = cpu.epoch
-        if self.model == "weak" and barriers & ORDERS_STORES:
-            epoch += 1
+        if sb is not None and sb.reorder is not None and barriers & sb.reorder:
+            epoch += 1  # entries of a later epoch never leave before earlier ones
         regs = cpu.reg
         early = dict(cpu.early)
         buffer = cpu.buffer
@@ -399,14 +499,14 @@ class Machine:
             regs[step.id] = value
         elif isinstance(a, Store):
             value = a.value(regs) if callable(a.value) else a.value
-            if self.model == "sc":
+            if sb is None:
                 mem[a.loc] = value
                 effect = f"{a.loc} = {show(value)}"
             else:
                 buffer = buffer + (Entry(step.id, a.loc, value=value, epoch=epoch),)
                 effect = f"{a.loc} = {show(value)} (in the store buffer)"
         elif isinstance(a, Atomic):
-            if self.model == "weak":
+            if sb is not None and sb.holds_atomics:
                 buffer = buffer + (Entry(step.id, a.loc, op=a.op, epoch=epoch),)
                 effect = f"{a.loc}: {a.what} (in the store buffer)"
             else:
