@@ -12,9 +12,9 @@ from ..ops import MapKind
 from ..results import ErrorKind, OpFailed
 from ..schemes import ForkPinned
 from ..state import ZERO_FOLIO, Entry, EntryKind, FolioKind, Process, Vma, replace
+from .anon_rmap import folio_add_new_anon_rmap, folio_try_dup_anon_rmap
 from .huge_memory import split_huge_pmd
 from .memory import remove_device_exclusive_entry
-from .rmap import folio_add_new_anon_rmap, folio_try_dup_anon_rmap
 
 
 def dup_mmap(m: Mem, parent: str, child: str) -> None:

@@ -7,7 +7,8 @@ from ..ops import MapKind
 from ..results import ErrorKind, OpFailed
 from ..schemes import Reuse
 from ..state import ZERO_FOLIO, ZERO_VALUE, Entry, EntryKind, FolioKind, Vma, replace
-from .rmap import folio_add_new_anon_rmap
+from .anon_rmap import folio_add_new_anon_rmap
+from .swapfile import folio_free_swap, reuse_swap_page
 
 
 def pmd_fault_possible(v: Vma) -> bool:
@@ -51,8 +52,6 @@ def do_huge_pmd_wp_page(m: Mem, loc: Loc, page: int, unshare: bool) -> None:
     gives the older map-count rule.
     The fallback splits the PMD; the retried fault is then a PTE fault.
     """
-    from .memory import folio_free_swap, reuse_swap_page
-
     e = m.get(loc)
     assert e is not None and e.kind is EntryKind.PRESENT
     if e.folio == ZERO_FOLIO:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..mem import Loc, Mem
 from ..state import ZERO_VALUE, Entry, EntryKind, FolioKind, replace
-from .rmap import folio_add_new_anon_rmap
+from .anon_rmap import folio_add_new_anon_rmap
 
 
 def hugetlb_no_page(m: Mem, loc: Loc, write: bool) -> None:

@@ -6,8 +6,8 @@ from ..mem import Loc, Mem
 from ..ops import PageRef
 from ..results import BackOff
 from ..state import ZERO_FOLIO, Entry, EntryKind, FolioKind, replace
+from .anon_rmap import folio_try_share_anon_rmap
 from .huge_memory import split_folio
-from .rmap import folio_try_share_anon_rmap
 
 
 def _candidate(m: Mem, ref: PageRef) -> tuple[Loc, Entry]:

@@ -7,9 +7,9 @@ from ..mem import Loc, Mem
 from ..ops import Advice, MapKind
 from ..results import Outcome
 from ..state import ZERO_FOLIO, ZERO_VALUE, Entry, EntryKind, FolioKind, replace
+from .anon_rmap import folio_add_new_anon_rmap
 from .huge_memory import split_huge_pmd
 from .memory import zap_pte_range
-from .rmap import folio_add_new_anon_rmap
 
 
 def madvise(m: Mem, proc: str, vma: str, index: int | None, advice: Advice) -> Outcome:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..mem import Loc, Mem
 from ..results import BackOff
 from ..state import Entry, EntryKind, replace
-from .rmap import folio_try_share_anon_rmap
+from .anon_rmap import folio_try_share_anon_rmap
 
 
 def try_to_migrate_one(m: Mem, loc: Loc, e: Entry) -> None:

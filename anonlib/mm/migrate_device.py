@@ -5,7 +5,8 @@ from __future__ import annotations
 from ..mem import Loc, Mem
 from ..results import BackOff
 from ..state import ZERO_FOLIO, ZERO_VALUE, Entry, EntryKind, FolioKind
-from .rmap import folio_add_new_anon_rmap, folio_try_share_anon_rmap
+from .anon_rmap import folio_add_new_anon_rmap, folio_try_share_anon_rmap
+from .swapfile import folio_free_swap
 
 
 def migrate_vma_pages(m: Mem, loc: Loc, index: int) -> None:
@@ -46,8 +47,6 @@ def migrate_vma_pages(m: Mem, loc: Loc, index: int) -> None:
         m.set(loc2, Entry(EntryKind.DEVICE_PRIVATE, d.id, 0, writable=e2.writable,
                           soft_dirty=e2.soft_dirty))
     if f.swapcache is not None:
-        from .memory import folio_free_swap
-
         folio_free_swap(m, f.id)
     if exclusive:
         m.set_exclusive(d.id, (0,))

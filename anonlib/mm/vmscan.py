@@ -5,8 +5,8 @@ from __future__ import annotations
 from ..mem import Loc, Mem
 from ..results import BackOff, ErrorKind, OpFailed
 from ..state import Entry, EntryKind, FolioKind, replace
+from .anon_rmap import folio_try_share_anon_rmap
 from .huge_memory import split_huge_pmd
-from .rmap import folio_try_share_anon_rmap
 
 
 def shrink_folio_list(m: Mem, fid: int) -> None:
