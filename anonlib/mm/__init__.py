@@ -16,19 +16,27 @@ actions that take faults on top.
 0. ``anon_rmap`` (include/linux/rmap.h: the helpers that set and clear the
    flag) and ``swapfile`` (mm/swapfile.c: dropping the swap cache copy, the
    old map-count reuse rule). They import nothing from this package.
-1. ``huge_memory``, ``hugetlb``, ``migrate``, ``migrate_device``: the handlers
+1. ``internal`` (include/linux/mm.h, mm/internal.h): the rules several files
+   share, each once: folio_expected_ref_count, and making and counting a COW
+   copy.
+2. ``huge_memory``, ``hugetlb``, ``migrate``, ``migrate_device``: the handlers
    the PTE fault path hands PMD, hugetlb, migration and device-private
    entries to.
-2. ``memory`` (mm/memory.c: handle_mm_fault and zapping), ``vmscan`` and
-   ``ksm``: they split huge mappings and folios through layer 1.
-3. ``fork``, ``gup``, ``madvise``, ``mmap``, ``mprotect``, ``memory_failure``
+3. ``memory`` (mm/memory.c: handle_mm_fault and zapping), ``vmscan`` and
+   ``ksm``: they split huge mappings and folios through layer 2.
+4. ``fork``, ``gup``, ``madvise``, ``mmap``, ``mprotect``, ``memory_failure``
    and ``rmap`` (mm/rmap.c: make_device_exclusive_range, which faults the
    page in first): entry points that may take faults.
+
+A kernel rule lives in one function, and a module that needs it imports it
+from the layer where it lives; a new module goes in the lowest layer above
+everything it imports, and into :data:`LAYERS`.
 """
 
 #: The layers above, bottom first: a module may import only from earlier layers.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("anon_rmap", "swapfile"),
+    ("internal",),
     ("huge_memory", "hugetlb", "migrate", "migrate_device"),
     ("memory", "vmscan", "ksm"),
     ("fork", "gup", "madvise", "mmap", "mprotect", "memory_failure", "rmap"),

@@ -14,6 +14,7 @@ from ..schemes import Reuse
 from ..state import ZERO_FOLIO, ZERO_VALUE, Entry, EntryKind, FolioKind, replace
 from . import huge_memory, hugetlb, migrate, migrate_device
 from .anon_rmap import folio_add_new_anon_rmap
+from .internal import copy_anon_folio
 from .swapfile import folio_free_swap, free_swap_and_cache, reuse_swap_page
 
 SIGSEGV = "SIGSEGV"
@@ -194,10 +195,7 @@ def wp_page_copy(m: Mem, loc: Loc, unshare: bool) -> None:
     """
     e = m.get(loc)
     assert e is not None
-    data = m.data(e.folio, e.page)
-    f = m.new_folio(FolioKind.SMALL, (data,))
-    folio_add_new_anon_rmap(m, f.id)
-    m.copies += 1
+    f = copy_anon_folio(m, FolioKind.SMALL, (m.data(e.folio, e.page),))
     if unshare:
         m.set(loc, Entry(EntryKind.PRESENT, f.id, 0, writable=False, soft_dirty=e.soft_dirty))
     else:
