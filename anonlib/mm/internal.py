@@ -25,10 +25,13 @@ def folio_expected_ref_count(m: Mem, fid: int) -> int:
     page cache or PG_private references. The caller adds the references it
     holds itself (migration's isolation, KSM's lookup), as in the kernel; a
     folio_ref_count above the sum means someone else (GUP) holds it. v6.12 as
-    released wrote the same sum out in each caller: mm/migrate.c:
-    folio_expected_refs, mm/ksm.c: write_protect_page, mm/khugepaged.c:
+    released had no such function: mm/migrate.c: folio_expected_refs counted
+    the isolation reference plus one per page of the swap cache (the folio is
+    unmapped by then), and the other callers write the sum out themselves, in
+    the stable series too: mm/ksm.c: write_protect_page, mm/khugepaged.c:
     is_refcount_suitable, mm/migrate_device.c: migrate_vma_check_page,
-    mm/huge_memory.c: can_split_folio and mm/vmscan.c: __remove_mapping.
+    mm/huge_memory.c: can_split_folio, mm/vmscan.c: __remove_mapping. The
+    model calls this one function from all of them.
     """
     f = m.folio(fid)
     swapcache = len(f.pages) if f.swapcache is not None else 0
