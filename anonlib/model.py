@@ -112,7 +112,7 @@ from .ops import (
 )
 from .results import BackOff, ErrorKind, ModelError, OpFailed, Outcome
 from .schemes import MAINLINE, Scheme
-from .state import ZERO_FOLIO, Config, EntryKind, World, replace
+from .state import ZERO_FOLIO, Config, EntryKind, World
 
 OK = Outcome("ok")
 
@@ -191,7 +191,7 @@ def _dispatch(m: Mem, op: Op) -> Outcome:  # noqa: C901 - one branch per stateme
     if isinstance(op, Gup):
         if not _mapped(m, op.page.proc, op.page.mapping):
             if op.pin:
-                m.procs[op.page.proc] = replace(m.proc(op.page.proc), has_pinned=True)
+                gup.mm_set_has_pinned_flag(m, op.page.proc)
             return Outcome(gup.EFAULT, "the address is not mapped")
         _check_page(m, op.page)
         return gup.get_user_pages(m, op)

@@ -12,9 +12,10 @@ from ..ops import MapKind
 from ..results import ErrorKind, OpFailed
 from ..schemes import ForkPinned
 from ..state import ZERO_FOLIO, Entry, EntryKind, FolioKind, Process, Vma, replace
+from .anon_rmap import folio_try_dup_anon_rmap
 from .huge_memory import split_huge_pmd
+from .internal import copy_anon_folio
 from .memory import remove_device_exclusive_entry
-from .rmap import folio_add_new_anon_rmap, folio_try_dup_anon_rmap
 
 
 def dup_mmap(m: Mem, parent: str, child: str) -> None:
@@ -110,9 +111,7 @@ def copy_present_page(m: Mem, dst: Loc, data: str) -> None:
     mm/memory.c: copy_present_page (6.12).
     """
     v = m.vma(dst.proc, dst.vma)
-    f = m.new_folio(FolioKind.SMALL, (data,))
-    folio_add_new_anon_rmap(m, f.id)
-    m.copies += 1
+    f = copy_anon_folio(m, FolioKind.SMALL, (data,))
     m.set(dst, Entry(EntryKind.PRESENT, f.id, 0, writable=v.writable, soft_dirty=True))
 
 
@@ -182,9 +181,7 @@ def copy_hugetlb_page_range(m: Mem, parent: str, child: str, vma: str) -> None:
         return
     if _early_cow(m, parent, e.folio, 0, True):
         old = m.folio(e.folio)
-        f = m.new_folio(FolioKind.HUGETLB, tuple(p.data for p in old.pages))
-        folio_add_new_anon_rmap(m, f.id, huge=True)
-        m.copies += len(old.pages)
+        f = copy_anon_folio(m, FolioKind.HUGETLB, tuple(p.data for p in old.pages), huge=True)
         m.set(dst, Entry(EntryKind.PRESENT, f.id, 0, writable=v.writable, soft_dirty=True))
         return
     share_write_protected(m, src, dst, e)

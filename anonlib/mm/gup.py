@@ -13,6 +13,17 @@ EFAULT = "EFAULT"
 MAX_ROUNDS = 8
 
 
+def mm_set_has_pinned_flag(m: Mem, proc: str) -> None:
+    """Mark the process's mm as one that has pinned pages (MMF_HAS_PINNED); never cleared.
+
+    mm/gup.c: mm_set_has_pinned_flag (6.12), called by every FOLL_PIN before
+    any page is looked up (__get_user_pages_locked, gup_fast_fallback), so even a
+    pin that then fails with EFAULT leaves the flag set. fork reads it
+    (copy_present_ptes: folio_try_dup_anon_rmap only asks about pins in such an mm).
+    """
+    m.procs[proc] = replace(m.proc(proc), has_pinned=True)
+
+
 def gup_must_unshare(m: Mem, op: Gup, e: Entry, page: int, huge: bool, have_vma: bool) -> bool:
     """Must a R/O pin unshare the page first, so that the pin stays coherent?
 
@@ -83,7 +94,7 @@ def get_user_pages(m: Mem, op: Gup) -> Outcome:
         raise OpFailed(f"reference {op.handle!r} is still held; release it first",
                        ErrorKind.INVALID)
     if op.pin:
-        m.procs[ref.proc] = replace(m.proc(ref.proc), has_pinned=True)
+        mm_set_has_pinned_flag(m, ref.proc)
     v = m.vma(ref.proc, ref.mapping)
     detail = ""
     if op.fast:

@@ -7,7 +7,9 @@ from ..ops import MapKind
 from ..results import ErrorKind, OpFailed
 from ..schemes import Reuse
 from ..state import ZERO_FOLIO, ZERO_VALUE, Entry, EntryKind, FolioKind, Vma, replace
-from .rmap import folio_add_new_anon_rmap
+from .anon_rmap import folio_add_new_anon_rmap
+from .internal import folio_expected_ref_count
+from .swapfile import folio_free_swap, reuse_swap_page
 
 
 def pmd_fault_possible(v: Vma) -> bool:
@@ -51,8 +53,6 @@ def do_huge_pmd_wp_page(m: Mem, loc: Loc, page: int, unshare: bool) -> None:
     gives the older map-count rule.
     The fallback splits the PMD; the retried fault is then a PTE fault.
     """
-    from .memory import folio_free_swap, reuse_swap_page
-
     e = m.get(loc)
     assert e is not None and e.kind is EntryKind.PRESENT
     if e.folio == ZERO_FOLIO:
@@ -103,6 +103,17 @@ def split_huge_pmd(m: Mem, proc: str, vma: str) -> bool:
     return True
 
 
+def can_split_folio(m: Mem, fid: int) -> bool:
+    """No reference beyond the mappings, the swap cache and the caller's own.
+
+    mm/huge_memory.c: can_split_folio (6.12), with folio_expected_ref_count. The
+    caller's pins are the reference migration took when it isolated the folio,
+    while migration entries point at it (the model's refcount counts that one).
+    """
+    caller_pins = 1 if m.mappings_of(fid, (EntryKind.MIGRATION,)) else 0
+    return m.refcount(fid) == folio_expected_ref_count(m, fid) + caller_pins
+
+
 def split_folio(m: Mem, fid: int) -> str | None:
     """Split a THP into small folios; exclusivity of mapped subpages travels with them.
 
@@ -136,7 +147,7 @@ def split_folio(m: Mem, fid: int) -> str | None:
         return "hugetlb folios are not split"
     if not f.large:
         return "not a large folio"
-    if any(h.folio == fid for h in m.handles.values()):
+    if not can_split_folio(m, fid):
         return "the folio has references beyond its mappings (pinned or GUP), can_split_folio"
     for loc, _e in m.mappings_of(fid, (EntryKind.PRESENT, EntryKind.MIGRATION,
                                       EntryKind.DEVICE_EXCLUSIVE, EntryKind.HWPOISON)):

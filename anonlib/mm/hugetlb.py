@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ..mem import Loc, Mem
 from ..state import ZERO_VALUE, Entry, EntryKind, FolioKind, replace
-from .rmap import folio_add_new_anon_rmap
+from .anon_rmap import folio_add_new_anon_rmap
+from .internal import copy_anon_folio
 
 
 def hugetlb_no_page(m: Mem, loc: Loc, write: bool) -> None:
@@ -38,8 +39,6 @@ def hugetlb_wp(m: Mem, loc: Loc, page: int, unshare: bool) -> None:
             m.set(loc, replace(e, writable=True, soft_dirty=True))
         return
     old = m.folio(fid)
-    f = m.new_folio(FolioKind.HUGETLB, tuple(p.data for p in old.pages))
-    folio_add_new_anon_rmap(m, f.id, huge=True)
-    m.copies += len(old.pages)
+    f = copy_anon_folio(m, FolioKind.HUGETLB, tuple(p.data for p in old.pages), huge=True)
     m.set(loc, Entry(EntryKind.PRESENT, f.id, 0, writable=not unshare,
                      soft_dirty=e.soft_dirty or not unshare))

@@ -6,8 +6,9 @@ from ..mem import Loc, Mem
 from ..ops import PageRef
 from ..results import BackOff
 from ..state import ZERO_FOLIO, Entry, EntryKind, FolioKind, replace
+from .anon_rmap import folio_try_share_anon_rmap
 from .huge_memory import split_folio
-from .rmap import folio_try_share_anon_rmap
+from .internal import folio_expected_ref_count
 
 
 def _candidate(m: Mem, ref: PageRef) -> tuple[Loc, Entry]:
@@ -43,9 +44,7 @@ def write_protect_page(m: Mem, loc: Loc) -> None:
     exclusive = m.exclusive(fid, e.page)
     if not (e.writable or exclusive):
         return
-    f = m.folio(fid)
-    expected = m.folio_mapcount(fid) + (len(f.pages) if f.swapcache else 0)
-    if m.refcount(fid) != expected:
+    if m.refcount(fid) != folio_expected_ref_count(m, fid):
         raise BackOff(f"{loc.proc} {loc.vma}: the page has references beyond its mappings "
                       "(GUP): write_protect_page refuses")
     if exclusive and not folio_try_share_anon_rmap(m, fid, e.page):

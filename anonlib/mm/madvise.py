@@ -7,9 +7,10 @@ from ..mem import Loc, Mem
 from ..ops import Advice, MapKind
 from ..results import Outcome
 from ..state import ZERO_FOLIO, ZERO_VALUE, Entry, EntryKind, FolioKind, replace
+from .anon_rmap import folio_add_new_anon_rmap
 from .huge_memory import split_huge_pmd
+from .internal import folio_expected_ref_count
 from .memory import zap_pte_range
-from .rmap import folio_add_new_anon_rmap
 
 
 def madvise(m: Mem, proc: str, vma: str, index: int | None, advice: Advice) -> Outcome:
@@ -72,8 +73,7 @@ def madvise_collapse(m: Mem, proc: str, vma: str) -> Outcome:
             f = m.folio(e.folio)
             if f.kind is FolioKind.KSM:
                 return Outcome("EAGAIN", f"page {i} is a KSM page")
-            expected = m.folio_mapcount(f.id) + (len(f.pages) if f.swapcache else 0)
-            if m.refcount(f.id) != expected:
+            if m.refcount(f.id) != folio_expected_ref_count(m, f.id):  # is_refcount_suitable
                 return Outcome("EAGAIN", f"page {i} has references beyond its mappings "
                                          "(SCAN_PAGE_COUNT)")
         data.append(m.data(e.folio, e.page))

@@ -13,7 +13,9 @@ from ..ops import MapKind
 from ..schemes import Reuse
 from ..state import ZERO_FOLIO, ZERO_VALUE, Entry, EntryKind, FolioKind, replace
 from . import huge_memory, hugetlb, migrate, migrate_device
-from .rmap import folio_add_new_anon_rmap
+from .anon_rmap import folio_add_new_anon_rmap
+from .internal import copy_anon_folio
+from .swapfile import folio_free_swap, free_swap_and_cache, reuse_swap_page
 
 SIGSEGV = "SIGSEGV"
 SIGBUS = "SIGBUS"
@@ -171,22 +173,6 @@ def wp_can_reuse_anon_folio(m: Mem, fid: int) -> bool:
     return m.refcount(fid) == 1
 
 
-def reuse_swap_page(m: Mem, fid: int, index: int) -> bool:
-    """The old rule: reuse if map count plus swap count is 1; then leave the swap cache.
-
-    mm/swapfile.c: reuse_swap_page (every write fault up to 5.8; PMD write faults and
-    swap-in write faults through 5.17, until 3bff7e3f1f16 and c145e0b47c77 in 5.18).
-    GUP references are invisible to it, which is CVE-2020-29374.
-    """
-    f = m.folio(fid)
-    count = m.mapcount(fid, index)
-    if f.swapcache is not None:
-        count += m.swap_count(f.swapcache[index])
-    if count > 1:
-        return False
-    if f.swapcache is not None and not m.folio_swapped(fid):
-        folio_free_swap(m, fid)
-    return True
 
 
 def wp_page_reuse(m: Mem, loc: Loc, unshare: bool) -> None:
@@ -209,26 +195,13 @@ def wp_page_copy(m: Mem, loc: Loc, unshare: bool) -> None:
     """
     e = m.get(loc)
     assert e is not None
-    data = m.data(e.folio, e.page)
-    f = m.new_folio(FolioKind.SMALL, (data,))
-    folio_add_new_anon_rmap(m, f.id)
-    m.copies += 1
+    f = copy_anon_folio(m, FolioKind.SMALL, (m.data(e.folio, e.page),))
     if unshare:
         m.set(loc, Entry(EntryKind.PRESENT, f.id, 0, writable=False, soft_dirty=e.soft_dirty))
     else:
         m.set(loc, Entry(EntryKind.PRESENT, f.id, 0, writable=True, soft_dirty=True))
 
 
-def folio_free_swap(m: Mem, fid: int) -> bool:
-    """Remove a folio from the swap cache if no swap entry refers to its slots any more.
-
-    mm/swapfile.c: folio_free_swap (6.12).
-    """
-    f = m.folio(fid)
-    if f.swapcache is None or m.folio_swapped(fid):
-        return False
-    m.set_folio(replace(f, swapcache=None))
-    return True
 
 
 def do_swap_page(m: Mem, loc: Loc, write: bool) -> str | None:
@@ -344,15 +317,3 @@ def zap_pte_range(m: Mem, proc: str, vma: str, indexes: range | list[int]) -> No
     m.set_vma(proc, replace(m.vma(proc, vma), shadow=shadow))
     for i in idx:
         m.forget_address(proc, vma, i)
-
-
-def free_swap_and_cache(m: Mem, slot: int) -> None:
-    """The last swap entry for a slot is gone: drop an unmapped folio from the swap cache.
-
-    mm/swapfile.c: free_swap_and_cache_nr -> __try_to_reclaim_swap (TTRS_UNMAPPED) (6.12).
-    """
-    if m.swap_count(slot):
-        return
-    f = m.swapcache_folio(slot)
-    if f is not None and m.folio_mapcount(f.id) == 0:
-        folio_free_swap(m, f.id)

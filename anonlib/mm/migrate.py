@@ -5,7 +5,8 @@ from __future__ import annotations
 from ..mem import Loc, Mem
 from ..results import BackOff
 from ..state import Entry, EntryKind, replace
-from .rmap import folio_try_share_anon_rmap
+from .anon_rmap import folio_try_share_anon_rmap
+from .internal import folio_expected_ref_count
 
 
 def try_to_migrate_one(m: Mem, loc: Loc, e: Entry) -> None:
@@ -51,7 +52,8 @@ def migrate_folio_move(m: Mem, fid: int) -> str | None:
     if not entries:
         return "no migration entry refers to this folio"
     old = m.folio(fid)
-    if any(h.folio == fid for h in m.handles.values()):
+    # __migrate_folio: folio_expected_ref_count plus the reference isolation took
+    if m.refcount(fid) != folio_expected_ref_count(m, fid) + 1:
         remove_migration_ptes(m, fid, fid)
         return ("folio_migrate_mapping: unexpected references (GUP); "
                 "the old folio was mapped back")

@@ -5,7 +5,9 @@ from __future__ import annotations
 from ..mem import Loc, Mem
 from ..results import BackOff
 from ..state import ZERO_FOLIO, ZERO_VALUE, Entry, EntryKind, FolioKind
-from .rmap import folio_add_new_anon_rmap, folio_try_share_anon_rmap
+from .anon_rmap import folio_add_new_anon_rmap, folio_try_share_anon_rmap
+from .internal import folio_expected_ref_count
+from .swapfile import folio_free_swap
 
 
 def migrate_vma_pages(m: Mem, loc: Loc, index: int) -> None:
@@ -37,7 +39,7 @@ def migrate_vma_pages(m: Mem, loc: Loc, index: int) -> None:
     if was_exclusive and not folio_try_share_anon_rmap(m, f.id, 0):
         raise BackOff("the folio may be pinned: folio_try_share_anon_rmap refused")
     maps = m.mappings_of(f.id)
-    if m.refcount(f.id) != len(maps) + (1 if f.swapcache else 0):
+    if m.refcount(f.id) > folio_expected_ref_count(m, f.id):
         raise BackOff("migrate_vma_check_page: the page has references beyond its mappings")
     d = m.new_folio(FolioKind.DEVICE, (f.pages[0].data,))
     # the migration entry type carries exclusivity: writable or readable_exclusive
@@ -46,8 +48,6 @@ def migrate_vma_pages(m: Mem, loc: Loc, index: int) -> None:
         m.set(loc2, Entry(EntryKind.DEVICE_PRIVATE, d.id, 0, writable=e2.writable,
                           soft_dirty=e2.soft_dirty))
     if f.swapcache is not None:
-        from .memory import folio_free_swap
-
         folio_free_swap(m, f.id)
     if exclusive:
         m.set_exclusive(d.id, (0,))

@@ -1,48 +1,19 @@
-"""Reverse-map helpers that set and clear PG_anon_exclusive (include/linux/rmap.h, mm/rmap.c)."""
+"""Device-exclusive entries: the mm/rmap.c entry that faults a page in first (mm/rmap.c).
+
+make_device_exclusive_range lives in mm/rmap.c (6.12) but begins with a GUP
+lookup, which takes page faults; so this module sits above :mod:`.memory`.
+The rmap helpers that the fault handlers themselves call are in
+:mod:`.anon_rmap`.
+"""
 
 from __future__ import annotations
 
 from ..mem import Mem
 from ..ops import MapKind
-
-
-def folio_add_new_anon_rmap(m: Mem, fid: int, huge: bool = False) -> None:
-    """Map a fresh folio for the first time, exclusive (RMAP_EXCLUSIVE): every page, or the head.
-
-    mm/rmap.c: folio_add_new_anon_rmap (6.12).
-    """
-    n = len(m.folio(fid).pages)
-    m.set_exclusive(fid, range(n), huge=huge)
-
-
-def folio_try_dup_anon_rmap(m: Mem, fid: int, index: int, huge: bool, src_has_pinned: bool
-                            ) -> bool:
-    """fork's side: share the page with the child, or refuse (-EBUSY) if it may be pinned.
-
-    include/linux/rmap.h: folio_try_dup_anon_rmap_pte / _pmd, hugetlb_try_dup_anon_rmap (6.12).
-    Returns False where the kernel returns -EBUSY: the page is exclusive and
-    the folio may be pinned (only asked when the mm has MMF_HAS_PINNED).
-    On success the flag is cleared: the page is now (maybe) shared.
-    """
-    if m.exclusive(fid, index, huge) and src_has_pinned and m.maybe_pinned(fid):
-        return False
-    m.clear_exclusive(fid, index, huge)
-    return True
-
-
-def folio_try_share_anon_rmap(m: Mem, fid: int, index: int, huge: bool = False) -> bool:
-    """Unmap side (swap-out, migration, KSM, device collection): clear the flag unless maybe pinned.
-
-    include/linux/rmap.h: folio_try_share_anon_rmap_pte / _pmd, hugetlb_try_share_anon_rmap
-    (6.12). The caller has already cleared (or made non-present) the entry;
-    here the helper is one atomic step; its barriers against GUP-fast are
-    modelled step by step in :mod:`anonlib.race`. Returns False (-EBUSY) when
-    the folio may be pinned.
-    """
-    if m.maybe_pinned(fid):
-        return False
-    m.clear_exclusive(fid, index, huge)
-    return True
+from ..results import BackOff
+from ..state import Entry, EntryKind, FolioKind
+from .huge_memory import split_huge_pmd
+from .memory import handle_mm_fault
 
 
 def make_device_exclusive(m: Mem, proc: str, vma: str, index: int) -> None:
@@ -59,11 +30,6 @@ def make_device_exclusive(m: Mem, proc: str, vma: str, index: int) -> None:
     that maps the folio, in any mm, each writable or readable as it was
     (listed in the simplifications of :mod:`anonlib.model`).
     """
-    from ..results import BackOff
-    from ..state import Entry, EntryKind, FolioKind
-    from .huge_memory import split_huge_pmd
-    from .memory import handle_mm_fault
-
     v = m.vma(proc, vma)
     if v.kind is MapKind.HUGETLB:
         raise BackOff("hugetlb pages cannot be made device-exclusive")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from ..mem import Loc, Mem
 from ..results import BackOff, ErrorKind, OpFailed
 from ..state import Entry, EntryKind, FolioKind, replace
+from .anon_rmap import folio_try_share_anon_rmap
 from .huge_memory import split_huge_pmd
-from .rmap import folio_try_share_anon_rmap
+from .internal import folio_expected_ref_count
 
 
 def shrink_folio_list(m: Mem, fid: int) -> None:
@@ -46,7 +47,7 @@ def shrink_folio_list(m: Mem, fid: int) -> None:
     assert f.swapcache is not None
     for slot, page in zip(f.swapcache, f.pages, strict=True):
         m.slots[slot] = replace(m.slots[slot], data=page.data)  # pageout(): write back
-    if m.refcount(fid) == len(f.pages):  # __remove_mapping: only the swap cache is left
+    if m.refcount(fid) == folio_expected_ref_count(m, fid):  # __remove_mapping: no GUP ref
         m.set_folio(replace(f, swapcache=None))
 
 
@@ -84,7 +85,7 @@ def remove_from_swapcache(m: Mem, fid: int) -> None:
         raise BackOff("the folio is poisoned: reclaim keeps it in the swap cache")
     if m.folio_mapcount(fid):
         raise BackOff("the folio is still mapped")
-    if m.refcount(fid) != len(f.pages):
+    if m.refcount(fid) != folio_expected_ref_count(m, fid):
         raise BackOff("the folio has other references (GUP): __remove_mapping refuses")
     for slot, page in zip(f.swapcache, f.pages, strict=True):
         m.slots[slot] = replace(m.slots[slot], data=page.data)

@@ -1,0 +1,52 @@
+"""The anonymous rmap helpers that set and clear PG_anon_exclusive (include/linux/rmap.h).
+
+These are the helpers every fault, fork and unmap path calls: the inline
+folio_try_dup_anon_rmap_* and folio_try_share_anon_rmap_* of
+include/linux/rmap.h, and folio_add_new_anon_rmap, which rmap.h declares and
+mm/rmap.c defines (6.12). They only change the flag, so they sit at the bottom
+of :mod:`anonlib.mm`'s layers; the mm/rmap.c function that faults pages in
+(make_device_exclusive_range) is in :mod:`.rmap`, above the fault handlers.
+"""
+
+from __future__ import annotations
+
+from ..mem import Mem
+
+
+def folio_add_new_anon_rmap(m: Mem, fid: int, huge: bool = False) -> None:
+    """Map a fresh folio for the first time, exclusive (RMAP_EXCLUSIVE): every page, or the head.
+
+    mm/rmap.c: folio_add_new_anon_rmap (6.12).
+    """
+    n = len(m.folio(fid).pages)
+    m.set_exclusive(fid, range(n), huge=huge)
+
+
+def folio_try_dup_anon_rmap(m: Mem, fid: int, index: int, huge: bool, src_has_pinned: bool
+                            ) -> bool:
+    """fork's side: share the page with the child, or refuse (-EBUSY) if it may be pinned.
+
+    include/linux/rmap.h: folio_try_dup_anon_rmap_pte / _pmd, hugetlb_try_dup_anon_rmap (6.12).
+    Returns False where the kernel returns -EBUSY: the page is exclusive and
+    the folio may be pinned (only asked when the mm has MMF_HAS_PINNED).
+    On success the flag is cleared: the page is now (maybe) shared.
+    """
+    if m.exclusive(fid, index, huge) and src_has_pinned and m.maybe_pinned(fid):
+        return False
+    m.clear_exclusive(fid, index, huge)
+    return True
+
+
+def folio_try_share_anon_rmap(m: Mem, fid: int, index: int, huge: bool = False) -> bool:
+    """Unmap side (swap-out, migration, KSM, device collection): clear the flag unless maybe pinned.
+
+    include/linux/rmap.h: folio_try_share_anon_rmap_pte / _pmd, hugetlb_try_share_anon_rmap
+    (6.12). The caller has already cleared (or made non-present) the entry;
+    here the helper is one atomic step; its barriers against GUP-fast are
+    modelled step by step in :mod:`anonlib.race`. Returns False (-EBUSY) when
+    the folio may be pinned.
+    """
+    if m.maybe_pinned(fid):
+        return False
+    m.clear_exclusive(fid, index, huge)
+    return True
