@@ -283,6 +283,54 @@ _CAT_WORDS = {"set": "set", "cleared": "cleared: maybe shared from now on",
               "lost": "lost: the entry records nothing"}
 
 
+#: Where along its arc (0 = source, 1 = target) a label may sit, best first.
+_LABEL_SPOTS = (0.5, 0.4, 0.6, 0.3, 0.7, 0.22, 0.78, 0.15, 0.85)
+
+
+def _place_labels(fig: Any, ax: Any, ends: dict[str, Any], rad: float) -> None:
+    """Move each edge label to the first spot on its arc where it overlaps nothing placed.
+
+    The arcs are matplotlib's ``arc3`` curves, quadratic Beziers whose control
+    point is computed in display coordinates, so the spots are too. Labels are
+    placed against the node boxes and the labels
+    already placed, and must stay inside the axes; a label with no free spot
+    keeps the least crowded one. The biggest labels go first; the order is
+    fixed, so the picture is the same on every run.
+    """
+    renderer = fig.canvas.get_renderer() if hasattr(fig.canvas, "get_renderer") else None
+    if renderer is None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        renderer = FigureCanvasAgg(fig).get_renderer()
+    to_screen, to_data = ax.transData, ax.transData.inverted()
+    frame = ax.get_window_extent(renderer)
+    pad = 6 * fig.dpi / 100  # pixels of clearance around a box or a label
+    taken = [p.get_window_extent(renderer).padded(pad) for p in ax.patches
+             if str(p.get_gid()).startswith("node:")]
+    labels = [t for t in ax.texts if str(t.get_gid()).startswith("label:")]
+    # The biggest labels first: they have the fewest free spots.
+    labels.sort(key=lambda t: (-t.get_text().count("\n"), -len(t.get_text()), str(t.get_gid())))
+    for text in labels:
+        gid = str(text.get_gid())
+        (ax0, ay0), (bx0, by0) = to_screen.transform(ends[gid[len("label:"):]])
+        cx, cy = (ax0 + bx0) / 2 + rad * (by0 - ay0), (ay0 + by0) / 2 - rad * (bx0 - ax0)
+        best: tuple[int, Any] | None = None
+        for t in _LABEL_SPOTS:
+            sx = (1 - t) ** 2 * ax0 + 2 * t * (1 - t) * cx + t * t * bx0
+            sy = (1 - t) ** 2 * ay0 + 2 * t * (1 - t) * cy + t * t * by0
+            text.set_position(to_data.transform((sx, sy)))
+            box = text.get_window_extent(renderer).padded(pad)
+            inside = (frame.x0 <= box.x0 and box.x1 <= frame.x1
+                      and frame.y0 <= box.y0 and box.y1 <= frame.y1)
+            clashes = sum(box.overlaps(other) for other in taken) + (0 if inside else 100)
+            if best is None or clashes < best[0]:
+                best = (clashes, (sx, sy), box)
+            if clashes == 0:
+                break
+        assert best is not None
+        text.set_position(to_data.transform(best[1]))
+        taken.append(best[2])
+
+
 def drawn(edges: list[Edge]) -> list[Edge]:
     """The edges the picture draws: all but unmapping (to ``none``), the same for every entry."""
     return [e for e in edges if not (e.category == "lost" and e.target.kind == "none")]
@@ -291,9 +339,13 @@ def drawn(edges: list[Edge]) -> list[Edge]:
 def flag_life_figure(edges: list[Edge]) -> Any:
     """Draw the edges: one box per node, one arrow per (source, target), named by its functions.
 
-    Returns a matplotlib Figure (9.5 x 7.5 in). Edges to ``none`` (unmapping)
-    are not drawn; the note under the key names their function. Artists carry
-    ``gid`` labels (``node:present PTE excl``, ``edge:swap excl->present PTE excl``).
+    Returns a matplotlib Figure (13 x 9 in; render it at 120 dpi or more).
+    Edges to ``none`` (unmapping) are not drawn; the note under the key names
+    their function. Each edge's label sits on its arc, at the first of a few
+    points along it where the label overlaps no box and no label placed
+    before it (``_place_labels``). Artists carry ``gid`` labels
+    (``node:present PTE excl``, ``edge:swap excl->present PTE excl``,
+    ``label:swap excl->present PTE excl``).
     """
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
@@ -304,13 +356,13 @@ def flag_life_figure(edges: list[Edge]) -> Any:
     for e in shown:
         pairs.setdefault((e.source, e.target), []).append(e)
     nodes = sorted({n for pair in pairs for n in pair})
-    fig = Figure(figsize=(9.5, 7.5), dpi=100)
+    fig = Figure(figsize=(13.0, 9.0), dpi=100)
     ax = fig.add_axes((0.0, 0.08, 1.0, 0.87))
     ax.set_xlim(-13.2, 13.2)
     ax.set_ylim(-8.2, 5.3)
     ax.set_axis_off()
     fig.text(0.5, 0.965, "PG_anon_exclusive across entry types: every move the model of "
-             "Linux 6.12 makes", ha="center", fontsize=10, fontweight="bold")
+             "Linux 6.12 makes", ha="center", fontsize=11, fontweight="bold")
     for n in nodes:
         x, y = _POSITION[n]
         fill = "#c8ebe0" if n.flag == "excl" else "#fbe3b3" if n.flag == "shared" else "#eeeeee"
@@ -320,6 +372,7 @@ def flag_life_figure(edges: list[Edge]) -> Any:
         ax.text(x, y, {"excl": f"{n.kind}\nexclusive", "shared": f"{n.kind}\nmaybe shared"}
                 .get(n.flag, n.kind), ha="center", va="center", fontsize=8.5, fontweight="bold",
                 zorder=4)
+    ends: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {}
     for (src, dst), group in pairs.items():
         a, b = _POSITION[src], _POSITION[dst]
         colour, ls = _CAT_STYLE[group[0].category]
@@ -328,13 +381,13 @@ def flag_life_figure(edges: list[Edge]) -> Any:
                                      linestyle=ls, linewidth=1.1, shrinkA=16, shrinkB=16,
                                      connectionstyle=f"arc3,rad={rad}", gid=f"edge:{src}->{dst}",
                                      zorder=2))
-        mx, my = (a[0] + b[0]) / 2, (a[1] + b[1]) / 2
-        dx, dy = b[0] - a[0], b[1] - a[1]
+        ends[f"{src}->{dst}"] = (a, b)
         label = "\n".join(sorted({e.function.replace(" -> ", " >\n  ") for e in group}))
-        ax.text(mx + rad * dy * 0.5, my - rad * dx * 0.5, label, fontsize=7, ha="center",
-                va="center", color="#000000", family="monospace", zorder=2.5,
+        ax.text(*a, label, fontsize=7.5, ha="center", va="center", color="#000000",
+                family="monospace", zorder=5, gid=f"label:{src}->{dst}",
                 bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": colour,
-                      "linewidth": 0.5, "alpha": 0.9})
+                      "linewidth": 0.6})
+    _place_labels(fig, ax, ends, rad=0.18)
     for cat, x in zip(CATEGORIES, (0.02, 0.12, 0.47, 0.76), strict=True):
         colour, ls = _CAT_STYLE[cat]
         fig.add_artist(Line2D([x, x + 0.035], [0.065, 0.065], color=colour, linestyle=ls,

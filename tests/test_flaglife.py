@@ -94,3 +94,29 @@ def test_only_fork_and_ksm_clear_the_flag():
     cleared = {e.function.split(" -> ")[0] for e in transitions() if e.category == "cleared"}
     assert cleared == {"copy_present_pte", "copy_huge_pmd", "copy_hugetlb_page_range",
                        "copy_nonpresent_pte", "write_protect_page"}
+
+
+def test_no_label_overlaps_a_box_or_another_label_or_leaves_the_figure():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = flag_life_figure(transitions())
+    fig.set_dpi(120)  # the chapter renders it at 120 dpi
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    ax = fig.axes[0]
+    labels = [(t.get_gid(), t.get_bbox_patch().get_window_extent(renderer))
+              for t in ax.texts if str(t.get_gid()).startswith("label:")]
+    nodes = [(p.get_gid(), p.get_window_extent(renderer))
+             for p in ax.patches if str(p.get_gid()).startswith("node:")]
+    assert len(labels) == len({p.get_gid() for p in ax.patches
+                               if str(p.get_gid()).startswith("edge:")})
+    clashes = [(g, h) for i, (g, box) in enumerate(labels)
+               for h, other in labels[i + 1:] + nodes if box.overlaps(other)]
+    assert not clashes
+    page = fig.bbox
+    outside = [g for g, box in labels
+               if not (page.x0 <= box.x0 and box.x1 <= page.x1
+                       and page.y0 <= box.y0 and box.y1 <= page.y1)]
+    assert not outside
+    assert fig.get_size_inches()[0] * 120 >= 1500
