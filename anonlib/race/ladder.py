@@ -99,7 +99,7 @@ def ladder_figure(patterns: Sequence[Pattern] = PATTERNS) -> Any:
 
     The panels are stacked, 8 in wide and 3.7 in high each.
 
-    A rung is a box naming the step, its kernel function and its access; a
+    A rung is a box naming the step, its kernel function and its access; an
     orange bar between a CPU's two rungs names the barrier the model puts there;
     a dashed arrow goes from a write to the other CPU's read of the same
     location. Under each panel: the outcome the barriers forbid. Returns a
