@@ -17,7 +17,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from ..htmlsteps import BOX_CSS, controls_html, element_id, noscript_html, script_html
+from ..views.htmlsteps import BOX_CSS, controls_html, element_id, noscript_html, script_html
 from .explorer import Frame, RaceResult, Replay
 
 _CSS = """

@@ -18,11 +18,12 @@ import html
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from .. import invariants, model, render
+from .. import invariants, model
 from ..ops import Fork, Gup, Mmap, Op, PageRef, Spawn
 from ..results import ErrorKind, ModelError, Outcome
 from ..schemes import SCHEMES, Scheme
 from ..state import Config, World
+from ..views import render
 from .parser import parse, q, suggest
 from .source import SourceError, clip, decode
 from .syntax import (

@@ -19,9 +19,9 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from .scenario.parser import q
-from .scenario.runner import ScenarioResult, run_scenario, unknown_scheme
-from .schemes import SCHEMES
+from ..scenario.parser import q
+from ..scenario.runner import ScenarioResult, run_scenario, unknown_scheme
+from ..schemes import SCHEMES
 
 USAGE = "usage: %%scenario [--scheme NAME] [--trace] [--name NAME]"
 

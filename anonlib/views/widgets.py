@@ -26,10 +26,9 @@ from typing import Any
 
 import ipywidgets as w
 
-from . import invariants, model
-from .figure import figure_png, legend_html, world_figure
-from .model import PageState, Step
-from .ops import (
+from .. import invariants, model
+from ..model import PageState, Step
+from ..ops import (
     ClearSoftDirty,
     Exit,
     Fork,
@@ -51,6 +50,14 @@ from .ops import (
     Write,
     to_text,
 )
+from ..results import ModelError
+from ..scenario import InputError, Scenario, parse
+from ..scenario.parser import _Invalid as ScenarioSyntaxError
+from ..scenario.parser import q, split_lines, tokenize
+from ..scenario.runner import ScenarioResult, unknown_scheme
+from ..schemes import MAINLINE, SCHEMES, Scheme
+from ..state import World
+from .figure import figure_png, legend_html, world_figure
 from .player import (
     Frame,
     Player,
@@ -62,13 +69,6 @@ from .player import (
     trace_frames,
 )
 from .render import diff_cells, diff_words, world_html
-from .results import ModelError
-from .scenario import InputError, Scenario, parse
-from .scenario.parser import _Invalid as ScenarioSyntaxError
-from .scenario.parser import q, split_lines, tokenize
-from .scenario.runner import ScenarioResult, unknown_scheme
-from .schemes import MAINLINE, SCHEMES, Scheme
-from .state import World
 
 VIEWS = ("figure", "table", "both")
 _MONO = "font:12px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace"
@@ -547,7 +547,7 @@ def enabled_ops(world: World, scheme: Scheme, used: set[str] | None = None
     (outcomes such as ``SIGSEGV`` or ``skipped`` are kept: they are what
     the kernel would do). ``used`` holds names already taken (never reused).
     """
-    from .explorer.alphabet import HANDLE_NAMES, PROC_NAMES, Alphabet, Names, enabled
+    from ..explorer.alphabet import HANDLE_NAMES, PROC_NAMES, Alphabet, Names, enabled
 
     alphabet = Alphabet(**PLAYGROUND_BOUNDS)
     used = set(used or ()) | {p.name for p in world.procs} | {h.name for h in world.handles}
@@ -726,7 +726,7 @@ class Playground(_Displayed):
 
     # -- widgets -------------------------------------------------------------------
     def _refresh(self) -> None:
-        from .explorer.alphabet import FAMILIES
+        from ..explorer.alphabet import FAMILIES
 
         ops = self.enabled()
         fams = [f for f in ("spawn", "mmap") + FAMILIES if any(x[0] == f for x in ops)]
