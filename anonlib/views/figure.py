@@ -34,7 +34,7 @@ from ..mem import Mem
 from ..ops import MapKind
 from ..schemes import Scheme
 from ..state import ZERO_FOLIO, Entry, EntryKind, Process, Vma, World
-from .render import OKABE_ITO
+from .render import OKABE_ITO, entry_fields
 
 #: Fill colour, hatch and arrow line style per entry kind.
 KIND_STYLE: dict[str, tuple[str, str, str]] = {
@@ -63,19 +63,17 @@ def _short(value: str, width: int = 10) -> str:
     return text if len(text) <= width else text[: width - 2] + "…'"
 
 
-def _entry_label(m: Mem, e: Entry | None, idx: str) -> str:
-    if e is None:
-        return f"{idx} none"
-    if e.kind is EntryKind.SWAP:
-        bit = (" excl" if e.exclusive else " shared") if m.scheme.anon_exclusive else ""
-        return f"{idx} swap{bit}"
-    if e.kind is EntryKind.MIGRATION:
-        kind = ("writable" if e.writable else "readable_excl" if e.exclusive else "readable")
-        return f"{idx} migration {kind}"
-    if e.kind is EntryKind.HWPOISON:
-        return f"{idx} hwpoison"
-    rw = "rw" if (e.writable or e.kind is EntryKind.DEVICE_EXCLUSIVE) else "ro"
-    return f"{idx} {e.kind.value} {rw}"
+def _entry_label(m: Mem, e: Entry | None, index: int, huge: bool, idx: str) -> str:
+    """The short label of an entry box, from the fields the text and the table use."""
+    f = dict(entry_fields(m, e, index, huge))
+    kind = f["kind"]
+    if kind == "swap":
+        return f"{idx} swap{' ' + f['excl'] if f['excl'] else ''}"
+    if kind == "migration":
+        return f"{idx} migration {f['write'].replace('exclusive', 'excl')}"
+    if kind in ("none", "hwpoison"):
+        return f"{idx} {kind}"
+    return f"{idx} {kind} {f['write']}"
 
 
 @dataclass(frozen=True)
@@ -296,7 +294,8 @@ def world_figure(world: World, scheme: Scheme, ax: Axes | None = None,
         huge = row.index < 0
         e = v.huge if huge else v.ptes[row.index]
         level = ("hugetlb" if v.kind.value == "hugetlb" else "pmd") if huge else ""
-        label = _entry_label(m, e, f"[*] {level}" if huge else f"[{row.index}]")
+        label = _entry_label(m, e, 0 if huge else row.index, huge,
+                             f"[*] {level}" if huge else f"[{row.index}]")
         kind = "none" if e is None else e.kind.value
         color, hatch, ls = KIND_STYLE[kind]
         c.add(Rectangle((_X_ENTRY, y(r) - _H_BOX / 2), _W_ENTRY, _H_BOX,

@@ -18,75 +18,69 @@ from ..state import ZERO_FOLIO, Entry, EntryKind, World
 
 def entry_text(m: Mem, e: Entry | None, index: int, huge: bool) -> str:
     """One entry, e.g. ``present rw -> 3.0 excl`` or ``swap slot 7 excl``."""
-    if e is None:
+    return _entry_line(dict(entry_fields(m, e, index, huge)))
+
+
+def _entry_line(f: dict[str, str]) -> str:
+    """The text of one entry from its fields (:func:`entry_fields`)."""
+    kind, excl = f["kind"], f["excl"]
+    if kind == "none":
         return "none"
-    flag = m.scheme.anon_exclusive
-    if e.kind is EntryKind.SWAP:
-        bit = (" excl" if e.exclusive else " shared") if flag else ""
-        return f"swap slot {e.slot}{bit}"
-    page = index if huge else e.page
-    target = "zero page" if e.folio == ZERO_FOLIO else f"{e.folio}.{page}"
-    if e.kind is EntryKind.HWPOISON:
-        return f"hwpoison -> {target}"
-    if e.kind is EntryKind.MIGRATION:
-        kind = ("writable" if e.writable else "readable_exclusive" if e.exclusive
-                else "readable")
-        return f"migration {kind} -> {target}"
-    rw = "rw" if (e.writable or e.kind is EntryKind.DEVICE_EXCLUSIVE) else "ro"
-    excl = ""
-    if flag and e.folio != ZERO_FOLIO:
-        excl = " excl" if m.exclusive(e.folio, page, huge) else " shared"
-    sd = " sd" if e.soft_dirty else ""
-    return f"{e.kind.value} {rw} -> {target}{excl}{sd}"
+    if kind == "swap":
+        return f"swap {f['target']}{' ' + excl if excl else ''}"
+    if kind == "hwpoison":
+        return f"hwpoison -> {f['target']}"
+    if kind == "migration":
+        return f"migration {f['write']} -> {f['target']}"
+    sd = " sd" if f["sd"] else ""
+    return f"{kind} {f['write']} -> {f['target']}{' ' + excl if excl else ''}{sd}"
 
 
 def world_text(world: World, scheme: Scheme) -> str:
-    """The whole state: page tables per process, then folios, references and swap."""
-    m = Snapshot(world, scheme)
+    """The whole state: page tables per process, then folios, references and swap.
+
+    One line per row of :func:`world_rows` (plus ``(no mappings)`` under a
+    process without any), so the text, the HTML table and the diffs say the same.
+    """
+    rows = world_rows(world, scheme)
     lines: list[str] = []
-    for p in world.procs:
-        pinned = " (MMF_HAS_PINNED)" if p.has_pinned else ""
-        lines.append(f"process {p.name}{pinned}")
-        if not p.vmas:
+    for i, r in enumerate(rows):
+        lines.append(row_text(r))
+        if r.kind == "process" and (i + 1 == len(rows) or rows[i + 1].parent != r.key):
             lines.append("  (no mappings)")
-        for v in p.vmas:
-            prot = "rw" if v.writable else "ro"
-            extra = "".join([
-                f" dontfork={sorted(v.dontfork)}" if v.dontfork else "",
-                f" holes={sorted(v.holes)}" if v.holes else "",
-                " softdirty-tracking" if v.softdirty_tracking else "",
-            ])
-            lines.append(f"  {v.name}: {v.kind.value} {v.npages} pages {prot}{extra}")
-            if v.huge is not None:
-                level = "hugetlb" if v.kind.value == "hugetlb" else "pmd"
-                lines.append(f"    [*] {level} {entry_text(m, v.huge, 0, True)}")
-            else:
-                for i, e in enumerate(v.ptes):
-                    if i in v.holes:
-                        continue
-                    lines.append(f"    [{i}] {entry_text(m, e, i, False)}")
-    for f in world.folios:
-        refs, pins = m.refcount(f.id), m.pincount(f.id)
-        sc = f" swapcache={list(f.swapcache)}" if f.swapcache is not None else ""
-        lines.append(f"folio {f.id} {f.kind.value} refcount={refs} pins={pins}{sc}")
-        for i, pg in enumerate(f.pages):
-            flags = []
-            if scheme.anon_exclusive:
-                flags.append("anon_exclusive" if pg.anon_exclusive else "-")
-            if pg.hwpoison:
-                flags.append("hwpoison")
-            lines.append(f"  page {f.id}.{i} data={pg.data!r} mapcount={m.mapcount(f.id, i)} "
-                         + " ".join(flags))
-    for h in world.handles:
-        kind = "pin" if h.pin else "get"
-        mode = "rw" if h.write else "ro"
-        lt = " longterm" if h.longterm else ""
-        target = "zero page" if h.folio == ZERO_FOLIO else f"{h.folio}.{h.page}"
-        lines.append(f"ref {h.name}: {kind} {mode}{lt} by {h.owner} at "
-                     f"{h.mapping}[{h.index}] -> {target}")
-    for s in world.slots:
-        lines.append(f"swap slot {s.id} data={s.data!r} count={m.swap_count(s.id)}")
     return "\n".join(lines)
+
+
+def row_text(r: Row) -> str:
+    """One row of :func:`world_rows` as its line of :func:`world_text` (indented)."""
+    f = dict(r.fields)
+    name = r.key.split(" ", 1)[1]
+    if r.kind == "process":
+        return f"process {name}{' (' + f['pinned'] + ')' if f['pinned'] else ''}"
+    if r.kind == "mapping":
+        extra = "".join([
+            f" dontfork={f['dontfork']}" if f["dontfork"] else "",
+            f" holes={f['holes']}" if f["holes"] else "",
+            f" {f['softdirty']}" if f["softdirty"] else "",
+        ])
+        return f"  {name}: {f['kind']} {f['pages']} pages {f['prot']}{extra}"
+    if r.kind == "entry":
+        idx = name[name.rindex("["):]
+        level = "" if f["level"] == "pte" else f" {f['level']}"
+        return f"    {idx}{level} {_entry_line(f)}"
+    if r.kind == "folio":
+        sc = f" swapcache={f['swapcache']}" if f["swapcache"] else ""
+        return f"folio {name} {f['kind']} refcount={f['refcount']} pins={f['pins']}{sc}"
+    if r.kind == "page":
+        flags = " ".join(x for x in (f["flag"], f["hwpoison"]) if x)
+        return f"  page {name} data={f['data']} mapcount={f['mapcount']} {flags}"
+    if r.kind == "ref":
+        lt = f" {f['longterm']}" if f["longterm"] else ""
+        return (f"{r.key}: {f['type']} {f['mode']}{lt} by {f['owner']} at {f['at']} "
+                f"-> {f['target']}")
+    if r.kind == "slot":
+        return f"{r.key} data={f['data']} count={f['count']}"
+    raise ValueError(f"row_text: unknown row kind {r.kind!r} ({r.key})")
 
 
 def page_text(world: World, scheme: Scheme, ref: PageRef) -> str:
@@ -111,9 +105,10 @@ def page_text(world: World, scheme: Scheme, ref: PageRef) -> str:
 
 
 # --------------------------------------------------------------------------
-# Structured rows: the same content as world_text, as (row, field) cells.
-# world_html draws them, diff_words compares two worlds with them, and the
-# cells a step changed are the (row, field) keys whose values differ.
+# Structured rows: the one place a World becomes named fields, as (row, field)
+# cells. world_text prints them, world_html draws them, diff_words compares two
+# worlds with them, and the cells a step changed are the (row, field) keys whose
+# values differ.
 # --------------------------------------------------------------------------
 
 #: Row sections, in the order world_text prints them.
@@ -142,7 +137,7 @@ class Row:
         return ""
 
 
-def _entry_fields(m: Mem, e: Entry | None, index: int, huge: bool) -> tuple[tuple[str, str], ...]:
+def entry_fields(m: Mem, e: Entry | None, index: int, huge: bool) -> tuple[tuple[str, str], ...]:
     """kind, write, excl, target, sd of one entry (strings; empty where not applicable)."""
     if e is None:
         return (("kind", "none"), ("write", ""), ("excl", ""), ("target", ""), ("sd", ""))
@@ -170,7 +165,7 @@ def _entry_fields(m: Mem, e: Entry | None, index: int, huge: bool) -> tuple[tupl
 
 
 def world_rows(world: World, scheme: Scheme) -> list[Row]:
-    """The rows of world_text, in its order, as named fields."""
+    """A World as rows of named fields: what :func:`world_text` prints, :func:`world_html` draws."""
     m = Snapshot(world, scheme)
     rows: list[Row] = []
     for p in world.procs:
@@ -189,13 +184,13 @@ def world_rows(world: World, scheme: Scheme) -> list[Row]:
             if v.huge is not None:
                 level = "hugetlb" if v.kind.value == "hugetlb" else "pmd"
                 rows.append(Row(f"{p.name} {v.name}[*]", "entry", "procs",
-                                (("level", level),) + _entry_fields(m, v.huge, 0, True), pkey))
+                                (("level", level),) + entry_fields(m, v.huge, 0, True), pkey))
             else:
                 for i, e in enumerate(v.ptes):
                     if i in v.holes:
                         continue
                     rows.append(Row(f"{p.name} {v.name}[{i}]", "entry", "procs",
-                                    (("level", "pte"),) + _entry_fields(m, e, i, False), pkey))
+                                    (("level", "pte"),) + entry_fields(m, e, i, False), pkey))
     for f in world.folios:
         fkey = f"folio {f.id}"
         rows.append(Row(fkey, "folio", "folios", (
