@@ -50,3 +50,14 @@ def test_import_anonlib_loads_neither_matplotlib_nor_ipywidgets() -> None:
 
 def test_lazy_names_come_from_the_views() -> None:
     assert anonlib.static_player.__module__ == "anonlib.views.player"
+
+
+def test_the_views_escape_html_in_one_place() -> None:
+    from anonlib.views.markup import esc
+
+    assert esc("<a href=\"x\">'&'</a>") == "&lt;a href=&quot;x&quot;&gt;&#x27;&amp;&#x27;&lt;/a&gt;"
+    paths = [*(ROOT / "anonlib" / "views").glob("*.py"), ROOT / "anonlib" / "race" / "view.py",
+             ROOT / "anonlib" / "scenario" / "runner.py"]
+    for path in paths:
+        if path.name != "markup.py":
+            assert "html.escape" not in path.read_text("utf-8"), path

@@ -14,7 +14,6 @@ parser, by the scheme check before the run, or by the model at run time).
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -24,6 +23,7 @@ from ..results import ErrorKind, ModelError, Outcome
 from ..schemes import SCHEMES, Scheme
 from ..state import Config, World
 from ..views import render
+from ..views.markup import esc
 from .parser import parse, q, suggest
 from .source import SourceError, clip, decode
 from .syntax import (
@@ -175,7 +175,6 @@ class ScenarioResult:
         p.text(str(self))
 
     def _repr_html_(self) -> str:
-        esc = html.escape
         status_color = {OK: "#1a7f37", FAILED: "#b42318", INVALID: "#9a6700"}[self.status]
         out = [
             '<div class="anonlib-scenario">',

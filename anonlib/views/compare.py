@@ -6,12 +6,12 @@ text form is deterministic (nbval compares it); the HTML form is a table.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 
 from ..scenario.runner import ScenarioResult, run_scenario, unknown_scheme
 from ..scenario.syntax import InputError
 from ..schemes import SCHEMES
+from .markup import esc
 
 
 @dataclass(frozen=True)
@@ -47,10 +47,10 @@ class Comparison:
         rows = "".join(
             "<tr><td><code>{}</code></td><td style='text-align:center;{}'>{}</td>"
             "<td>{}</td></tr>".format(
-                html.escape(r.scheme),
+                esc(r.scheme),
                 "background:#d9f0d3" if r.ok else "background:#f6d5c8",
                 "ok" if r.ok else f"exit {r.exit_code}",
-                html.escape(self._why(r)))
+                esc(self._why(r)))
             for r in self.results)
         return ("<table class='anonlib-compare'><thead><tr><th>scheme</th><th>verdict</th>"
                 f"<th>why</th></tr></thead><tbody>{rows}</tbody></table>")

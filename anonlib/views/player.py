@@ -18,7 +18,6 @@ text content, so re-running the notebook that makes it gives the same bytes.
 from __future__ import annotations
 
 import base64
-import html
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,6 +28,7 @@ from ..schemes import MAINLINE, SCHEMES, Scheme
 from ..state import World
 from .figure import legend_html
 from .htmlsteps import BOX_CSS, controls_html, element_id, noscript_html, script_html
+from .markup import esc
 from .render import changes_cells, changes_words, diff_rows, world_html, world_text
 
 
@@ -170,14 +170,11 @@ _CSS = """
 #{id} details pre {{ font-size:12px; white-space:pre-wrap; }}
 """
 
-def _esc(text: str) -> str:
-    return html.escape(text, quote=True)
-
 
 def _diff_html(diff: tuple[str, ...]) -> str:
     if not diff:
         return '<ul class="anonlib-diff"><li>(nothing changed)</li></ul>'
-    return '<ul class="anonlib-diff">' + "".join(f"<li>{_esc(d)}</li>" for d in diff) + "</ul>"
+    return '<ul class="anonlib-diff">' + "".join(f"<li>{esc(d)}</li>" for d in diff) + "</ul>"
 
 
 def invariants_html(frame: Frame) -> str:
@@ -185,11 +182,11 @@ def invariants_html(frame: Frame) -> str:
     parts = []
     if frame.violations:
         parts.append('<div class="anonlib-bad" role="alert">'
-                     + _esc("\n".join(frame.violations)) + "</div>")
+                     + esc("\n".join(frame.violations)) + "</div>")
     else:
         parts.append('<div class="anonlib-ok">&#10003; invariants: all hold</div>')
     if frame.note:
-        parts.append(f'<div class="anonlib-bad">{_esc(frame.note)}</div>')
+        parts.append(f'<div class="anonlib-bad">{esc(frame.note)}</div>')
     return "".join(parts)
 
 
@@ -242,12 +239,12 @@ def static_player(result: ScenarioResult | str, *, source: str | None = None,
     pid = element_id("anonlib-player", content)
     n = len(frames)
     out = [f'<div class="anonlib-player" id="{pid}" tabindex="0" role="group" '
-           f'aria-label="{_esc(display_name(res))}: step-by-step player" '
+           f'aria-label="{esc(display_name(res))}: step-by-step player" '
            f'data-steps="{n - 1}">',
            "<style>" + (BOX_CSS + _CSS).format(id=pid) + "</style>",
            noscript_html(pid),
-           f'<div style="margin-bottom:4px"><b>{_esc(display_name(res))}</b> under scheme '
-           f"<code>{_esc(res.scheme)}</code>: {_esc(res.status)}</div>",
+           f'<div style="margin-bottom:4px"><b>{esc(display_name(res))}</b> under scheme '
+           f"<code>{esc(res.scheme)}</code>: {esc(res.status)}</div>",
            controls_html(n, "step")]
     if caption:
         out.insert(-1, f'<div class="anonlib-note">{caption}</div>')
@@ -257,7 +254,7 @@ def static_player(result: ScenarioResult | str, *, source: str | None = None,
         out.append(f'<pre class="anonlib-src" aria-label="Scenario" '
                    f'style="--anonlib-indent:{width + 4}ch">' + "".join(
             f'<span class="anonlib-line" data-line="{num}"><span class="anonlib-mark">&#9654;'
-            f"</span> {num:>{width}}  {_esc(line)}</span>" for num, line in lines) + "</pre>")
+            f"</span> {num:>{width}}  {esc(line)}</span>" for num, line in lines) + "</pre>")
     out.append('<div class="anonlib-frames">')
     if view != "table":
         out.append(legend_html(sch.anon_exclusive))
@@ -265,11 +262,11 @@ def static_player(result: ScenarioResult | str, *, source: str | None = None,
         hidden = " hidden" if fr.index else ""
         out.append(f'<section class="anonlib-frame" data-step="{fr.index}" '
                    f'data-line="{fr.line}"{hidden}>')
-        out.append(f"<h4>{_esc(fr.title(n))}</h4>")
+        out.append(f"<h4>{esc(fr.title(n))}</h4>")
         out.append(_diff_html(fr.diff) if fr.index else "")
         out.append(invariants_html(fr))
         if view != "table":
-            out.append(f'<img class="anonlib-fig" alt="{_esc(fr.title(n))}" '
+            out.append(f'<img class="anonlib-fig" alt="{esc(fr.title(n))}" '
                        f'src="{_data_uri(frame_png(fr, sch, dpi))}">')
         if view == "table":
             out.append(world_html(fr.world, sch, fr.changed))
@@ -282,7 +279,7 @@ def static_player(result: ScenarioResult | str, *, source: str | None = None,
         out.append("</section>")
     out.append("</div></div>")
     out.append("<details><summary>Transcript (plain text)</summary><pre>"
-               + _esc(text) + "</pre></details>")
+               + esc(text) + "</pre></details>")
     out.append(script_html(pid, items=".anonlib-src .anonlib-line", link="data-line",
                            unit="step"))
     out.append("</div>")

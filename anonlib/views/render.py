@@ -7,13 +7,13 @@ deterministic order, so the same scenario always prints the same text.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 
 from ..mem import Mem, Snapshot
 from ..ops import PageRef
 from ..schemes import Scheme
 from ..state import ZERO_FOLIO, Entry, EntryKind, World
+from .markup import esc
 
 
 def entry_text(m: Mem, e: Entry | None, index: int, huge: bool) -> str:
@@ -463,10 +463,6 @@ _TD = "padding:1px 6px;border-bottom:1px solid #ddd"
 _HEAD = "padding:3px 6px 1px;border-bottom:1px solid #888"
 
 
-def _esc(text: str) -> str:
-    return html.escape(text, quote=True)
-
-
 class _Cells:
     """Builds table cells, highlighting those a step changed."""
 
@@ -484,10 +480,10 @@ class _Cells:
         if colspan > 1:
             attrs += f' colspan="{colspan}"'
         if title:
-            attrs += f' title="{_esc(title)}"'
+            attrs += f' title="{esc(title)}"'
         if hit:
             attrs += ' data-changed="1"'
-        return f"<td{attrs}>{_esc(text)}</td>"
+        return f"<td{attrs}>{esc(text)}</td>"
 
 
 def _flag_style(word: str) -> str:
