@@ -61,3 +61,27 @@ def test_the_views_escape_html_in_one_place() -> None:
     for path in paths:
         if path.name != "markup.py":
             assert "html.escape" not in path.read_text("utf-8"), path
+
+
+def test_scheme_named_resolves_a_name_once_with_the_nearest_name_on_error() -> None:
+    from anonlib.scenario import InputError
+    from anonlib.scenario.parser import scheme_named
+    from anonlib.schemes import MAINLINE, SCHEMES
+
+    assert all(scheme_named(n) is s for n, s in SCHEMES.items())
+    assert scheme_named(MAINLINE) is MAINLINE
+    nearest = r"unknown scheme 'page-cuont'; did you mean 'page-count'\?"
+    with pytest.raises(InputError, match=nearest):
+        scheme_named("page-cuont")
+    with pytest.raises(InputError, match="a scheme is a name .str. or a Scheme, not int"):
+        scheme_named(3)
+
+
+def test_the_views_the_runner_and_the_cli_look_schemes_up_through_scheme_named() -> None:
+    anonlib = ROOT / "anonlib"
+    paths = [*(anonlib / "views").glob("*.py"), *(anonlib / "scenario").glob("*.py"),
+             anonlib / "cli.py"]
+    for path in paths:
+        text = path.read_text("utf-8")
+        uses = text.count("SCHEMES[")
+        assert uses == (1 if path.name == "parser.py" else 0), path

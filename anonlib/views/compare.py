@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..scenario.runner import ScenarioResult, run_scenario, unknown_scheme
+from ..scenario.parser import scheme_named, unknown_scheme
+from ..scenario.runner import ScenarioResult, run_scenario
 from ..scenario.syntax import InputError
 from ..schemes import SCHEMES
 from .markup import esc
@@ -77,8 +78,9 @@ def compare(text: str | bytes, schemes: str | tuple[str, ...] | list[str] | None
     if not names:
         raise InputError(f"compare needs at least one scheme; schemes: {', '.join(SCHEMES)}")
     for s in names:
-        if not isinstance(s, str) or s not in SCHEMES:
+        if not isinstance(s, str):  # a name: the rows are named by it
             raise InputError(unknown_scheme(s))
+        scheme_named(s)
     twice = sorted({s for s in names if names.count(s) > 1})
     if twice:
         raise InputError(f"scheme {twice[0]!r} is named twice")

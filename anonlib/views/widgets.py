@@ -52,9 +52,9 @@ from ..ops import (
 from ..results import ModelError
 from ..scenario import InputError, Scenario, parse
 from ..scenario.parser import _Invalid as ScenarioSyntaxError
-from ..scenario.parser import q, split_lines, tokenize
-from ..scenario.runner import ScenarioResult, unknown_scheme
-from ..schemes import MAINLINE, SCHEMES, Scheme
+from ..scenario.parser import q, scheme_named, split_lines, tokenize
+from ..scenario.runner import ScenarioResult
+from ..schemes import MAINLINE, Scheme
 from ..state import World
 from .figure import figure_png, legend_html, world_figure
 from .markup import esc
@@ -852,13 +852,7 @@ def _checks_html(violations: list[str]) -> str:
 
 def _scheme(scheme: str | Scheme | None) -> Scheme:
     """The Scheme named, or InputError with the nearest name."""
-    if isinstance(scheme, Scheme):
-        return scheme
-    if scheme is None:
-        return MAINLINE
-    if isinstance(scheme, str) and scheme in SCHEMES:
-        return SCHEMES[scheme]
-    raise InputError(unknown_scheme(scheme))
+    return MAINLINE if scheme is None else scheme_named(scheme)
 
 
 def _one_statement(text: str) -> str:
