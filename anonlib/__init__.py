@@ -1,10 +1,31 @@
-"""anonlib: a runnable model of Linux anonymous memory and PG_anon_exclusive."""
+"""anonlib: a runnable model of Linux anonymous memory and PG_anon_exclusive.
+
+The top level is the model: :mod:`.state` (a World), :mod:`.ops` (the
+statements), :mod:`.model` (``apply``, the front door), :mod:`.mm` (the kernel
+functions, one module per ``mm/*.c`` file), :mod:`.schemes` (the kernel eras),
+:mod:`.invariants`, :mod:`.mem`, :mod:`.results`, :mod:`.pagemap` and
+:mod:`.flaglife`. Around it: :mod:`.scenario` (the language and its runner),
+:mod:`.explorer` (exhaustive search), :mod:`.race` (the GUP-fast race),
+:mod:`.kernelcheck` (the real kernel) and :mod:`.cli`. Everything that shows a
+World to a reader (text, HTML, figures, players, widgets) is in :mod:`.views`.
+
+``anonlib.render``, ``anonlib.figure``, ``anonlib.player``,
+``anonlib.reference`` and ``anonlib.compare`` are the old paths of those
+``anonlib.views`` modules, kept while the notebooks import them.
+"""
+
+import sys
 
 __version__ = "0.1.0"
 
-from .compare import compare  # noqa: E402
 from .explorer import explore  # noqa: E402
 from .scenario import run_scenario  # noqa: E402
+from .views import compare as _compare_module  # noqa: E402
+
+#: ``anonlib.compare`` is the function (``anonlib.compare(text, schemes)``) while
+#: ``from anonlib.compare import compare`` imports from :mod:`anonlib.views.compare`.
+sys.modules[f"{__name__}.compare"] = _compare_module
+compare = _compare_module.compare
 
 __all__ = [
     "Playground",
@@ -22,11 +43,11 @@ __all__ = [
 #: Names imported on first use, so that ``import anonlib`` needs neither
 #: matplotlib nor ipywidgets (the scenario runner and the CLI do not).
 _LAZY = {
-    "Stepper": "widgets",
-    "Predict": "widgets",
-    "Playground": "widgets",
-    "Player": "player",
-    "static_player": "player",
+    "Stepper": "views.widgets",
+    "Predict": "views.widgets",
+    "Playground": "views.widgets",
+    "Player": "views.player",
+    "static_player": "views.player",
 }
 
 
@@ -41,6 +62,6 @@ def __getattr__(name: str):  # type: ignore[no-untyped-def]
 
 def load_ipython_extension(ipython):  # type: ignore[no-untyped-def]
     """``%load_ext anonlib``: registers the ``%%scenario`` cell magic."""
-    from .magic import load_ipython_extension as load
+    from .views.magic import load_ipython_extension as load
 
     load(ipython)

@@ -80,15 +80,16 @@ def _configure_schemes(p: argparse.ArgumentParser) -> None:
 
 
 def _run_schemes(args: argparse.Namespace) -> int:
-    from .scenario.runner import unknown_scheme
+    from .scenario.parser import scheme_named
+    from .scenario.syntax import InputError
     from .schemes import MAINLINE, SCHEMES, describe_difference
 
-    unknown = [n for n in args.names if n not in SCHEMES]
-    if unknown:
-        print(f"anonlib schemes: {unknown_scheme(unknown[0])}", file=sys.stderr)
+    try:
+        chosen = [scheme_named(n) for n in args.names or SCHEMES]
+    except InputError as e:
+        print(f"anonlib schemes: {e}", file=sys.stderr)
         return 2
-    for i, name in enumerate(args.names or SCHEMES):
-        s = SCHEMES[name]
+    for i, s in enumerate(chosen):
         if i:
             print()
         print(f"{s.name}: {s.versions}")

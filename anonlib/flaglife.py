@@ -38,10 +38,10 @@ from .ops import (
     Write,
     to_text,
 )
-from .reference import A0, B0, ENTRY_SETUPS, OPERATIONS, build
 from .results import ModelError
 from .schemes import MAINLINE, Scheme
 from .state import ZERO_FOLIO, World
+from .views.reference import A0, B0, ENTRY_SETUPS, OPERATIONS, build
 
 #: What is applied to ``P A[0]`` besides the reference table's columns: the
 #: operations that end a non-present entry, and short sequences (each run as one

@@ -87,7 +87,7 @@ def child(case: str, n: int) -> dict[str, object]:
     """Run one case at size ``n`` in this process; what it cost."""
     sys.path.insert(0, str(ROOT))
     from anonlib.scenario.runner import run_scenario
-    from anonlib.widgets import Stepper
+    from anonlib.views.widgets import Stepper
 
     _what, _base, make, how = CASES[case]
     text = make(n)

@@ -32,13 +32,13 @@ sys.path.insert(0, str(ROOT))
 
 import matplotlib  # noqa: E402
 
-from anonlib.figure import figure_png, world_figure  # noqa: E402
-from anonlib.player import scheme_of  # noqa: E402
-from anonlib.render import diff_cells, diff_words, world_html, world_text  # noqa: E402
 from anonlib.scenario.runner import run_scenario  # noqa: E402
 from anonlib.schemes import Scheme  # noqa: E402
 from anonlib.state import World  # noqa: E402
-from anonlib.widgets import Stepper  # noqa: E402
+from anonlib.views.figure import figure_png, world_figure  # noqa: E402
+from anonlib.views.player import scheme_of  # noqa: E402
+from anonlib.views.render import diff_cells, diff_words, world_html, world_text  # noqa: E402
+from anonlib.views.widgets import Stepper  # noqa: E402
 
 
 def ms(fn: Callable[..., object], *args: object) -> tuple[float, float]:

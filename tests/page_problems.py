@@ -11,7 +11,7 @@ them. Each problem is a sentence naming what was found, quoted.
   directive fence ``:::{dropdown}`` or a ``{{ substitution }}``;
 - a Python repr where a rendering belongs: ``<Figure size 800x258 with 0 Axes>``
   (a matplotlib figure that was never drawn), ``<IPython.core.display.HTML
-  object>``, ``<anonlib.widgets.Stepper object at 0x...>``;
+  object>``, ``<anonlib.views.widgets.Stepper object at 0x...>``;
 - a sentence about the machine the book was built on ("could not be installed
   here", "on this machine"): a reader has another machine.
 """

@@ -22,7 +22,7 @@ import re
 import pytest
 
 from anonlib import run_scenario
-from anonlib.compare import compare
+from anonlib.views.compare import compare
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PAGES = sorted((ROOT / "book").glob("*.md"))

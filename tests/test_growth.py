@@ -16,12 +16,13 @@ from typing import Any
 
 import pytest
 
-from anonlib import invariants, render
-from anonlib.player import trace_frames
+from anonlib import invariants
 from anonlib.scenario import runner
 from anonlib.scenario.parser import parse
 from anonlib.scenario.runner import run_scenario
 from anonlib.schemes import MAINLINE
+from anonlib.views import render
+from anonlib.views.player import trace_frames
 
 #: Above this, 4x the input cost more than 4x plus a little for constant costs.
 LINEAR = 5.0

@@ -18,14 +18,14 @@ import pytest
 
 import anonlib
 from anonlib import cli, run_scenario
-from anonlib.compare import compare
 from anonlib.kernelcheck.known import KnownDifferencesError, parse_known
-from anonlib.magic import MagicUsageError, parse_magic_line
-from anonlib.magic import scenario as magic_scenario
 from anonlib.scenario import InputError, ScenarioError, parse
 from anonlib.scenario.parser import MAX_WORDS, split_statements
 from anonlib.scenario.source import MAX_QUOTE, MAX_SOURCE_BYTES, decode
 from anonlib.scenario.syntax import STATE_WORDS
+from anonlib.views.compare import compare
+from anonlib.views.magic import MagicUsageError, parse_magic_line
+from anonlib.views.magic import scenario as magic_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = "spawn P\nP mmap A 1\nP write A[0] 1\nP read A[0] expect 1\n"
@@ -379,7 +379,7 @@ def test_compare_arguments() -> None:
 
 
 def test_playground_do_takes_exactly_one_statement() -> None:
-    from anonlib.widgets import Playground
+    from anonlib.views.widgets import Playground
 
     pg = Playground()
     pg.do("spawn P  # the first process")
@@ -397,7 +397,7 @@ def test_playground_do_takes_exactly_one_statement() -> None:
 
 
 def test_stepper_and_predict_check_the_scheme_name_and_show_an_invalid_scenario() -> None:
-    from anonlib.widgets import Predict, Stepper
+    from anonlib.views.widgets import Predict, Stepper
 
     with pytest.raises(InputError, match="did you mean 'legacy-mapcount'"):
         Stepper(GOOD, scheme="legacy_mapcount")

@@ -7,9 +7,9 @@ from modelkit import P, Q, base, hread, hwrite, kernel, ksm, put, run, thp, unpi
 
 from anonlib.model import Step, apply, initial_world
 from anonlib.ops import Op
-from anonlib.render import world_text
 from anonlib.results import ErrorKind, ModelError
 from anonlib.schemes import SCHEMES
+from anonlib.views.render import world_text
 
 A0 = P["A", 0]
 SETUP = (*base("1", npages=2), P.pin("A", 0, "H", rw=True), P.get("A", 1, "G"), P.thp("T"))

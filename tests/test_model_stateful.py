@@ -63,10 +63,10 @@ from anonlib.ops import (
     Write,
     to_text,
 )
-from anonlib.render import world_text
 from anonlib.results import ModelError
 from anonlib.schemes import SCHEMES, Scheme
 from anonlib.state import Config, FolioKind, World
+from anonlib.views.render import world_text
 
 settings.register_profile(
     "anonlib-ci", max_examples=200, stateful_step_count=30, deadline=None, derandomize=True,

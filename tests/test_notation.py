@@ -11,9 +11,10 @@ from __future__ import annotations
 import pathlib
 import re
 
-from anonlib import reference, run_scenario
-from anonlib.render import world_text
+from anonlib import run_scenario
 from anonlib.schemes import get_scheme
+from anonlib.views import reference
+from anonlib.views.render import world_text
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PAGE = ROOT / "book" / "notation.md"

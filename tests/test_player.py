@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 import pytest
 
 from anonlib import run_scenario
-from anonlib.player import Player, static_player, trace_frames, transcript
+from anonlib.views.player import Player, static_player, trace_frames, transcript
 
 COW = """\
 # the smallest COW story

@@ -12,10 +12,17 @@ from html.parser import HTMLParser
 import pytest
 
 from anonlib import run_scenario
-from anonlib.figure import figure_png, legend_html, world_figure
-from anonlib.render import diff_cells, diff_rows, diff_words, world_html, world_rows, world_text
 from anonlib.schemes import MAINLINE, SCHEMES
 from anonlib.state import World
+from anonlib.views.figure import figure_png, legend_html, world_figure
+from anonlib.views.render import (
+    diff_cells,
+    diff_rows,
+    diff_words,
+    world_html,
+    world_rows,
+    world_text,
+)
 
 
 def worlds(text: str, scheme: str = "mainline") -> list[World]:
@@ -412,7 +419,7 @@ def test_palette_png_keeps_the_exclusive_green():
 
     from PIL import Image
 
-    from anonlib.figure import EXCLUSIVE_FILL
+    from anonlib.views.figure import EXCLUSIVE_FILL
 
     png = figure_png(world_figure(worlds(FIG)[-1], MAINLINE), palette=True)
     img = Image.open(io.BytesIO(png))

@@ -181,9 +181,9 @@ def test_expect_invariants() -> None:
 
 
 def test_show_prints_the_canonical_text() -> None:
-    from anonlib import render
     from anonlib.ops import PageRef
     from anonlib.schemes import MAINLINE
+    from anonlib.views import render
 
     r = run_scenario(STATE + "show\nshow Q A[0]\n")
     assert r.exit_code == 0

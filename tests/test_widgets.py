@@ -10,11 +10,11 @@ import pytest
 import anonlib
 from anonlib import model, run_scenario
 from anonlib.ops import to_text
-from anonlib.player import static_player
-from anonlib.render import diff_cells, world_html
 from anonlib.results import ModelError
 from anonlib.schemes import MAINLINE, SCHEMES
-from anonlib.widgets import Playground, Predict, Stepper, enabled_ops
+from anonlib.views.player import static_player
+from anonlib.views.render import diff_cells, world_html
+from anonlib.views.widgets import Playground, Predict, Stepper, enabled_ops
 
 COW = """\
 spawn P

@@ -14,10 +14,10 @@ Its text form (what nbval compares) lists the frames.
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
-from ..htmlsteps import BOX_CSS, controls_html, element_id, noscript_html, script_html
+from ..views.htmlsteps import BOX_CSS, controls_html, element_id, noscript_html, script_html
+from ..views.markup import esc
 from .explorer import Frame, RaceResult, Replay
 
 _CSS = """
@@ -36,9 +36,6 @@ _CSS = """
 #{id} .race-bad {{ border-left:6px double #D55E00; background:#fbe6da; padding:2px 8px;
   margin:4px 0; white-space:pre-wrap; font:12px/1.4 ui-monospace,Menlo,Consolas,monospace; }}
 """
-
-def _esc(s: str) -> str:
-    return html.escape(s, quote=True)
 
 
 class RacePlayer:
@@ -76,10 +73,10 @@ class RacePlayer:
         n = len(self.frames)
         out = [
             f'<div class="anonlib-race" id="{pid}" tabindex="0" role="group" '
-            f'aria-label="{_esc(self.title)}">',
+            f'aria-label="{esc(self.title)}">',
             "<style>" + (BOX_CSS + _CSS).format(id=pid) + "</style>",
             noscript_html(pid),
-            f'<div style="margin-bottom:4px"><b>{_esc(self.title)}</b></div>',
+            f'<div style="margin-bottom:4px"><b>{esc(self.title)}</b></div>',
             controls_html(n, "event"),
         ]
         items = ['<span class="race-ev" data-step="0"> 0. CPU A      CPU B   (start)</span>']
@@ -88,7 +85,7 @@ class RacePlayer:
             cell = f"{f.event:<11}" if f.cpu == "A" else f"{'':<11}{f.event}"
             label = f"{f.index:2}. {cell}"
             items.append(
-                f'<span class="race-ev{lane}" data-step="{f.index}">{_esc(label.rstrip())}</span>'
+                f'<span class="race-ev{lane}" data-step="{f.index}">{esc(label.rstrip())}</span>'
             )
         out.append(
             '<div class="race-body"><pre class="race-list" aria-label="Schedule">'
@@ -102,14 +99,14 @@ class RacePlayer:
                 out.append("<h4>start</h4>")
             else:
                 out.append(
-                    f"<h4>{f.index}. {_esc(f.event)} on CPU {f.cpu}: <code>{_esc(f.where)}</code>"
+                    f"<h4>{f.index}. {esc(f.event)} on CPU {f.cpu}: <code>{esc(f.where)}</code>"
                     "</h4>"
                 )
                 what = "the buffered store reaches memory" if f.event.endswith("@mem") else f.code
-                out.append(f"<pre>{_esc(what)}\n-&gt; {_esc(f.effect)}</pre>")
-            out.append(f"<pre>{_esc(f.state)}</pre>")
+                out.append(f"<pre>{esc(what)}\n-&gt; {esc(f.effect)}</pre>")
+            out.append(f"<pre>{esc(f.state)}</pre>")
             if f.index == n - 1 and self.violations:
-                out.append('<div class="race-bad">' + _esc("\n".join(self.violations)) + "</div>")
+                out.append('<div class="race-bad">' + esc("\n".join(self.violations)) + "</div>")
             out.append("</section>")
         out.append("</div></div>")
         out.append(script_html(pid, items=".race-ev", link="data-step", unit="event"))

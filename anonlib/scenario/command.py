@@ -9,15 +9,18 @@ from pathlib import Path
 from ..cli import Command, register
 from ..schemes import SCHEMES
 from .library import check_file, find_scenarios, table
-from .runner import run_scenario, unknown_scheme
+from .parser import scheme_named
+from .runner import run_scenario
 from .source import SourceError, read_source
+from .syntax import InputError
 
 
 def scheme_name(text: str) -> str:
     """An argparse ``type``: a scheme name, or an error with the nearest one."""
-    if text not in SCHEMES:
-        raise argparse.ArgumentTypeError(unknown_scheme(text))
-    return text
+    try:
+        return scheme_named(text).name
+    except InputError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 RUN_DESCRIPTION = """\
 Run scenario files on the model and print each statement's outcome: the

@@ -50,7 +50,7 @@ from ..ops import (
     Spawn,
     Write,
 )
-from ..schemes import SCHEMES
+from ..schemes import SCHEMES, Scheme
 from ..state import Config
 from .source import BOM, clip
 from .syntax import (
@@ -60,6 +60,7 @@ from .syntax import (
     Check,
     ExpectInvariants,
     ExpectState,
+    InputError,
     Scenario,
     ScenarioError,
     Show,
@@ -349,6 +350,30 @@ def listing(names: list[str] | tuple[str, ...]) -> str:
 suggest = _suggest
 
 
+def unknown_scheme(name: object) -> str:
+    """The message for a scheme name that is not one (with the nearest one, if any)."""
+    if not isinstance(name, str):
+        return (f"a scheme is a name (str) or a Scheme, not {type(name).__name__}; "
+                f"schemes: {', '.join(SCHEMES)}")
+    hint = suggest(name, list(SCHEMES))
+    return f"unknown scheme {q(name)};{hint} schemes: {', '.join(SCHEMES)}"
+
+
+def scheme_named(name: object) -> Scheme:
+    """The Scheme ``name`` names (a Scheme stands for itself): where a name becomes a Scheme.
+
+    The scenario's ``scheme`` line, ``run --scheme``, ``schemes NAME``,
+    :func:`~anonlib.scenario.run_scenario`, ``compare``, ``%%scenario --scheme``
+    and the widgets all resolve names here. Raises :class:`InputError` saying
+    which name is wrong, with the nearest scheme name and the list of them.
+    """
+    if isinstance(name, Scheme):
+        return name
+    if isinstance(name, str) and name in SCHEMES:
+        return SCHEMES[name]
+    raise InputError(unknown_scheme(name))
+
+
 def _unknown(what: str, word: str, known: list[str], listed: str, empty: str) -> str:
     """A message for an unknown name: the nearest known one, then the known ones."""
     if not known:
@@ -489,12 +514,10 @@ class Parser:
             raise _Invalid(head.column, f"'scheme' must come before 'config' (line {first})")
         args = self._args(tokens, 1, "the scheme name, e.g. 'scheme mainline'")
         word = args[0]
-        if word.text not in SCHEMES:
-            known = list(SCHEMES)
-            hint = _suggest(word.text, known)
-            raise _Invalid(
-                word.column, f"unknown scheme {q(word.text)};{hint} schemes: {', '.join(known)}"
-            )
+        try:
+            scheme_named(word.text)
+        except InputError as e:
+            raise _Invalid(word.column, str(e)) from None
         self.scheme, self.scheme_line = word.text, self.line
 
     def _config(self, tokens: list[Token]) -> None:

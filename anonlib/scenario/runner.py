@@ -14,21 +14,24 @@ parser, by the scheme check before the run, or by the model at run time).
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from .. import invariants, model, render
+from .. import invariants, model
 from ..ops import Fork, Gup, Mmap, Op, PageRef, Spawn
 from ..results import ErrorKind, ModelError, Outcome
-from ..schemes import SCHEMES, Scheme
+from ..schemes import Scheme
 from ..state import Config, World
-from .parser import parse, q, suggest
+from ..views import render
+from ..views.markup import esc
+from .parser import parse, scheme_named
+from .parser import unknown_scheme as unknown_scheme  # its old home (the explorer imports it here)
 from .source import SourceError, clip, decode
 from .syntax import (
     KIND_WORDS,
     ExpectInvariants,
     ExpectState,
+    InputError,
     Scenario,
     ScenarioError,
     Show,
@@ -174,7 +177,6 @@ class ScenarioResult:
         p.text(str(self))
 
     def _repr_html_(self) -> str:
-        esc = html.escape
         status_color = {OK: "#1a7f37", FAILED: "#b42318", INVALID: "#9a6700"}[self.status]
         out = [
             '<div class="anonlib-scenario">',
@@ -481,23 +483,12 @@ def describe(ps: Any) -> str:
     return " ".join(words)
 
 
-def unknown_scheme(name: object) -> str:
-    """The message for a scheme name that is not one (with the nearest one, if any)."""
-    if not isinstance(name, str):
-        return (f"a scheme is a name (str) or a Scheme, not {type(name).__name__}; "
-                f"schemes: {', '.join(SCHEMES)}")
-    hint = suggest(name, list(SCHEMES))
-    return f"unknown scheme {q(name)};{hint} schemes: {', '.join(SCHEMES)}"
-
-
 def resolve_scheme(scheme: str | Scheme | None, scenario: Scenario) -> Scheme | str:
     """The scheme to run under (the argument wins over the file), or an error message."""
-    if isinstance(scheme, Scheme):
-        return scheme
-    name = scheme if scheme is not None else scenario.scheme or "mainline"
-    if isinstance(name, str) and name in SCHEMES:
-        return SCHEMES[name]
-    return unknown_scheme(name)
+    try:
+        return scheme_named(scheme if scheme is not None else scenario.scheme or "mainline")
+    except InputError as e:
+        return str(e)
 
 
 def run(

@@ -21,15 +21,13 @@ a cell's stored output.
 from __future__ import annotations
 
 import base64
-import html
 from typing import Any
 
 import ipywidgets as w
 
-from . import invariants, model
-from .figure import figure_png, legend_html, world_figure
-from .model import PageState, Step
-from .ops import (
+from .. import invariants, model
+from ..model import PageState, Step
+from ..ops import (
     ClearSoftDirty,
     Exit,
     Fork,
@@ -51,6 +49,15 @@ from .ops import (
     Write,
     to_text,
 )
+from ..results import ModelError
+from ..scenario import InputError, Scenario, parse
+from ..scenario.parser import _Invalid as ScenarioSyntaxError
+from ..scenario.parser import q, scheme_named, split_lines, tokenize
+from ..scenario.runner import ScenarioResult
+from ..schemes import MAINLINE, Scheme
+from ..state import World
+from .figure import figure_png, legend_html, world_figure
+from .markup import esc
 from .player import (
     Frame,
     Player,
@@ -62,20 +69,9 @@ from .player import (
     trace_frames,
 )
 from .render import diff_cells, diff_words, world_html
-from .results import ModelError
-from .scenario import InputError, Scenario, parse
-from .scenario.parser import _Invalid as ScenarioSyntaxError
-from .scenario.parser import q, split_lines, tokenize
-from .scenario.runner import ScenarioResult, unknown_scheme
-from .schemes import MAINLINE, SCHEMES, Scheme
-from .state import World
 
 VIEWS = ("figure", "table", "both")
 _MONO = "font:12px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace"
-
-
-def _esc(text: str) -> str:
-    return html.escape(text, quote=True)
 
 
 #: How the live listing looks: a list box whose selected line is the current one, in
@@ -98,11 +94,11 @@ def _diff_html(diff: tuple[str, ...] | list[str]) -> str:
     if not diff:
         return f'<div style="{_MONO};color:#555">(nothing changed)</div>'
     return (f'<ul style="{_MONO};margin:2px 0 4px 1.2em;padding:0;color:#000">'
-            + "".join(f"<li>{_esc(d)}</li>" for d in diff) + "</ul>")
+            + "".join(f"<li>{esc(d)}</li>" for d in diff) + "</ul>")
 
 
 def _box(text: str) -> str:
-    return f'<div style="font-weight:bold;margin:2px 0">{_esc(text)}</div>'
+    return f'<div style="font-weight:bold;margin:2px 0">{esc(text)}</div>'
 
 
 class _WorldView:
@@ -381,8 +377,8 @@ class Stepper(_Displayed):
         self._pending = q
         fr = self.frames[index]
         self.question_label.value = (
-            f"<b>Predict step {index}</b>: line {fr.line} <code>{_esc(fr.statement)}</code><br>"
-            f"{_esc(q.text())}")
+            f"<b>Predict step {index}</b>: line {fr.line} <code>{esc(fr.statement)}</code><br>"
+            f"{esc(q.text())}")
         self.choice.options = list(q.options)
         self.choice.value = q.options[0]
         self.reveal_button.disabled = False
@@ -427,8 +423,8 @@ class Stepper(_Displayed):
                 assert q is not None
                 verdict = "right" if ok else "not quite"
                 self.feedback.value = (
-                    f"<b>{verdict}</b>: {_esc(str(q.page))} is now <code>{_esc(q.answer)}"
-                    f"</code> (you said <code>{_esc(picked)}</code>)")
+                    f"<b>{verdict}</b>: {esc(str(q.page))} is now <code>{esc(q.answer)}"
+                    f"</code> (you said <code>{esc(picked)}</code>)")
             elif self._pending is None:
                 self.feedback.value = ""
             if self._pending is None:
@@ -493,9 +489,9 @@ class Stepper(_Displayed):
             fr = self.frames[index]
             notes[index - 1] = (
                 f'<div class="anonlib-note"><b>Predict step {index}</b>: line {fr.line} '
-                f"<code>{_esc(fr.statement)}</code>. {_esc(question.text())}"
-                f"<details><summary>Answer</summary>{_esc(str(question.page))} is "
-                f"<code>{_esc(question.answer)}</code> after it.</details></div>")
+                f"<code>{esc(fr.statement)}</code>. {esc(question.text())}"
+                f"<details><summary>Answer</summary>{esc(str(question.page))} is "
+                f"<code>{esc(question.answer)}</code> after it.</details></div>")
         return static_player(self.result, source=self.source_text, view=self.view,
                              caption=caption, notes=notes)
 
@@ -547,7 +543,7 @@ def enabled_ops(world: World, scheme: Scheme, used: set[str] | None = None
     (outcomes such as ``SIGSEGV`` or ``skipped`` are kept: they are what
     the kernel would do). ``used`` holds names already taken (never reused).
     """
-    from .explorer.alphabet import HANDLE_NAMES, PROC_NAMES, Alphabet, Names, enabled
+    from ..explorer.alphabet import HANDLE_NAMES, PROC_NAMES, Alphabet, Names, enabled
 
     alphabet = Alphabet(**PLAYGROUND_BOUNDS)
     used = set(used or ()) | {p.name for p in world.procs} | {h.name for h in world.handles}
@@ -726,7 +722,7 @@ class Playground(_Displayed):
 
     # -- widgets -------------------------------------------------------------------
     def _refresh(self) -> None:
-        from .explorer.alphabet import FAMILIES
+        from ..explorer.alphabet import FAMILIES
 
         ops = self.enabled()
         fams = [f for f in ("spawn", "mmap") + FAMILIES if any(x[0] == f for x in ops)]
@@ -753,7 +749,7 @@ class Playground(_Displayed):
             self.checks.value = _checks_html([str(v) for v in found])
         self.world_view.show(len(self.history), self.world, changed)
         self.scenario.value = (f'<pre style="{_MONO};background:#fafafa;border:1px solid #ddd;'
-                               f'margin:0;padding:3px 6px;color:#000">{_esc(self.script())}</pre>')
+                               f'margin:0;padding:3px 6px;color:#000">{esc(self.script())}</pre>')
 
     def _fill_ops(self) -> None:
         fam = self.family.value
@@ -799,14 +795,14 @@ class Playground(_Displayed):
         offer: dict[str, list[str]] = {}
         for fam, op_, _step in self.enabled():
             offer.setdefault(fam, []).append(to_text(op_))
-        menu = "".join(f"<li><b>{_esc(fam)}</b>: " + "; ".join(
-            f"<code>{_esc(x)}</code>" for x in ops) + "</li>" for fam, ops in offer.items())
+        menu = "".join(f"<li><b>{esc(fam)}</b>: " + "; ".join(
+            f"<code>{esc(x)}</code>" for x in ops) + "</li>" for fam, ops in offer.items())
         script = self.script() or "(empty)"
         return (
             '<div class="anonlib-playground-static" style="color:#000;background:#fff;'
             'border:1px solid #bbb;border-radius:4px;padding:6px 8px;margin:4px 0;'
             'font:13px/1.4 system-ui,sans-serif">'
-            f"<div><b>Playground</b> under scheme <code>{_esc(self.scheme.name)}</code>: "
+            f"<div><b>Playground</b> under scheme <code>{esc(self.scheme.name)}</code>: "
             f"{_count(len(self.history), 'operation')}</div>"
             '<div style="border-left:6px solid #0072B2;background:#e8f1f8;padding:2px 8px;'
             'margin:6px 0">In JupyterLab this cell is a live playground: pick an operation '
@@ -816,7 +812,7 @@ class Playground(_Displayed):
             '<div style="display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start">'
             '<div style="flex:1 1 16em;min-width:0"><b>scenario</b>'
             f'<pre style="{_MONO};background:#fafafa;border:1px solid #ddd;margin:0;'
-            f'padding:3px 6px;white-space:pre-wrap">{_esc(script)}</pre>'
+            f'padding:3px 6px;white-space:pre-wrap">{esc(script)}</pre>'
             f"<details><summary>{_count(len(self.enabled()), 'operation')} on offer now"
             "</summary>"
             f'<ul style="margin:2px 0 0 1.2em;padding:0">{menu}</ul></details></div>'
@@ -851,18 +847,12 @@ def _checks_html(violations: list[str]) -> str:
                 'color:#000">&#10003; invariants: all hold</div>')
     return ('<div role="alert" style="border-left:6px double #D55E00;background:#fbe6da;'
             f'padding:2px 8px;white-space:pre-wrap;color:#000;{_MONO}">'
-            + _esc("\n".join(violations)) + "</div>")
+            + esc("\n".join(violations)) + "</div>")
 
 
 def _scheme(scheme: str | Scheme | None) -> Scheme:
     """The Scheme named, or InputError with the nearest name."""
-    if isinstance(scheme, Scheme):
-        return scheme
-    if scheme is None:
-        return MAINLINE
-    if isinstance(scheme, str) and scheme in SCHEMES:
-        return SCHEMES[scheme]
-    raise InputError(unknown_scheme(scheme))
+    return MAINLINE if scheme is None else scheme_named(scheme)
 
 
 def _one_statement(text: str) -> str:

@@ -19,9 +19,9 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from .scenario.parser import q
-from .scenario.runner import ScenarioResult, run_scenario, unknown_scheme
-from .schemes import SCHEMES
+from ..scenario.parser import q, scheme_named
+from ..scenario.runner import ScenarioResult, run_scenario
+from ..scenario.syntax import InputError
 
 USAGE = "usage: %%scenario [--scheme NAME] [--trace] [--name NAME]"
 
@@ -53,8 +53,11 @@ def parse_magic_line(line: str) -> dict[str, Any]:
         else:
             raise MagicUsageError(f"unknown option {q(word)}\n{USAGE}")
         i += 1
-    if opts["scheme"] is not None and opts["scheme"] not in SCHEMES:
-        raise MagicUsageError(f"--scheme: {unknown_scheme(opts['scheme'])}")
+    if opts["scheme"] is not None:
+        try:
+            scheme_named(opts["scheme"])
+        except InputError as e:
+            raise MagicUsageError(f"--scheme: {e}") from None
     return opts
 
 
