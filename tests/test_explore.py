@@ -377,7 +377,8 @@ def test_legacy_mapcount_cve_2020_29374() -> None:
     assert c.invariant == "INV-12" and c.length == 3 and isinstance(c.ops[0], Gup)
     (o,) = c.offenders
     assert o.problem == "handle-reads-foreign" and o.handle == "H" and o.proc in ("P", "Q")
-    assert isinstance(o.seen, str) and o.seen not in o.expected  # type: ignore[operator]
+    assert isinstance(o.expected, tuple) and isinstance(o.seen, str)
+    assert o.seen not in o.expected
     assert str(o).startswith(f"H (taken by {o.proc}) reads {o.seen!r}, written by someone else")
     assert_replays(c)
     assert explore("mainline", "base:1", depth=3, ops=ops, after=fork).ok
