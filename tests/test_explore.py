@@ -35,7 +35,7 @@ from anonlib.explorer.canon import (
     key_for,
     names_key,
 )
-from anonlib.mem import Mem
+from anonlib.invariants import CheckedMem, Checker
 from anonlib.ops import Fork, Gup, Op, PageRef, Read, Write
 from anonlib.results import ModelError
 from anonlib.schemes import SCHEMES
@@ -257,7 +257,7 @@ def test_changed_flags_are_every_page_whose_flag_differs() -> None:
     n = 0
     for spec, depth in (("thp:2", 2), ("hugetlb:2", 2), ("base:1", 3)):
         for before, _op, step in states_along(WorldSpec.parse(spec), depth):
-            b, a = Mem(before, MAINLINE), Mem(step.world, MAINLINE)
+            b, a = CheckedMem(before, MAINLINE), CheckedMem(step.world, MAINLINE)
             old, new = invariants._raw_flags(b), invariants._raw_flags(a)
             plain = sorted((k, v) for k, v in new.items() if k in old and old[k] != v)
             assert invariants._changed(b, a) == plain, (spec, _op)
@@ -276,15 +276,12 @@ def test_canonical_dedup_finds_what_plain_dedup_finds() -> None:
 
 
 def _mainline_ctx() -> search_mod._Ctx:
-    checked = tuple(i for i in invariants.INVARIANTS if i.applies(MAINLINE))
-    return search_mod._Ctx(MAINLINE, Alphabet(), tuple(i.id for i in checked), True,
-                           tuple((i, i.step_check) for i in checked if i.step_check),
-                           canonical_key, ())
+    return search_mod._Ctx(MAINLINE, Alphabet(), Checker.select(MAINLINE), canonical_key, ())
 
 
 def _step_halves(before: state.World, after: state.World, op: Op) -> list[tuple[str, tuple]]:
     """The transition checks alone, straight from each invariant's own step check."""
-    prior, now = Mem(before, MAINLINE), Mem(after, MAINLINE)
+    prior, now = CheckedMem(before, MAINLINE), CheckedMem(after, MAINLINE)
     return [(i.id, tuple(found)) for i in invariants.INVARIANTS
             if i.applies(MAINLINE) and i.step_check and (found := i.step_check(prior, now, op))]
 
@@ -299,9 +296,9 @@ def test_self_loops_check_nothing_and_a_seen_target_gets_its_transition_checks()
     shared by every operation tried in that state.
     """
     ctx = _mainline_ctx()
-    step_ids = tuple(i.id for i, _check in ctx.steps)
+    step_ids = tuple(i.id for i in ctx.checker.steps)
     n = 0
-    prior: tuple[state.World, Mem] | None = None
+    prior: tuple[state.World, CheckedMem] | None = None
     for spec, depth, ops in ((WorldSpec.parse("base:1"), 3, "all"),
                              (WorldSpec.parse("thp:2"), 2, "all")):
         for before, op, step in states_along(spec, depth, ops=ops):
@@ -311,9 +308,11 @@ def test_self_loops_check_nothing_and_a_seen_target_gets_its_transition_checks()
                 continue
             assert invariants.check(step.world, MAINLINE) == []
             if prior is None or prior[0] is not before:
-                prior = (before, Mem(before, MAINLINE))
-            mine = search_mod._violations(prior[1], before, step.world, op, ctx, False)
+                prior = (before, ctx.checker.prepare(before))
+            mine = search_mod._violations(prior[1], step.world, op, ctx, False)
             assert mine == invariants.check(step.world, MAINLINE, before, op, only=step_ids)
+            assert [(v.invariant.id, v.offenders) for v in mine] == \
+                _step_halves(before, step.world, op)
             n += 1
     assert n > 1000
 
@@ -332,12 +331,12 @@ def test_a_seen_target_breaking_a_state_half_is_charged_only_its_transition_half
     op = Read(PageRef("P", "A", 0))
     full = {v.invariant.id: v.offenders for v in invariants.check(after, MAINLINE, before, op)}
     assert len(full["INV-2"]) == 2  # the state half and the transition half
-    mine = search_mod._violations(Mem(before, MAINLINE), before, after, op, ctx, False)
+    mine = search_mod._violations(CheckedMem(before, MAINLINE), after, op, ctx, False)
     assert [(v.invariant.id, v.offenders) for v in mine] == _step_halves(before, after, op)
     assert dict(_step_halves(before, after, op))["INV-2"] == full["INV-2"][1:]
     # a target seen for the first time gets everything check() finds
     assert {v.invariant.id: v.offenders
-            for v in search_mod._violations(Mem(before, MAINLINE), before, after, op, ctx, True)
+            for v in search_mod._violations(CheckedMem(before, MAINLINE), after, op, ctx, True)
             } == full
 
 
@@ -376,8 +375,11 @@ def test_legacy_mapcount_cve_2020_29374() -> None:
     r = explore("legacy-mapcount", "base:1", depth=3, ops=ops, after=fork)
     (c,) = r.violations
     assert c.invariant == "INV-12" and c.length == 3 and isinstance(c.ops[0], Gup)
-    assert re.match(r"H \(taken by [PQ]\) reads '[PQ]\d', written by someone else",
-                    c.offenders[0])
+    (o,) = c.offenders
+    assert o.problem == "handle-reads-foreign" and o.handle == "H" and o.proc in ("P", "Q")
+    assert isinstance(o.expected, tuple) and isinstance(o.seen, str)
+    assert o.seen not in o.expected
+    assert str(o).startswith(f"H (taken by {o.proc}) reads {o.seen!r}, written by someone else")
     assert_replays(c)
     assert explore("mainline", "base:1", depth=3, ops=ops, after=fork).ok
     assert explore("gup-cow-break", "base:1", depth=3, ops=ops, after=fork).ok  # 5.8's fix
@@ -617,17 +619,18 @@ def test_explorer_modules_import_only_the_ones_above_them() -> None:
                     assert mod is not None and LAYERS.index(mod.split(".")[0]) < i, (name, mod)
 
 
-def test_only_the_invariants_run_their_state_checks() -> None:
-    """The explorer asks invariants.check for every state verdict; the one check it runs
-    itself is the transition-only mode check() lacks, in search._violations."""
+def test_only_the_invariants_run_their_checks() -> None:
+    """One invariant loop: the explorer asks the invariants' Checker for every verdict,
+    transition-only ones included, and never runs a check function itself."""
     import pathlib
 
     import anonlib.explorer as pkg
 
     for path in pathlib.Path(pkg.__file__).parent.glob("*.py"):
         text = path.read_text()
-        assert "state_check(" not in text, path.name
-        assert text.count("step_check(") == (path.name == "search.py"), path.name
+        assert "state_check" not in text and "step_check" not in text, path.name
+    search = (pathlib.Path(pkg.__file__).parent / "search.py").read_text()
+    assert "checker.check(" in search and "transition_only=" in search
 
 
 def test_breadth_first_numbers_each_key_once_and_stops_when_nothing_is_new() -> None:

@@ -28,7 +28,6 @@ on two cores); ``ANONLIB_HYPOTHESIS=deep`` runs a much larger, random search.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 
 import pytest
@@ -83,22 +82,16 @@ ADVICE = tuple(Advice)
 ACTIONS = tuple(KernelAction)
 GAP = "INV-12 on a hugetlb page (known hole: hugetlb_wp reuses by map count)"
 
-_PROC_LINE = re.compile(r"^(\S+) (\S+)\[\d+\] reads '([^']*)'")
-_HANDLE_LINE = re.compile(r"^(\S+) \(taken by \S+\) reads '([^']*)'")
-
-
-def on_hugetlb(world: World, offender: str) -> bool:
-    """Does an INV-12 offender line name a hugetlb page (a hugetlb mapping, or a reference
-    to a hugetlb folio)? Unparsable lines count as not hugetlb, so they fail loudly."""
-    m = _HANDLE_LINE.match(offender)
-    if m:
-        h = world.handle(m.group(1))
+def on_hugetlb(world: World, offender: invariants.Offender) -> bool:
+    """Does an INV-12 offender name a hugetlb page (a reference to a hugetlb folio, or a
+    hugetlb mapping)? An offender naming neither counts as not hugetlb, so it fails loudly."""
+    if offender.handle is not None:
+        h = world.handle(offender.handle)
         f = world.folio(h.folio) if h is not None else None
         return f is not None and f.kind is FolioKind.HUGETLB
-    m = _PROC_LINE.match(offender)
-    if m:
-        p = world.proc(m.group(1))
-        v = p.vma(m.group(2)) if p is not None else None
+    if offender.proc is not None and offender.mapping is not None:
+        p = world.proc(offender.proc)
+        v = p.vma(offender.mapping) if p is not None else None
         return v is not None and v.kind is MapKind.HUGETLB
     return False
 
@@ -107,7 +100,7 @@ def on_hugetlb(world: World, offender: str) -> bool:
 Dma = dict[str, tuple[str, bool]]
 
 
-def why_tolerated(world: World, offender: str, dma: Dma) -> str | None:
+def why_tolerated(world: World, offender: invariants.Offender, dma: Dma) -> str | None:
     """Why one INV-12 offender is the kernel's own behaviour, or None if it is a real
     isolation breach. (``dma`` records device writes; the model itself makes FOLL_GET
     device writes visible to every mapping of the page, so they need no excuse here.)"""

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..invariants import INVARIANTS
+from ..invariants import INVARIANTS, Offender
 from ..ops import Op, to_text
 from ..schemes import SCHEMES
 from .alphabet import ENTRY_LABELS, FAMILIES, Alphabet
@@ -31,7 +31,7 @@ class Counterexample:
     scheme: str
     spec: WorldSpec
     ops: tuple[Op, ...]
-    offenders: tuple[str, ...]
+    offenders: tuple[Offender, ...]  # what breaks it (none for a crash)
     others: tuple[str, ...] = ()  # other invariants broken by the same last operation
     known_gap: KnownGap | None = None
     command: str = ""

@@ -32,10 +32,10 @@ a ``skipped`` operation returns the very same World (and some others an
 equal one), and every transition check compares before and after (a test
 holds them to that); a transition into a state seen before needs only the
 transition checks, because state checks give the same verdict on states
-equal up to renaming. A target reached for the first time is judged by
-:func:`anonlib.invariants.check` itself; a transition into one seen before
-by each invariant's transition half alone (``_violations``), a mode ``check``
-does not offer.
+equal up to renaming. A target reached for the first time gets every check;
+a transition into one seen before, the transition checks alone: both by one
+:class:`anonlib.invariants.Checker` (``_violations``), against the
+before-state it prepared once for every operation tried from that state.
 
 With ``jobs`` > 1, each depth's states are expanded by forked workers that
 share a snapshot of the states seen so far; the merge takes their results
@@ -54,8 +54,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from .. import model
-from ..invariants import BY_ID, INVARIANTS, Invariant, StepCheck, Violation, check
-from ..mem import Mem
+from ..invariants import BY_ID, INVARIANTS, CheckedMem, Checker, Violation
 from ..ops import Op
 from ..results import ModelError
 from ..schemes import SCHEMES, Scheme
@@ -74,9 +73,7 @@ __all__ = ["explore"]
 class _Ctx:
     scheme: Scheme
     alphabet: Alphabet
-    ids: tuple[str, ...]  # the invariants checked (state and transition checks), in order
-    everything: bool  # ids are every invariant that applies under the scheme
-    steps: tuple[tuple[Invariant, StepCheck], ...]  # those with a transition check, and it
+    checker: Checker  # the invariants checked (state and transition checks), in order
     key: Callable[[World], Key]
     gaps: tuple[KnownGap, ...]
     coverage: bool = True
@@ -128,34 +125,17 @@ class _Counts:
         self.refused += other.refused
 
 
-def _violations(prior: Mem, before: World, world: World, op: Op, ctx: _Ctx, full: bool
+def _violations(prior: CheckedMem, world: World, op: Op, ctx: _Ctx, full: bool
                 ) -> list[Violation]:
-    """The checked invariants the transition ``before`` -- ``op`` --> ``world`` breaks.
+    """The checked invariants the transition from ``prior`` by ``op`` to ``world`` breaks.
 
-    ``full`` (a target reached for the first time): what
-    :func:`anonlib.invariants.check` finds, state and transition checks alike.
-    Else the transition halves alone (the target's state checks gave their
-    verdict when it was first reached, see the module doc), a mode ``check``
-    does not have: each invariant's own ``step_check``, against ``prior``,
-    the :class:`~anonlib.mem.Mem` of ``before`` built once for all the
-    operations tried in that state. Violations come in the order of ``ctx.ids``.
+    ``full`` (a target reached for the first time): state and transition
+    checks alike. Else the transition checks alone (the target's state checks
+    gave their verdict when it was first reached, see the module doc).
+    ``prior`` is the before-state ``ctx.checker`` prepared once for all the
+    operations tried in that state. Violations come in the checker's order.
     """
-    if full:
-        if not ctx.ids:
-            return []
-        found = check(world, ctx.scheme, before, op, only=None if ctx.everything else ctx.ids)
-        if len(found) > 1:
-            found.sort(key=lambda v: ctx.ids.index(v.invariant.id))
-        return found
-    if not ctx.steps:  # a scheme without the flag has no transition checks
-        return []
-    after = Mem(world, ctx.scheme)
-    out = []
-    for inv, step_check in ctx.steps:
-        offenders = step_check(prior, after, op)
-        if offenders:
-            out.append(Violation(inv, tuple(offenders)))
-    return out
+    return ctx.checker.check(world, op=op, prior=prior, transition_only=not full)
 
 
 def _expand(world: World, names: Names, ctx: _Ctx, seen: Any, local: set | None,
@@ -170,7 +150,7 @@ def _expand(world: World, names: Names, ctx: _Ctx, seen: Any, local: set | None,
     world; any other gets the transition checks, and is returned only if one fails.
     """
     out: list[_Rec] = []
-    prior = Mem(world, ctx.scheme)
+    prior = ctx.checker.prepare(world)
     labels = entry_labels(world) if ctx.coverage else None
     for _family, op, after in enabled(world, ctx.scheme, ctx.alphabet, names):
         try:
@@ -202,7 +182,7 @@ def _expand(world: World, names: Names, ctx: _Ctx, seen: Any, local: set | None,
                 ctx.fps.clear()
             fp = ctx.fps[raw] = hash(ctx.key(w))
         new = fp not in seen and (local is None or fp not in local)
-        viol = _violations(prior, world, w, op, ctx, new)
+        viol = _violations(prior, w, op, ctx, new)
         if new or viol:
             if new and local is not None:
                 local.add(fp)
@@ -298,10 +278,8 @@ def explore(scheme: str | Scheme = "mainline", pages: str | WorldSpec = "base:1"
             raise ValueError(f"unknown invariant {i!r}; known: {', '.join(BY_ID)}")
     ids = tuple(i for i in ids if BY_ID[i].applies(sch)) if invariants is None else ids
     checked = tuple(BY_ID[i] for i in dict.fromkeys(ids) if BY_ID[i].applies(sch))
-    ctx = _Ctx(sch, alphabet, tuple(i.id for i in checked),
-               {i.id for i in checked} == {i.id for i in INVARIANTS if i.applies(sch)},
-               tuple((i, i.step_check) for i in checked if i.step_check is not None),
-               key_for(key, sch), KNOWN_GAPS if known_gaps else (), coverage)
+    ctx = _Ctx(sch, alphabet, Checker(sch, checked), key_for(key, sch),
+               KNOWN_GAPS if known_gaps else (), coverage)
     res = ExploreResult(sch.name, spec, alphabet, ids, depth, key=key, jobs=jobs,
                         known_gaps_allowed=known_gaps)
     show = sys.stderr.isatty() if progress is None else progress

@@ -185,7 +185,7 @@ def _hugetlb_foll_get_leak(world: World, scheme: Scheme, v: Violation) -> bool:
     """Every INV-12 offender is a FOLL_GET reference on a hugetlb page (hugetlb_wp's map count)."""
     handles = {h.name: h for h in world.handles}
     for offender in v.offenders:
-        h = handles.get(offender.split(" ", 1)[0])
+        h = handles.get(offender.handle) if offender.handle is not None else None
         if h is None or h.pin:
             return False
         f = world.folio(h.folio)

@@ -364,7 +364,7 @@ class _Run:
                     title=inv.title,
                     explanation=inv.statement,
                     kernel_source=inv.kernel_source,
-                    offenders=tuple(v.offenders),
+                    offenders=tuple(str(o) for o in v.offenders),
                 )
             )
         self.result.status = FAILED
