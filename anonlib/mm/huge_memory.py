@@ -57,8 +57,8 @@ def do_huge_pmd_wp_page(m: Mem, loc: Loc, page: int, unshare: bool) -> None:
     if e.folio == ZERO_FOLIO:
         split_huge_pmd(m, loc.proc, loc.vma)
         return
-    reuse = can_reuse_anon_page(m, m.scheme.pmd_reuse, e.folio, page, huge=True)
-    if reuse:
+    if can_reuse_anon_page(m, m.scheme.pmd_reuse, e.folio, page, huge=True):
+        m.set_exclusive(e.folio, (0,), huge=True)
         if not unshare:
             m.set(loc, replace(e, writable=True, soft_dirty=True))
         return

@@ -35,6 +35,7 @@ def hugetlb_wp(m: Mem, loc: Loc, page: int, unshare: bool) -> None:
     assert e is not None and e.kind is EntryKind.PRESENT
     fid = e.folio
     if can_reuse_anon_page(m, m.scheme.hugetlb_reuse, fid, 0, huge=True):
+        m.set_exclusive(fid, (0,), huge=True)
         if not unshare:
             m.set(loc, replace(e, writable=True, soft_dirty=True))
         return

@@ -105,8 +105,9 @@ def can_reuse_anon_page(m: Mem, rule: Reuse, fid: int, page: int, *, huge: bool 
     KSM pages are the scheme's ``ksm_reuse`` decision. ``huge``: the page is
     mapped by a PMD or a hugetlb entry (the flag on its head). ``swapin``: the
     fault is do_swap_page's, after swap_free and should_try_to_free_swap (the
-    page is not mapped yet); a yes maps it exclusive. A yes marks the page
-    exclusive (a no-op where the scheme has no flag).
+    page is not mapped yet). A yes means the caller maps the page exclusive
+    and marks it so (SetPageAnonExclusive is the fault handler's, as in the
+    kernel; a no-op where the scheme has no flag).
 
     * ``ANON_EXCLUSIVE`` (5.18/5.19 on): the flag, for swap-in the swap PTE's
       bit; else, for a small folio, wp_can_reuse_anon_folio; for a PMD,
@@ -126,7 +127,6 @@ def can_reuse_anon_page(m: Mem, rule: Reuse, fid: int, page: int, *, huge: bool 
         if swapin is not None or not m.scheme.ksm_reuse or m.refcount(fid) != 1:
             return False
         m.set_folio(replace(f, kind=FolioKind.SMALL))
-        m.set_exclusive(fid, (page,), huge)
         return True
     match rule:
         case Reuse.ANON_EXCLUSIVE:
@@ -152,6 +152,4 @@ def can_reuse_anon_page(m: Mem, rule: Reuse, fid: int, page: int, *, huge: bool 
                 reuse = reuse_swap_page(m, fid, page)
         case _:
             assert_never(rule)
-    if reuse:
-        m.set_exclusive(fid, (page,), huge)
     return reuse

@@ -125,6 +125,7 @@ def do_wp_page(m: Mem, loc: Loc, unshare: bool) -> None:
         wp_page_copy(m, loc, unshare)
         return
     if can_reuse_anon_page(m, m.scheme.wp_reuse, e.folio, e.page):
+        m.set_exclusive(e.folio, (e.page,))
         wp_page_reuse(m, loc, unshare)
     else:
         wp_page_copy(m, loc, unshare)
@@ -195,6 +196,7 @@ def do_swap_page(m: Mem, loc: Loc, write: bool) -> str | None:
         writable = v.writable and not needs_wp and (write or scheme.swapin_writable_on_read)
         m.set(loc, Entry(EntryKind.PRESENT, f.id, page, writable=writable,
                          soft_dirty=e.soft_dirty or (writable and write)))
+        m.set_exclusive(f.id, (page,))
     else:
         m.set(loc, Entry(EntryKind.PRESENT, f.id, page, writable=False,
                          soft_dirty=e.soft_dirty))
