@@ -14,7 +14,9 @@ from enum import Enum
 
 
 class Reuse(Enum):
-    """How a write (or unshare) fault decides to reuse a page instead of copying it."""
+    """How a fault decides to reuse a page instead of copying it (or, on swap-in, to map it
+    exclusive). One function applies every value to every fault:
+    :func:`anonlib.mm.internal.can_reuse_anon_page`."""
 
     ANON_EXCLUSIVE = "PG_anon_exclusive, else refcount == 1 (small folios only)"
     PAGE_COUNT = "page_count == 1"
@@ -42,13 +44,30 @@ class Scheme:
     #: swap PTEs carry the exclusive bit (1493a1913e34, 5.19, behind __HAVE_ARCH_PTE_SWP_EXCLUSIVE:
     #: implemented then for x86, arm64, s390 and powerpc book3s-64; every architecture from 6.3).
     swp_exclusive: bool = True
+    #: a migration entry of a read-only exclusive page says so (readable_exclusive) and the
+    #: page comes back exclusive: 6c287605fd56 ("mm: remember exclusively mapped anonymous
+    #: pages with PG_anon_exclusive", 5.19). Before, migration entries were only writable or
+    #: readable, and a read-only page came back from migration shared.
+    readable_exclusive_migration: bool = True
     #: the flag of a large (THP) folio lives on its head page only (the seed review's question).
     head_only: bool = False
     #: do_wp_page on a PTE (mm/memory.c).
     wp_reuse: Reuse = Reuse.ANON_EXCLUSIVE
+    #: do_wp_page takes back a KSM page that is mapped once and has no other reference
+    #: (reuse_ksm_page, up to 5.8). 09854ba94c6a ("mm: do_wp_page() simplification", 5.9)
+    #: leaves KSM pages out of its reuse test; 1a0cf26323c8 ("mm/ksm: remove
+    #: reuse_ksm_page()", 5.10) removed the dead function.
+    ksm_reuse: bool = False
     #: do_huge_pmd_wp_page on a PMD-mapped THP (mm/huge_memory.c).
     pmd_reuse: Reuse = Reuse.ANON_EXCLUSIVE
-    #: do_swap_page on a write fault (mm/memory.c).
+    #: hugetlb_wp (mm/hugetlb.c): reuse a huge page mapped once (folio_mapcount == 1) in every
+    #: era the model knows, 6.12 included (6c287605fd56, 5.19, only added the flag it sets
+    #: on reuse), so a FOLL_GET reference does not stop it (docs/cow-cases.md, hugetlb).
+    hugetlb_reuse: Reuse = Reuse.MAPCOUNT
+    #: do_swap_page (mm/memory.c): ANON_EXCLUSIVE maps the page exclusive if the swap PTE's
+    #: bit says so or ours is the only reference (5.18+, c145e0b47c77), on any fault;
+    #: MAPCOUNT reuses on a write fault by map count plus swap count (reuse_swap_page,
+    #: up to 5.17); PAGE_COUNT (no kernel had it here) on a write fault by refcount alone.
     swapin_reuse: Reuse = Reuse.ANON_EXCLUSIVE
     #: an exclusive page swapped in by a read fault is mapped writable (6.11+).
     swapin_writable_on_read: bool = True
@@ -104,6 +123,8 @@ LEGACY_MAPCOUNT = replace(
     pmd_reuse=Reuse.MAPCOUNT,
     swapin_reuse=Reuse.MAPCOUNT,
     swapin_writable_on_read=False,
+    readable_exclusive_migration=False,
+    ksm_reuse=True,
     gup_unshare=False,
     gup_unshare_zero_page=False,
     fork_pinned=ForkPinned.SHARE,
@@ -149,6 +170,7 @@ SCHEMES: dict[str, Scheme] = {
             pmd_reuse=Reuse.MAPCOUNT,
             swapin_reuse=Reuse.MAPCOUNT,
             swapin_writable_on_read=False,
+            readable_exclusive_migration=False,
             gup_unshare=False,
             gup_unshare_zero_page=False,
             fork_pinned=ForkPinned.COPY_MAYBE_PINNED,

@@ -8,10 +8,16 @@ mainline it must not.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
 import pytest
 from modelkit import Advice, P, Q, base, hread, kernel, ksm, run, thp, unpin
 
 from anonlib.ops import Op
+from anonlib.scenario.runner import run_scenario
+from anonlib.schemes import DECISION_POINTS, SCHEMES, Reuse, Scheme, describe_difference
 
 A0 = P["A", 0]
 
@@ -174,3 +180,144 @@ def test_clear_refs_leaves_pinned_ptes_writable_since_5_11() -> None:
     assert not run(*ops, scheme="legacy-mapcount").state(A0).writable
     more = (P.write("A", 0, "2"), hread("H"))
     assert run(*ops, *more, scheme="page-count").last.word == "2"
+
+
+# ---------------------------------------------------------------- every field decides
+# The scheme promise (schemes.py): every era difference is a named decision point. Each
+# field of each scheme is flipped (a bool to its negation, an enum to each other member),
+# and some scenario must run differently: otherwise the field is dead, or a rule hides
+# behind another field. A run's observation is its whole text (transcript, failures,
+# verdict); the small scenarios end with `show`, so a different state shows as well.
+
+#: Small scenarios that reach each field's decision point, tried before the library.
+WITNESSES: dict[str, tuple[str, ...]] = {
+    # mm/vmscan.c -> mm/memory.c: a page kept in the swap cache by a FOLL_GET reference,
+    # swapped in by a read fault: only the swap PTE's bit can say it is exclusive
+    "swp_exclusive": (
+        "spawn P\nP mmap A 1\nP write A[0] x\nP get A[0] ro as H\nkernel swapout P A[0]\n"
+        "P read A[0]\nshow\n",
+    ),
+    # mm/memory.c: the last mapped page of a PTE-mapped THP, write-protected, then written
+    "wp_reuse": (
+        "spawn P\nP mmap T thp\nP write T[0] x\nkernel split-pmd P T\n"
+        "P madvise T[1] dontneed\nP madvise T[2] dontneed\nP madvise T[3] dontneed\n"
+        "P mprotect T ro\nP mprotect T rw\nP write T[0] y\nshow\n",
+    ),
+    # mm/memory.c: one subpage of a swapped-out THP swapped in
+    "head_only": (
+        "spawn P\nP mmap T thp\nP write T[0] x\nkernel swapout P T[0]\nP read T[0]\nshow\n",
+    ),
+    # mm/mprotect.c: an exclusive page made read-only, then writable again
+    "mprotect_upgrade": (
+        "spawn P\nP mmap B 1\nP write B[0] 1\nP mprotect B ro\nP mprotect B rw\nshow\n",
+    ),
+    # mm/migrate.c: a read-only exclusive page comes back from migration exclusive
+    "readable_exclusive_migration": (
+        "spawn P\nP mmap A 1\nP write A[0] x\nP mprotect A ro\nkernel migrate P A[0]\nshow\n",
+    ),
+    # mm/memory.c (<= 5.8): a KSM page mapped once, with no other reference, is written
+    "ksm_reuse": (
+        "spawn P\nP mmap A 2\nP write A[0] s\nP write A[1] s\nkernel ksm P A[0] P A[1]\n"
+        "P madvise A[1] dontneed\nP write A[0] x\nshow\n",
+    ),
+    # mm/huge_memory.c: a write-protected exclusive PMD with a FOLL_GET reference
+    "pmd_reuse": (
+        "spawn P\nP mmap T thp\nP write T[0] x\nP get T[0] rw as H\nP clear-softdirty\n"
+        "P write T[0] y\nshow\n",
+    ),
+    # mm/memory.c: do_swap_page on a read fault, and on a write fault with a reference
+    "swapin_reuse": (
+        "spawn P\nP mmap A 1\nP write A[0] x\nkernel swapout P A[0]\nP read A[0]\nshow\n",
+        "spawn P\nP mmap A 1\nP write A[0] x\nP fork Q\nkernel swapout P A[0]\nQ exit\n"
+        "P get A[0] ro as H\nP write A[0] y\nshow\n",
+    ),
+    "swapin_writable_on_read": (
+        "spawn P\nP mmap A 1\nP write A[0] x\nkernel swapout P A[0]\nP read A[0]\nshow\n",
+    ),
+    # fs/proc/task_mmu.c: clear_refs and a pinned writable PTE
+    "clear_refs_skips_pinned": (
+        "spawn P\nP mmap A 1\nP write A[0] x\nP pin A[0] rw as H\nP clear-softdirty\nshow\n",
+    ),
+    "device_exclusive": (
+        "spawn P\nP mmap A 1\nP write A[0] x\nkernel device-exclusive P A[0]\nshow\n",
+    ),
+}
+
+#: Fields read only when another field has a given value: the flip is made on the scheme
+#: with that value (on both sides), so the field is tested where it decides something.
+NEEDS: dict[str, dict[str, Any]] = {
+    # the flag's own properties mean nothing where there is no flag; the swap PTE's bit
+    # is read only by the swap-in rule that trusts it
+    "swp_exclusive": {"anon_exclusive": True, "swapin_reuse": Reuse.ANON_EXCLUSIVE},
+    "readable_exclusive_migration": {"anon_exclusive": True},
+    # one head bit cannot be set for one subpage: a swap-in that trusts the swap PTE's
+    # bit makes a single subpage exclusive
+    "head_only": {"anon_exclusive": True, "swp_exclusive": True,
+                  "swapin_reuse": Reuse.ANON_EXCLUSIVE},
+    # unsharing asks the flag (without it no unshare fault could ever settle), and has
+    # nothing to do where every GUP breaks COW first
+    "gup_unshare": {"anon_exclusive": True, "gup_cow_break": False},
+    "gup_unshare_zero_page": {"anon_exclusive": True, "gup_unshare": True,
+                              "gup_cow_break": False},
+    # mprotect upgrades, and fork copies, only pages the flag says are exclusive
+    "mprotect_upgrade": {"anon_exclusive": True},
+    "fork_pinned": {"anon_exclusive": True},
+    # a read fault maps a swapped-in page exclusive (and writable) only by the swap
+    # PTE's bit: the swap cache still holds the page
+    "swapin_writable_on_read": {"anon_exclusive": True, "swp_exclusive": True,
+                                "swapin_reuse": Reuse.ANON_EXCLUSIVE},
+    # where do_wp_page reuses by map count, it decides again right after a swap-in and
+    # by the same count, so the swap-in decision shows only under another wp_reuse; and
+    # without the swap PTE's bit, ANON_EXCLUSIVE and PAGE_COUNT at swap-in agree
+    "swapin_reuse": {"anon_exclusive": True, "swp_exclusive": True,
+                     "wp_reuse": Reuse.PAGE_COUNT},
+}
+
+LIBRARY = tuple(sorted(Path(__file__).parent.parent.glob("scenarios/*/*.scn")))
+
+
+def observe(text: str, scheme: Scheme, name: str) -> str:
+    return str(run_scenario(text, scheme, name=name, keep_steps=False))
+
+
+def flips(scheme: Scheme, point: str) -> list[tuple[Scheme, Scheme]]:
+    """(before, after) pairs: the field flipped to each other value, prerequisites set."""
+    base_scheme = replace(scheme, **NEEDS.get(point, {}))
+    value = getattr(base_scheme, point)
+    others = [not value] if isinstance(value, bool) else [v for v in type(value) if v is not value]
+    return [(base_scheme, replace(base_scheme, **{point: v})) for v in others]
+
+
+def first_difference(before: Scheme, after: Scheme, point: str) -> str | None:
+    """The first witness (own scenarios, then the library) whose run differs, or None."""
+    texts = [(f"{point} witness {i}", t) for i, t in enumerate(WITNESSES.get(point, ()))]
+    texts += [(str(p), p.read_text(encoding="utf-8")) for p in LIBRARY]
+    for name, text in texts:
+        if observe(text, before, name) != observe(text, after, name):
+            return name
+    return None
+
+
+def test_needs_name_real_fields_and_the_flip_tests_every_field() -> None:
+    assert set(WITNESSES) <= set(DECISION_POINTS)
+    for point, needs in NEEDS.items():
+        assert point in DECISION_POINTS and set(needs) <= set(DECISION_POINTS), point
+        assert point not in needs
+    assert "ksm_reuse" in DECISION_POINTS and "readable_exclusive_migration" in DECISION_POINTS
+
+
+@pytest.mark.parametrize("scheme", list(SCHEMES))
+@pytest.mark.parametrize("point", DECISION_POINTS)
+def test_flipping_a_field_changes_some_verdict(scheme: str, point: str) -> None:
+    for before, after in flips(SCHEMES[scheme], point):
+        flipped = getattr(after, point)
+        assert first_difference(before, after, point), (
+            f"field {point!r} of scheme {scheme!r} flipped to {getattr(flipped, 'name', flipped)}"
+            f" changes no verdict: a dead field, or its rule is decided elsewhere")
+
+
+def test_describe_difference_shows_the_new_fields() -> None:
+    lines = describe_difference(SCHEMES["mainline"], SCHEMES["legacy-mapcount"])
+    assert "ksm_reuse: mainline=False legacy-mapcount=True" in lines
+    assert "readable_exclusive_migration: mainline=True legacy-mapcount=False" in lines
+    assert not any(line.startswith("hugetlb_reuse") for line in lines)

@@ -17,8 +17,8 @@ actions that take faults on top.
    flag) and ``swapfile`` (mm/swapfile.c: dropping the swap cache copy, the
    old map-count reuse rule). They import nothing from this package.
 1. ``internal`` (include/linux/mm.h, mm/internal.h): the rules several files
-   share, each once: folio_expected_ref_count, and making and counting a COW
-   copy.
+   share, each once: folio_expected_ref_count, making and counting a COW
+   copy, and the COW reuse decision of every fault (can_reuse_anon_page).
 2. ``huge_memory``, ``hugetlb``, ``migrate``, ``migrate_device``: the handlers
    the PTE fault path hands PMD, hugetlb, migration and device-private
    entries to.

@@ -5,11 +5,9 @@ from __future__ import annotations
 from ..mem import Loc, Mem
 from ..ops import MapKind
 from ..results import ErrorKind, OpFailed
-from ..schemes import Reuse
 from ..state import ZERO_FOLIO, ZERO_VALUE, Entry, EntryKind, FolioKind, Vma, replace
 from .anon_rmap import folio_add_new_anon_rmap
-from .internal import folio_expected_ref_count
-from .swapfile import folio_free_swap, reuse_swap_page
+from .internal import can_reuse_anon_page, folio_expected_ref_count
 
 
 def pmd_fault_possible(v: Vma) -> bool:
@@ -49,8 +47,9 @@ def do_huge_pmd_wp_page(m: Mem, loc: Loc, page: int, unshare: bool) -> None:
     back at once: the PMD is split into PTEs of the small zero page and only the
     faulting page gets a copy (allocating a whole THP, do_huge_zero_wp_pmd, came
     in 6.13; the real-kernel check showed 6.12's split). Reuse needs the head
-    flag or refcount == 1 (5.18+); the scheme's ``pmd_reuse`` decision point
-    gives the older map-count rule.
+    flag or refcount == 1 (5.18+, 3bff7e3f1f16); the scheme's ``pmd_reuse``
+    decision point gives the older map-count rule
+    (:func:`~anonlib.mm.internal.can_reuse_anon_page`).
     The fallback splits the PMD; the retried fault is then a PTE fault.
     """
     e = m.get(loc)
@@ -58,22 +57,8 @@ def do_huge_pmd_wp_page(m: Mem, loc: Loc, page: int, unshare: bool) -> None:
     if e.folio == ZERO_FOLIO:
         split_huge_pmd(m, loc.proc, loc.vma)
         return
-    rule = m.scheme.pmd_reuse
-    fid = e.folio
-    if rule is Reuse.ANON_EXCLUSIVE:
-        if m.exclusive(fid, 0, huge=True):
-            reuse = True
-        else:
-            if not m.folio_swapped(fid):
-                folio_free_swap(m, fid)
-            reuse = m.refcount(fid) == 1
-            if reuse:
-                m.set_exclusive(fid, (0,), huge=True)
-    elif rule is Reuse.PAGE_COUNT:
-        reuse = m.refcount(fid) == 1
-    else:
-        reuse = reuse_swap_page(m, fid, page)
-    if reuse:
+    if can_reuse_anon_page(m, m.scheme.pmd_reuse, e.folio, page, huge=True):
+        m.set_exclusive(e.folio, (0,), huge=True)
         if not unshare:
             m.set(loc, replace(e, writable=True, soft_dirty=True))
         return

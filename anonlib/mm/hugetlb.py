@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..mem import Loc, Mem
 from ..state import ZERO_VALUE, Entry, EntryKind, FolioKind, replace
 from .anon_rmap import folio_add_new_anon_rmap
-from .internal import copy_anon_folio
+from .internal import can_reuse_anon_page, copy_anon_folio
 
 
 def hugetlb_no_page(m: Mem, loc: Loc, write: bool) -> None:
@@ -25,15 +25,16 @@ def hugetlb_no_page(m: Mem, loc: Loc, write: bool) -> None:
 def hugetlb_wp(m: Mem, loc: Loc, page: int, unshare: bool) -> None:
     """Write or unshare fault on a read-only hugetlb entry: reuse, or copy the whole huge page.
 
-    mm/hugetlb.c: hugetlb_wp (6.12). Reuse when the head is exclusive, or when
-    the folio is mapped once (folio_mapcount == 1): a map count, so a FOLL_GET
-    reference (vmsplice) is invisible to it. That is the leak the kernel's
-    cow.c marks XFAIL for hugetlb (6.10+), and every scheme shares it.
+    mm/hugetlb.c: hugetlb_wp (6.12). Reuse when the folio is mapped once
+    (folio_mapcount == 1; an exclusive head implies it), then mark the head
+    exclusive: a map count, so a FOLL_GET reference (vmsplice) is invisible to
+    it. That is the leak the kernel's cow.c marks XFAIL for hugetlb (6.10+),
+    and every scheme shares it: ``hugetlb_reuse`` is MAPCOUNT in each.
     """
     e = m.get(loc)
     assert e is not None and e.kind is EntryKind.PRESENT
     fid = e.folio
-    if m.exclusive(fid, 0, huge=True) or m.folio_mapcount(fid) == 1:
+    if can_reuse_anon_page(m, m.scheme.hugetlb_reuse, fid, 0, huge=True):
         m.set_exclusive(fid, (0,), huge=True)
         if not unshare:
             m.set(loc, replace(e, writable=True, soft_dirty=True))

@@ -7,13 +7,30 @@ Two rules that several files apply, each written once here:
   (a GUP reference, a pin) holds it.
 * :func:`copy_anon_folio`: a COW copy, made exclusive and counted in
   ``World.copies``, so that no copying path can leave a copy uncounted.
+* :func:`can_reuse_anon_page`: whether a fault may keep a page instead of
+  copying it, under every :class:`~anonlib.schemes.Reuse` rule, for all four
+  faults that decide it (do_wp_page, do_swap_page, do_huge_pmd_wp_page,
+  hugetlb_wp).
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple, assert_never
+
 from ..mem import Mem
-from ..state import Folio, FolioKind
+from ..schemes import Reuse
+from ..state import Folio, FolioKind, replace
 from .anon_rmap import folio_add_new_anon_rmap
+from .swapfile import folio_free_swap, reuse_swap_page
+
+
+class SwapIn(NamedTuple):
+    """What do_swap_page knows when it decides: the fault's kind and the swap PTE's bit."""
+
+    #: a write fault (FAULT_FLAG_WRITE)
+    write: bool
+    #: the swap PTE's exclusive bit, as the scheme reads it (``swp_exclusive``)
+    exclusive: bool
 
 
 def folio_expected_ref_count(m: Mem, fid: int) -> int:
@@ -55,3 +72,84 @@ def copy_anon_folio(m: Mem, kind: FolioKind, data: tuple[str, ...], huge: bool =
     folio_add_new_anon_rmap(m, f.id, huge=huge)
     m.copies += len(data)
     return f
+
+
+def wp_can_reuse_anon_folio(m: Mem, fid: int) -> bool:
+    """May a small anonymous folio that is not exclusive be reused? Only if we hold the only ref.
+
+    mm/memory.c: wp_can_reuse_anon_folio (6.12): never a large folio (6.12
+    reuses a large folio only while its page is exclusive; 6.15 does more,
+    with MM ids); give up early when the refcount shows other users (more
+    than ours plus the swap cache's), then drop the swap cache copy if no swap
+    entry refers to it, then require refcount == 1. (The model has no per-CPU
+    LRU batches, so the draining step has nothing to do.)
+    """
+    f = m.folio(fid)
+    if f.large:
+        return False
+    in_swapcache = f.swapcache is not None
+    if m.refcount(fid) > 1 + int(in_swapcache):
+        return False
+    if in_swapcache:
+        folio_free_swap(m, fid)
+    return m.refcount(fid) == 1
+
+
+def can_reuse_anon_page(m: Mem, rule: Reuse, fid: int, page: int, *, huge: bool = False,
+                        swapin: SwapIn | None = None) -> bool:
+    """The COW reuse decision of every fault: may this mapping keep the page as its own?
+
+    Called by mm/memory.c: do_wp_page and do_swap_page, mm/huge_memory.c:
+    do_huge_pmd_wp_page and mm/hugetlb.c: hugetlb_wp, each with its scheme
+    field (``wp_reuse``, ``swapin_reuse``, ``pmd_reuse``, ``hugetlb_reuse``);
+    KSM pages are the scheme's ``ksm_reuse`` decision. ``huge``: the page is
+    mapped by a PMD or a hugetlb entry (the flag on its head). ``swapin``: the
+    fault is do_swap_page's, after swap_free and should_try_to_free_swap (the
+    page is not mapped yet). A yes means the caller maps the page exclusive
+    and marks it so (SetPageAnonExclusive is the fault handler's, as in the
+    kernel; a no-op where the scheme has no flag).
+
+    * ``ANON_EXCLUSIVE`` (5.18/5.19 on): the flag, for swap-in the swap PTE's
+      bit; else, for a small folio, wp_can_reuse_anon_folio; for a PMD,
+      drop an unneeded swap cache copy and require refcount == 1
+      (do_huge_pmd_wp_page, 6.12); at swap-in, no reference besides ours
+      (do_swap_page, 6.12: folio_ref_count == 1 with the fault's own).
+    * ``PAGE_COUNT`` (do_wp_page, 5.9 to 5.17: 09854ba94c6a): refcount == 1
+      (page_count of a subpage is its folio's); at swap-in, on a write fault,
+      no reference besides ours (no kernel did this at swap-in).
+    * ``MAPCOUNT`` (up to 5.17; hugetlb_wp still, 6.12): reuse_swap_page;
+      at swap-in only on a write fault, counting the swap PTE the fault came
+      from (5.17's do_swap_page asked before swap_free).
+    """
+    f = m.folio(fid)
+    if f.kind is FolioKind.KSM:
+        # up to 5.8 only (reuse_ksm_page): a write fault takes back a KSM page mapped once
+        if swapin is not None or not m.scheme.ksm_reuse or m.refcount(fid) != 1:
+            return False
+        m.set_folio(replace(f, kind=FolioKind.SMALL))
+        return True
+    match rule:
+        case Reuse.ANON_EXCLUSIVE:
+            if swapin is not None:
+                reuse = swapin.exclusive or m.refcount(fid) == 0
+            elif m.exclusive(fid, page, huge):
+                return True
+            elif huge:
+                if not m.folio_swapped(fid):
+                    folio_free_swap(m, fid)
+                reuse = m.refcount(fid) == 1
+            else:
+                reuse = wp_can_reuse_anon_folio(m, fid)
+        case Reuse.PAGE_COUNT:
+            if swapin is not None:
+                reuse = swapin.write and m.refcount(fid) == 0
+            else:
+                reuse = m.refcount(fid) == 1
+        case Reuse.MAPCOUNT:
+            if swapin is not None:
+                reuse = swapin.write and reuse_swap_page(m, fid, page, own_swap_pte=True)
+            else:
+                reuse = reuse_swap_page(m, fid, page)
+        case _:
+            assert_never(rule)
+    return reuse

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from ..mem import Loc, Mem
 from ..ops import MapKind
-from ..schemes import Reuse
 from ..state import ZERO_FOLIO, ZERO_VALUE, Entry, EntryKind, FolioKind, replace
 from . import huge_memory, hugetlb, migrate, migrate_device
 from .anon_rmap import folio_add_new_anon_rmap
-from .internal import copy_anon_folio
-from .swapfile import folio_free_swap, free_swap_and_cache, reuse_swap_page
+from .internal import SwapIn, can_reuse_anon_page, copy_anon_folio
+from .swapfile import folio_free_swap, free_swap_and_cache
 
 SIGSEGV = "SIGSEGV"
 SIGBUS = "SIGBUS"
@@ -117,62 +116,19 @@ def do_wp_page(m: Mem, loc: Loc, unshare: bool) -> None:
 
     mm/memory.c: do_wp_page (6.12). The reuse rule is the scheme's
     ``wp_reuse`` decision point: PG_anon_exclusive (5.19+), page_count (5.9-5.17)
-    or the map count (up to 5.8).
+    or the map count (up to 5.8); a KSM page is ``ksm_reuse``'s
+    (:func:`~anonlib.mm.internal.can_reuse_anon_page` decides both).
     """
     e = m.get(loc)
     assert e is not None and e.kind is EntryKind.PRESENT
     if e.folio == ZERO_FOLIO:
         wp_page_copy(m, loc, unshare)
         return
-    f = m.folio(e.folio)
-    rule = m.scheme.wp_reuse
-    if f.kind is FolioKind.KSM:
-        # KSM pages are never reused since 5.9 (09854ba94c6a, whose reuse test
-        # leaves KSM pages out; 1a0cf26323c8 then removed the dead reuse_ksm_page).
-        # Before, a KSM page mapped once with no other reference was taken back.
-        if rule is Reuse.MAPCOUNT and m.refcount(f.id) == 1:
-            m.set_folio(replace(f, kind=FolioKind.SMALL))
-            wp_page_reuse(m, loc, unshare)
-        else:
-            wp_page_copy(m, loc, unshare)
-        return
-    if rule is Reuse.ANON_EXCLUSIVE:
-        if m.exclusive(f.id, e.page):
-            wp_page_reuse(m, loc, unshare)
-        elif not f.large and wp_can_reuse_anon_folio(m, f.id):
-            m.set_exclusive(f.id, (e.page,))
-            wp_page_reuse(m, loc, unshare)
-        else:
-            # 6.12 never reuses a large folio that is not exclusive (6.15 does, with MM ids)
-            wp_page_copy(m, loc, unshare)
-        return
-    # page_count() of a subpage is the folio's refcount: a PTE-mapped THP never qualifies
-    reuse = (m.refcount(f.id) == 1 if rule is Reuse.PAGE_COUNT
-             else reuse_swap_page(m, f.id, e.page))
-    if reuse:
+    if can_reuse_anon_page(m, m.scheme.wp_reuse, e.folio, e.page):
+        m.set_exclusive(e.folio, (e.page,))
         wp_page_reuse(m, loc, unshare)
     else:
         wp_page_copy(m, loc, unshare)
-
-
-def wp_can_reuse_anon_folio(m: Mem, fid: int) -> bool:
-    """May a small anonymous folio that is not exclusive be reused? Only if we hold the only ref.
-
-    mm/memory.c: wp_can_reuse_anon_folio (6.12): give up early when the
-    refcount shows other users (more than ours plus the swap cache's), then
-    drop the swap cache copy if no swap entry refers to it, then require
-    refcount == 1. (The model has no per-CPU LRU batches, so the draining
-    step has nothing to do.)
-    """
-    f = m.folio(fid)
-    in_swapcache = f.swapcache is not None
-    if m.refcount(fid) > 1 + int(in_swapcache):
-        return False
-    if in_swapcache:
-        folio_free_swap(m, fid)
-    return m.refcount(fid) == 1
-
-
 
 
 def wp_page_reuse(m: Mem, loc: Loc, unshare: bool) -> None:
@@ -207,9 +163,11 @@ def wp_page_copy(m: Mem, loc: Loc, unshare: bool) -> None:
 def do_swap_page(m: Mem, loc: Loc, write: bool) -> str | None:
     """Fault on a swap PTE: find the folio in the swap cache or read it in, and map it.
 
-    mm/memory.c: do_swap_page (6.12). Exclusive if the swap PTE's exclusive bit
-    says so (scheme ``swp_exclusive``) or if, after the swap cache copy was
-    dropped, ours is the only reference. The model's swap device is not
+    mm/memory.c: do_swap_page (6.12). Whether the page is mapped exclusive (and
+    writable) is the scheme's ``swapin_reuse`` decision point: since 5.18, if the
+    swap PTE's exclusive bit says so (scheme ``swp_exclusive``) or if, after the
+    swap cache copy was dropped, ours is the only reference; up to 5.17, on a
+    write fault, reuse_swap_page. The model's swap device is not
     SWP_SYNCHRONOUS_IO, so a page read back always passes through the swap
     cache, and a large folio is mapped one page at a time. A poisoned page
     found in the swap cache (memory failure keeps a dirty one there) is not
@@ -229,21 +187,11 @@ def do_swap_page(m: Mem, loc: Loc, write: bool) -> str | None:
     assert f.swapcache is not None
     page = f.swapcache.index(slot)
     scheme = m.scheme
-    if scheme.swapin_reuse is Reuse.MAPCOUNT:
-        # 5.17 and earlier: reuse_swap_page() decides on a write fault; swap count includes ours
-        m.set(loc, None)
-        count = m.mapcount(f.id, page) + m.swap_count(slot) + 1
-        writable = write and count == 1 and v.writable
-        if writable and not m.folio_swapped(f.id):
-            folio_free_swap(m, f.id)
-        m.set(loc, Entry(EntryKind.PRESENT, f.id, page, writable=writable,
-                         soft_dirty=e.soft_dirty or writable))
-        return None
-    exclusive = e.exclusive and scheme.swp_exclusive and f.kind is not FolioKind.KSM
+    exclusive = e.exclusive and scheme.swp_exclusive
     m.set(loc, None)  # swap_free(): our swap reference is gone
     if should_try_to_free_swap(m, f.id, write):
         folio_free_swap(m, f.id)
-    if f.kind is not FolioKind.KSM and (exclusive or m.refcount(f.id) == 0):
+    if can_reuse_anon_page(m, scheme.swapin_reuse, f.id, page, swapin=SwapIn(write, exclusive)):
         needs_wp = v.softdirty_tracking and not e.soft_dirty
         writable = v.writable and not needs_wp and (write or scheme.swapin_writable_on_read)
         m.set(loc, Entry(EntryKind.PRESENT, f.id, page, writable=writable,

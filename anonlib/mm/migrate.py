@@ -20,7 +20,7 @@ def try_to_migrate_one(m: Mem, loc: Loc, e: Entry) -> None:
     exclusive = m.exclusive(e.folio, e.page, loc.huge)
     if exclusive and not folio_try_share_anon_rmap(m, e.folio, e.page, loc.huge):
         raise BackOff("the folio may be pinned: folio_try_share_anon_rmap refused")
-    if not m.scheme.anon_exclusive:
+    if not m.scheme.readable_exclusive_migration:
         exclusive = e.writable  # before 5.19 there were only writable and readable entries
     m.set(loc, Entry(EntryKind.MIGRATION, e.folio, e.page, writable=e.writable,
                      exclusive=exclusive or e.writable, soft_dirty=e.soft_dirty))

@@ -36,15 +36,17 @@ def free_swap_and_cache(m: Mem, slot: int) -> None:
         folio_free_swap(m, f.id)
 
 
-def reuse_swap_page(m: Mem, fid: int, index: int) -> bool:
+def reuse_swap_page(m: Mem, fid: int, index: int, own_swap_pte: bool = False) -> bool:
     """The old rule: reuse if map count plus swap count is 1; then leave the swap cache.
 
     mm/swapfile.c: reuse_swap_page (every write fault up to 5.8; PMD write faults and
     swap-in write faults through 5.17, until 3bff7e3f1f16 and c145e0b47c77 in 5.18).
-    GUP references are invisible to it, which is CVE-2020-29374.
+    GUP references are invisible to it, which is CVE-2020-29374. ``own_swap_pte``:
+    the caller is do_swap_page, whose swap PTE 5.17 still counted (it asked before
+    swap_free) but the model has already removed; it counts as one.
     """
     f = m.folio(fid)
-    count = m.mapcount(fid, index)
+    count = m.mapcount(fid, index) + int(own_swap_pte)
     if f.swapcache is not None:
         count += m.swap_count(f.swapcache[index])
     if count > 1:
