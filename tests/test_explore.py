@@ -533,6 +533,8 @@ def test_stops_after_the_first_depth_with_a_violation() -> None:
     assert "stopped after" not in str(full)
     assert r.found() == {k: n for k, n in full.found().items() if n <= 2}
     assert full.per_depth[:3] == r.per_depth and full.states > r.states
+    assert full.command().endswith(" --depth 3 --full") and "--full" not in r.command()
+    assert "--full" not in full.violations[0].scenario()  # found as soon without it
 
 
 def test_no_stop_without_a_violation_nor_at_the_last_depth() -> None:

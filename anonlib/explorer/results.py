@@ -137,7 +137,9 @@ class ExploreResult:
     def rate(self) -> float:
         return self.states / self.seconds if self.seconds else 0.0
 
-    def command(self) -> str:
+    def command(self, stop: bool = False) -> str:
+        """The command line that repeats this search; with ``stop``, the one that finds its
+        shortest counterexamples (the same without ``--full``, and sooner)."""
         a = self.alphabet
         words = ["python -m anonlib explore", f"--scheme {self.scheme}",
                  f"--pages {self.spec.text()}", f"--processes {a.processes}",
@@ -152,6 +154,8 @@ class ExploreResult:
             words.append(f"--invariants {','.join(self.invariants)}")
         if self.spec.after:
             words.append(f"--after '{self.spec.after_text()}'")
+        if not self.stop_at_first and not stop:
+            words.append("--full")
         return " ".join(words)
 
     # ------------------------------------------------------------ text

@@ -334,7 +334,7 @@ def _search(res: ExploreResult, ctx: _Ctx, spec: WorldSpec, depth: int, jobs: in
     found: dict[str, Counterexample] = {}
     gaps: dict[str, Counterexample] = {}
     crashes: dict[str, Counterexample] = {}
-    cmd = res.command()
+    cmd = res.command(stop=True)  # a counterexample is found the same with or without --full
     counts = _Counts()  # this depth's
 
     def path(sid: int) -> list[Op]:
