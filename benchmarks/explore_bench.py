@@ -295,6 +295,7 @@ def first_counterexample(budget: float) -> list[str]:
     out = ["| scheme | world | stopped after depth | shortest counterexample | states | "
            f"wall s | CPU s | load avg | under {FIRST_TARGET:.0f} s on one core |",
            "|---|---|---:|---|---:|---:|---:|---:|---|"]
+    times: list[tuple[str, float]] = []  # (scheme world, CPU s) of each counterexample found
     for scheme in SCHEMES:
         for world in FIRST_WORLDS:
             load = os.getloadavg()[0]
@@ -317,11 +318,19 @@ def first_counterexample(budget: float) -> list[str]:
             where = (str(stopped) if stopped is not None else
                      f"{reached} (the last: no stop)" if cex else f"none: clean to {reached}")
             what = cex or "none" + (f" (known gap {gaps})" if gaps else "")
+            if cex:
+                times.append((f"{scheme} {world}", cpu))
             verdict = ("-" if not cex else
                        "yes" if cpu < FIRST_TARGET else f"NO ({cpu:.1f} s)")
             out.append(f"| {scheme} | {world} | {where} | {what} | {states:,} | {wall:.2f} | "
                        f"{cpu:.2f} | {load:.1f} | {verdict} |")
             print(f"  first {scheme} {world}: {what}, {wall:.2f} s", file=sys.stderr)
+    slow = [f"{name} ({cpu:.1f} s)" for name, cpu in times if cpu >= FIRST_TARGET]
+    worst = max(times, key=lambda t: t[1], default=None)
+    out += ["", f"Counterexamples found: {len(times)}; under {FIRST_TARGET:.0f} s of CPU on one "
+            f"core: {len(times) - len(slow)} of {len(times)}"
+            + (f"; slowest: {worst[0]}, {worst[1]:.2f} s" if worst else "")
+            + (f"; over the target: {', '.join(slow)}" if slow else "") + "."]
     return out
 
 
