@@ -503,12 +503,69 @@ def test_coverage_rows_and_columns() -> None:
     assert r.coverage[("kernel swapout", "pte", False)] > 0
 
 
-def test_parallel_equals_serial() -> None:
-    one = explore("page-count", "base:1", depth=4)
-    two = explore("page-count", "base:1", depth=4, jobs=2)
+@pytest.mark.parametrize("stop_at_first", [True, False])
+def test_parallel_equals_serial(stop_at_first: bool) -> None:
+    one = explore("page-count", "base:1", depth=4, stop_at_first=stop_at_first)
+    two = explore("page-count", "base:1", depth=4, jobs=2, stop_at_first=stop_at_first)
     assert str(one) == str(two)
     assert (one.states, one.transitions, one.coverage) == (two.states, two.transitions,
                                                            two.coverage)
+    # forked workers stop after the same depth as one process (or search on, with the flag)
+    assert one.stopped_at == two.stopped_at == (2 if stop_at_first else None)
+
+
+# ------------------------------------------------------------------ stopping at the first violation
+def test_stops_after_the_first_depth_with_a_violation() -> None:
+    """The issue's case: a bug two operations deep, asked for depth 8, costs depth 2."""
+    r = explore("legacy-mapcount", "base:1", depth=8)
+    assert not r.ok and r.exit_code == 1
+    assert r.stopped_at == 2 and r.depth_reached == 2 and len(r.per_depth) == 3
+    assert not r.exhausted
+    assert r.counterexample is not None and r.counterexample.length == 2
+    text = str(r)
+    assert "stopped after depth 2: violations found; --full (stop_at_first=False) searches " \
+           "to depth 8" in text
+    assert "searched every state reachable in at most 2 operations" in text
+    assert_replays(r.counterexample)
+    # every violation of that depth is reported: the full search's, cut at its length
+    full = explore("legacy-mapcount", "base:1", depth=3, stop_at_first=False)
+    assert full.stopped_at is None and full.depth_reached == 3
+    assert "stopped after" not in str(full)
+    assert r.found() == {k: n for k, n in full.found().items() if n <= 2}
+    assert full.per_depth[:3] == r.per_depth and full.states > r.states
+    assert full.command().endswith(" --depth 3 --full") and "--full" not in r.command()
+    assert "--full" not in full.violations[0].scenario()  # found as soon without it
+
+
+def test_no_stop_without_a_violation_nor_at_the_last_depth() -> None:
+    clean = explore("mainline", "base:1", depth=3)
+    assert clean.ok and clean.stopped_at is None and clean.depth_reached == 3
+    # a known gap (here 4 operations deep) does not stop the search
+    gap = explore("mainline", "hugetlb:2", depth=5, ops="write,fork,get-ro,munmap",
+                  after="P write A[0] P1")
+    assert gap.ok and gap.known and gap.known[0].length == 4
+    assert gap.stopped_at is None and gap.depth_reached == 5
+    last = explore("legacy-mapcount", "base:1", depth=2)  # found at the last depth anyway
+    assert not last.ok and last.stopped_at is None and "stopped after" not in str(last)
+
+
+def test_a_model_crash_stops_the_search_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = model.apply
+
+    def flaky(world, op, scheme):  # type: ignore[no-untyped-def]
+        if isinstance(op, Fork):
+            raise RuntimeError("boom")
+        return real(world, op, scheme)
+
+    monkeypatch.setattr(search_mod.model, "apply", flaky)
+    r = explore("mainline", "base:1", depth=5, ops="write,fork")
+    assert r.stopped_at == 1 and r.crashes and not r.violations
+    assert "stopped after depth 1: the model crashed;" in str(r)
+
+
+def test_stop_at_first_must_be_a_bool() -> None:
+    with pytest.raises(anonlib.scenario.InputError, match="stop_at_first is True or False"):
+        explore("mainline", "base:1", depth=1, stop_at_first="no")  # type: ignore[arg-type]
 
 
 def test_a_model_crash_is_reported_with_its_sequence(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -555,6 +612,19 @@ def test_cli_violation_prints_a_replayable_scenario(capsys: pytest.CaptureFixtur
     monkeypatch.setattr("sys.stdin", io.StringIO(out))
     assert cli.main(["run", "-"]) == 1
     assert "INV-11" in capsys.readouterr().err
+
+
+def test_cli_full_searches_past_the_first_violation(capsys: pytest.CaptureFixture[str]
+                                                     ) -> None:
+    args = ["explore", "--scheme", "legacy-mapcount", "--depth", "4", "--progress", "never"]
+    assert cli.main(args) == 1
+    stopped = capsys.readouterr().out
+    assert "# stopped after depth 2: violations found; --full" in stopped
+    assert cli.main([*args, "--full"]) == 1
+    full = capsys.readouterr().out
+    assert "stopped after" not in full and "depth reached: 4" in full
+    # the same shortest counterexample either way
+    assert stopped.split("\n\n")[0] == full.split("\n\n")[0]
 
 
 def test_cli_clean_run_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:

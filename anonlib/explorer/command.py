@@ -19,6 +19,7 @@ EPILOG = """\
 examples:
   python -m anonlib explore                                   # mainline, one base page
   python -m anonlib explore --pages thp:2 --depth 4
+  python -m anonlib explore --scheme page-count --depth 4 --full  # past the first violation
   python -m anonlib explore --scheme legacy-mapcount --ops write,fork,get-ro,munmap
   python -m anonlib explore --scheme page-count --after 'P write A[0] P1' --ops write,pin-ro
   python -m anonlib explore --scheme no-swp-exclusive --compare mainline --depth 6
@@ -30,7 +31,8 @@ groups: all, process, gup, pin, get, handle, kernel; '-name' removes one (all,-p
 exit status:
   0  no invariant violated (known kernel gaps are listed, not counted)
   1  a violation (its shortest counterexample is printed as a runnable scenario),
-     or the model raised an exception
+     or the model raised an exception; the search stops at the end of the first
+     depth that has one, unless --full
   2  bad arguments"""
 
 
@@ -55,6 +57,9 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="distinct values per writer (default 2)")
     p.add_argument("--after", default="", metavar="STATEMENTS",
                    help="statements to run before the search, separated by ';'")
+    p.add_argument("--full", action="store_true",
+                   help="search to --depth even after a violation (default: stop at the end "
+                        "of the first depth that has one)")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="worker processes, 0: one per core (default 1)")
     p.add_argument("--no-known-gaps", action="store_true",
@@ -97,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     progress = {"auto": None, "always": True, "never": False}[args.progress]
     res = explore(args.scheme, spec, args.processes, args.depth, args.ops, invs, jobs,
                   args.handles, args.values, not args.no_known_gaps, progress,
-                  "raw" if args.raw else "canonical")
+                  "raw" if args.raw else "canonical", stop_at_first=not args.full)
     first = res.counterexample or (res.crashes[0] if res.crashes else None)
     if first is not None:
         print(first.scenario(), end="")

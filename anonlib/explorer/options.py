@@ -120,9 +120,12 @@ def check_invariants(option: str, invariants: str | Sequence[str]) -> list[str]:
 
 
 def check_api(scheme: object, pages: object, processes: int, depth: int, ops: object,
-              invariants: object, jobs: int, handles: int, values: int, after: str) -> None:
+              invariants: object, jobs: int, handles: int, values: int, after: str,
+              stop_at_first: object = True) -> None:
     """:func:`anonlib.explore`'s arguments, named as its keywords."""
     check_scheme("scheme", scheme)
+    if not isinstance(stop_at_first, bool):
+        raise InputError(f"stop_at_first is True or False, not {type(stop_at_first).__name__}")
     if isinstance(pages, str):
         if not isinstance(after, str):
             raise InputError(f"after is statement text (str), not {type(after).__name__}")

@@ -100,6 +100,10 @@ class ExploreResult:
     seconds: float = 0.0
     jobs: int = 1
     known_gaps_allowed: bool = True
+    stop_at_first: bool = True  # stop after the first depth with a violation (not --full)
+    #: The depth after which the search stopped because it had found a violation (or a
+    #: model crash), short of ``depth_limit``; None if it was not cut short that way.
+    stopped_at: int | None = None
 
     # ------------------------------------------------------------ verdict
     @property
@@ -120,11 +124,22 @@ class ExploreResult:
         return {c.invariant + (f" [{c.known_gap.id}]" if c.known_gap else ""): c.length
                 for c in self.violations + self.known}
 
+    def stop_reason(self) -> str:
+        """Where and why the search stopped short of ``depth_limit`` (if it did)."""
+        if self.stopped_at is None:
+            return f"searched to depth {self.depth_reached} of {self.depth_limit}"
+        why = " and ".join(w for w, has in (("violations found", self.violations),
+                                             ("the model crashed", self.crashes)) if has)
+        return (f"stopped after depth {self.stopped_at}: {why}; --full (stop_at_first=False) "
+                f"searches to depth {self.depth_limit}")
+
     @property
     def rate(self) -> float:
         return self.states / self.seconds if self.seconds else 0.0
 
-    def command(self) -> str:
+    def command(self, stop: bool = False) -> str:
+        """The command line that repeats this search; with ``stop``, the one that finds its
+        shortest counterexamples (the same without ``--full``, and sooner)."""
         a = self.alphabet
         words = ["python -m anonlib explore", f"--scheme {self.scheme}",
                  f"--pages {self.spec.text()}", f"--processes {a.processes}",
@@ -139,6 +154,8 @@ class ExploreResult:
             words.append(f"--invariants {','.join(self.invariants)}")
         if self.spec.after:
             words.append(f"--after '{self.spec.after_text()}'")
+        if not self.stop_at_first and not stop:
+            words.append("--full")
         return " ".join(words)
 
     # ------------------------------------------------------------ text
@@ -146,7 +163,9 @@ class ExploreResult:
         a = self.alphabet
         reach = (f"every reachable state (the search ran out of new states at depth "
                  f"{self.depth_reached})" if self.exhausted else
-                 f"every state reachable in at most {self.depth_limit} operations")
+                 f"every state reachable in at most {self.depth_limit} operations"
+                 if self.stopped_at is None else
+                 f"every state reachable in at most {self.stopped_at} operations")
         lines = [
             f"explore: scheme {self.scheme}, world {self.spec.text()} "
             f"(process P, up to {a.processes} processes, {a.handles} reference"
@@ -158,6 +177,7 @@ class ExploreResult:
             lines.append(f"operations: {', '.join(f for f in FAMILIES if f in a.families)}")
         lines += [
             f"searched {reach}",
+            *([self.stop_reason()] if self.stopped_at is not None else []),
             f"states: {self.states}   transitions: {self.transitions} "
             f"(skipped: {self.skipped})   refused operations: {self.refused}   "
             f"depth reached: {self.depth_reached}",

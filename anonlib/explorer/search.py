@@ -37,9 +37,19 @@ a transition into one seen before, the transition checks alone: both by one
 :class:`anonlib.invariants.Checker` (``_violations``), against the
 before-state it prepared once for every operation tried from that state.
 
+By default the search stops at the end of the first depth at which an
+invariant is violated or the model crashes: every violation at that depth
+is recorded, so the counterexamples are still the shortest, but a bug two
+operations deep no longer costs a search to the full depth. Known gaps do
+not stop it. ``stop_at_first=False`` (``--full``) searches to ``depth``
+whatever it finds; the result says where and why a search stopped
+(:attr:`~.results.ExploreResult.stopped_at`).
+
 With ``jobs`` > 1, each depth's states are expanded by forked workers that
 share a snapshot of the states seen so far; the merge takes their results
-in order, so the result is the same as with one job (a test holds it to that).
+in order, so the result is the same as with one job (a test holds it to that),
+and the search stops after the same depth: the stop is decided in the merge,
+between depths, once every worker has finished the depth.
 """
 
 from __future__ import annotations
@@ -247,7 +257,8 @@ def explore(scheme: str | Scheme = "mainline", pages: str | WorldSpec = "base:1"
             processes: int = 2, depth: int = 6, ops: str | Iterable[str] = "all",
             invariants: Sequence[str] | None = None, jobs: int = 1, handles: int = 1,
             values: int = 2, known_gaps: bool = True, progress: bool | None = False,
-            key: str = "canonical", coverage: bool = True, after: str = "") -> ExploreResult:
+            key: str = "canonical", coverage: bool = True, after: str = "",
+            stop_at_first: bool = True) -> ExploreResult:
     """Search every operation sequence of at most ``depth`` operations; check every invariant.
 
     ``pages``: the mappings of the first process (``"base:1"``, ``"thp:2"``,
@@ -264,10 +275,13 @@ def explore(scheme: str | Scheme = "mainline", pages: str | WorldSpec = "base:1"
     equality, the baseline).
     ``after``: statements to run before the search starts (``"P write A[0] P1"``;
     separate several with ``;``).
+    ``stop_at_first``: stop at the end of the first depth with a violation or a
+    model crash (the default); False searches to ``depth`` (``--full``).
     """
     from .options import check_api
 
-    check_api(scheme, pages, processes, depth, ops, invariants, jobs, handles, values, after)
+    check_api(scheme, pages, processes, depth, ops, invariants, jobs, handles, values, after,
+              stop_at_first)
     sch = SCHEMES[scheme] if isinstance(scheme, str) else scheme
     spec = WorldSpec.parse(pages, after) if isinstance(pages, str) else pages
     fams = parse_ops(ops) if isinstance(ops, str) else frozenset(ops)
@@ -281,7 +295,7 @@ def explore(scheme: str | Scheme = "mainline", pages: str | WorldSpec = "base:1"
     ctx = _Ctx(sch, alphabet, Checker(sch, checked), key_for(key, sch),
                KNOWN_GAPS if known_gaps else (), coverage)
     res = ExploreResult(sch.name, spec, alphabet, ids, depth, key=key, jobs=jobs,
-                        known_gaps_allowed=known_gaps)
+                        known_gaps_allowed=known_gaps, stop_at_first=stop_at_first)
     show = sys.stderr.isatty() if progress is None else progress
     t0 = time.perf_counter()
     # The search allocates millions of acyclic tuples and frozen dataclasses; the cyclic
@@ -309,6 +323,8 @@ def _search(res: ExploreResult, ctx: _Ctx, spec: WorldSpec, depth: int, jobs: in
 
     A target with a violation is numbered but not expanded; a transition
     into a state seen before is noted only if its transition checks fail.
+    With ``res.stop_at_first``, no depth is searched after one that recorded
+    a violation or a crash (known gaps aside).
     """
     w0 = spec.initial(ctx.scheme)
     seen: dict[Hashable, int] = {hash(ctx.key(w0)): 0}  # fingerprint -> state number
@@ -318,7 +334,7 @@ def _search(res: ExploreResult, ctx: _Ctx, spec: WorldSpec, depth: int, jobs: in
     found: dict[str, Counterexample] = {}
     gaps: dict[str, Counterexample] = {}
     crashes: dict[str, Counterexample] = {}
-    cmd = res.command()
+    cmd = res.command(stop=True)  # a counterexample is found the same with or without --full
     counts = _Counts()  # this depth's
 
     def path(sid: int) -> list[Op]:
@@ -395,6 +411,9 @@ def _search(res: ExploreResult, ctx: _Ctx, spec: WorldSpec, depth: int, jobs: in
         if layer.new:
             res.depth_reached = layer.depth
         frontier = layer.frontier
+        if res.stop_at_first and (found or crashes) and frontier and layer.depth < depth:
+            res.stopped_at = layer.depth  # the rest would only find longer counterexamples
+            break
     res.exhausted = not frontier
     prog.close()
     res.states = len(parent)
