@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from ..cli import Command, register
-from ..scenario.parser import q
+from ..scenario.parser import q, scheme_named
 from ..schemes import SCHEMES
 from .alphabet import FAMILIES
 from .compare import compare_schemes
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         if args.compare is not None:
             check_scheme("--compare", args.compare)
         spec = world("--pages", args.pages, args.after)
-        spec.initial(SCHEMES[args.scheme])
+        spec.initial(scheme_named(args.scheme))
         check_ops("--ops", args.ops)
         check_counts("--", args.processes, args.depth, args.handles, args.values, args.jobs)
         invs = None

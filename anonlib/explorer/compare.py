@@ -14,7 +14,7 @@ from typing import NamedTuple
 from .. import model
 from ..ops import Op
 from ..results import ModelError
-from ..schemes import SCHEMES
+from ..scenario.parser import scheme_named
 from ..state import World
 from .alphabet import Alphabet, Names, enabled, parse_ops
 from .canon import pair_key
@@ -52,7 +52,7 @@ def compare_schemes(a: str, b: str, pages: str = "base:1", processes: int = 2, d
 
     check_scheme("b", b)
     check_api(a, pages, processes, depth, ops, None, 1, handles, values, after)
-    sa, sb = SCHEMES[a], SCHEMES[b]
+    sa, sb = scheme_named(a), scheme_named(b)
     spec = WorldSpec.parse(pages, after)
     alphabet = Alphabet(parse_ops(ops), processes, handles, values)
     wa, wb = spec.initial(sa), spec.initial(sb)

@@ -13,7 +13,6 @@ The workloads are small, named cases in the spirit of the kernel's
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -21,7 +20,9 @@ from .. import model
 from ..invariants import check
 from ..results import ModelError
 from ..scenario import ScenarioError, parse
+from ..scenario.parser import scheme_named
 from ..schemes import SCHEMES
+from ..views.markup import esc
 
 
 @dataclass(frozen=True)
@@ -197,8 +198,8 @@ class CopyTable:
 
     def _repr_html_(self) -> str:
         rows = self.rows()
-        head = "".join(f"<th>{html.escape(x)}</th>" for x in rows[0])
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in r) + "</tr>"
+        head = "".join(f"<th>{esc(x)}</th>" for x in rows[0])
+        body = "".join("<tr>" + "".join(f"<td>{esc(x)}</td>" for x in r) + "</tr>"
                        for r in rows[1:])
         return (f"<table class='anonlib-copies'><thead><tr>{head}</tr></thead>"
                 f"<tbody>{body}</tbody></table>")
@@ -209,7 +210,7 @@ def run_workload(text: str, scheme: str) -> Cell:
     sc = parse(text, "<workload>")
     if isinstance(sc, ScenarioError):
         raise ValueError(str(sc))
-    sch = SCHEMES[scheme]
+    sch = scheme_named(scheme)
     world = model.initial_world(sc.config)
     broken: list[str] = []
     reads: list[str] = []

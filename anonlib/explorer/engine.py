@@ -15,7 +15,8 @@ from typing import Generic, NamedTuple, TypeVar
 
 from .. import model
 from ..results import ModelError
-from ..schemes import SCHEMES, Scheme
+from ..scenario.parser import scheme_named
+from ..schemes import Scheme
 from ..state import World
 from .alphabet import Alphabet, Names, enabled
 from .canon import KEYS, Key
@@ -83,7 +84,7 @@ def layers(scheme: str | Scheme, pages: str, depth: int, key: str = "canonical"
     is taken as is. :func:`reachable` keeps the first, the explorer benchmark's floor
     samples the second.
     """
-    sch = SCHEMES[scheme] if isinstance(scheme, str) else scheme
+    sch = scheme_named(scheme)
     keyfn = KEYS[key]
     spec = WorldSpec.parse(pages)
     w0 = spec.initial(sch)

@@ -8,14 +8,14 @@
 
 from __future__ import annotations
 
-import html
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..invariants import INVARIANTS, Offender
 from ..ops import Op, to_text
-from ..schemes import SCHEMES
+from ..scenario.parser import scheme_named
+from ..views.markup import esc
 from .alphabet import ENTRY_LABELS, FAMILIES, Alphabet
 from .world import KnownGap, WorldSpec
 
@@ -150,7 +150,8 @@ class ExploreResult:
             words.append(f"--values {a.values}")
         if a.families != Alphabet().families:
             words.append(f"--ops {','.join(sorted(a.families))}")
-        if self.invariants != tuple(i.id for i in INVARIANTS if i.applies(SCHEMES[self.scheme])):
+        applying = tuple(i.id for i in INVARIANTS if i.applies(scheme_named(self.scheme)))
+        if self.invariants != applying:
             words.append(f"--invariants {','.join(self.invariants)}")
         if self.spec.after:
             words.append(f"--after '{self.spec.after_text()}'")
@@ -238,7 +239,6 @@ class ExploreResult:
         p.text(str(self))
 
     def _repr_html_(self) -> str:
-        esc = html.escape
         color = "#1a7f37" if self.ok else "#b42318"
         verdict = ("no invariant violated" if self.ok else
                    "invariant violated" if self.violations else "the model crashed")

@@ -67,7 +67,8 @@ from .. import model
 from ..invariants import BY_ID, INVARIANTS, CheckedMem, Checker, Violation
 from ..ops import Op
 from ..results import ModelError
-from ..schemes import SCHEMES, Scheme
+from ..scenario.parser import scheme_named
+from ..schemes import Scheme
 from ..state import World
 from .alphabet import Alphabet, Names, enabled, entry_labels, op_entries, op_label, parse_ops
 from .canon import Key, key_for
@@ -282,7 +283,7 @@ def explore(scheme: str | Scheme = "mainline", pages: str | WorldSpec = "base:1"
 
     check_api(scheme, pages, processes, depth, ops, invariants, jobs, handles, values, after,
               stop_at_first)
-    sch = SCHEMES[scheme] if isinstance(scheme, str) else scheme
+    sch = scheme_named(scheme)
     spec = WorldSpec.parse(pages, after) if isinstance(pages, str) else pages
     fams = parse_ops(ops) if isinstance(ops, str) else frozenset(ops)
     alphabet = Alphabet(fams, processes, handles, values)
