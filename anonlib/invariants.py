@@ -27,26 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .mem import MAPPING_KINDS, Loc, Mem
-from .ops import (
-    ClearSoftDirty,
-    Exit,
-    Fork,
-    Gup,
-    HandleRead,
-    HandleWrite,
-    Kernel,
-    KernelAction,
-    Ksm,
-    Madvise,
-    Mmap,
-    Mprotect,
-    Munmap,
-    Op,
-    Read,
-    Release,
-    Spawn,
-    Write,
-)
+from .ops import Clears, Effect, Mprotect, Op, Sets
 from .schemes import Scheme
 from .state import ZERO_FOLIO, ZERO_VALUE, EntryKind, FolioKind, World
 
@@ -318,13 +299,9 @@ def _compute_carried(before: CheckedMem) -> set[Page]:
     return carried
 
 
-_ACCESS = (Write, Read, Gup)
-#: operations that may clear the flag: fork, and the unmap side of the kernel (INV-7).
-_MAY_CLEAR = (KernelAction.SWAPOUT, KernelAction.MIGRATE, KernelAction.MIGRATE_BEGIN,
-              KernelAction.DEVICE_PRIVATE, KernelAction.SPLIT_FOLIO)
-#: operations that never set the flag on an existing page (INV-9).
-_NEVER_SET = (Spawn, Mmap, Exit, Munmap, Release, Madvise, Mprotect, ClearSoftDirty,
-              HandleRead, HandleWrite, Fork, Ksm)
+def _effect(op: Op | None) -> Effect | None:
+    """What the operation may do to the flag (its class says: :meth:`Operation.effect`)."""
+    return op.effect() if op is not None else None
 
 
 # ------------------------------------------------------------------ the invariants
@@ -453,12 +430,12 @@ def _inv6(m: CheckedMem) -> list[Offender]:
     "include/linux/rmap.h: folio_try_share_anon_rmap_* (barriers for GUP-fast); "
     "mm/memory-failure.c: unmap_poisoned_folio")
 def _inv7(before: CheckedMem, after: CheckedMem, op: Op | None) -> list[Offender]:
-    if isinstance(op, Fork | Ksm) or (isinstance(op, Kernel) and op.action in _MAY_CLEAR):
+    effect = _effect(op)
+    # fork, the unmap side of the kernel, and faults (an access may complete a pending
+    # migration or run an implicit split: those clear too)
+    if effect is not None and effect.clears is Clears.MAY:
         return []
-    # an access may complete a pending migration or run an implicit split: those clear too
-    if isinstance(op, _ACCESS):
-        return []
-    if isinstance(op, Kernel) and op.action is KernelAction.POISON:
+    if effect is not None and effect.clears is Clears.SWAPCACHE:
         # a folio in the swap cache is unmapped through the anonymous branch, which shares
         return [Offender("cleared-by-poison", page=key)
                 for key, now in _changed(before, after)
@@ -481,8 +458,8 @@ def _inv8(before: CheckedMem, after: CheckedMem, op: Op | None) -> list[Offender
     carried = _carried(before)
     accessed: set[Page] = set()
     ref = getattr(op, "page", None)
-    faulting = isinstance(op, _ACCESS) or (isinstance(op, Kernel) and op.action in (
-        KernelAction.DEVICE_EXCLUSIVE, KernelAction.MIGRATE, KernelAction.MIGRATE_END))
+    effect = _effect(op)
+    faulting = effect is not None and effect.sets is Sets.FAULT
     if (faulting and ref is not None and ref.proc in after.procs
             and after.procs[ref.proc].vma(ref.mapping)):
             target = _resolve(after, ref.proc, ref.mapping, ref.index)
@@ -499,7 +476,8 @@ def _inv8(before: CheckedMem, after: CheckedMem, op: Op | None) -> list[Offender
     "page exclusive, even when the other sharer is gone.",
     "mm/memory.c: do_wp_page (exclusivity is regained lazily)")
 def _inv9(before: CheckedMem, after: CheckedMem, op: Op | None) -> list[Offender]:
-    if not isinstance(op, _NEVER_SET):
+    effect = _effect(op)
+    if effect is None or effect.sets is not Sets.NEVER:
         return []
     gained = [key for key, now in _changed(before, after) if now]
     if not gained:

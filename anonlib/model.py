@@ -70,7 +70,9 @@ Processes
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from .mem import Mem
 from .mm import fork as fork_mm
@@ -104,6 +106,7 @@ from .ops import (
     Mprotect,
     Munmap,
     Op,
+    Operation,
     PageRef,
     Read,
     Release,
@@ -130,11 +133,38 @@ def initial_world(config: Config | None = None) -> World:
     return World(config=config or Config())
 
 
+#: The transition for each operation class (see :func:`transition`).
+TRANSITIONS: dict[type[Operation], Callable[[Mem, Any], Outcome]] = {}
+
+OpT = TypeVar("OpT", bound=Operation)
+
+
+def transition(cls: type[OpT]
+               ) -> Callable[[Callable[[Mem, OpT], Outcome]], Callable[[Mem, OpT], Outcome]]:
+    """Register the function that carries out operations of class ``cls``.
+
+    A transition checks what the model refuses or the kernel backs off from
+    (a mapping that is gone, a page out of range) and calls the function of
+    ``anonlib/mm`` named after the kernel function the statement reaches.
+    """
+
+    def register(fn: Callable[[Mem, OpT], Outcome]) -> Callable[[Mem, OpT], Outcome]:
+        if cls in TRANSITIONS:
+            raise ValueError(f"{cls.__name__} already has a transition")
+        TRANSITIONS[cls] = fn
+        return fn
+
+    return register
+
+
 def apply(world: World, op: Op, scheme: Scheme = MAINLINE) -> Step | ModelError:
     """Carry out ``op`` on ``world`` under ``scheme``; never modifies ``world``."""
+    fn = TRANSITIONS.get(type(op))
+    if fn is None:
+        return ModelError(ErrorKind.INVALID, f"unknown operation {op!r}")
     m = Mem(world, scheme)
     try:
-        outcome = _dispatch(m, op)
+        outcome = fn(m, op)
     except BackOff as why:
         return Step(world, Outcome("skipped", str(why)))
     except OpFailed as err:
@@ -162,82 +192,122 @@ def _access(m: Mem, ref: PageRef, write: bool) -> str | None:
     return memory.handle_mm_fault(m, ref.proc, ref.mapping, ref.index, write)
 
 
-def _dispatch(m: Mem, op: Op) -> Outcome:  # noqa: C901 - one branch per statement
-    if isinstance(op, Spawn):
-        mmap.spawn(m, op.proc)
-        return OK
-    if isinstance(op, Mmap):
-        mmap.do_mmap(m, op.proc, op.mapping, op.kind, op.npages)
-        return OK
-    if isinstance(op, Write):
-        sig = _access(m, op.page, True)
-        if sig:
-            return Outcome(sig)
-        _loc, e, page = m.page_at(op.page.proc, op.page.mapping, op.page.index)
-        assert e is not None and e.kind is EntryKind.PRESENT and e.writable
-        m.set_page(e.folio, page, data=op.value)
-        m.note_write(op.page.proc, op.page.mapping, op.page.index, op.value, exact=True)
-        return OK
-    if isinstance(op, Read):
-        sig = _access(m, op.page, False)
-        if sig:
-            return Outcome(sig)
-        _loc, e, page = m.page_at(op.page.proc, op.page.mapping, op.page.index)
-        assert e is not None and e.kind is EntryKind.PRESENT
-        return Outcome(m.data(e.folio, page))
-    if isinstance(op, Fork):
-        fork_mm.dup_mmap(m, op.parent, op.child)
-        return OK
-    if isinstance(op, Gup):
-        if not _mapped(m, op.page.proc, op.page.mapping):
-            if op.pin:
-                gup.mm_set_has_pinned_flag(m, op.page.proc)
-            return Outcome(gup.EFAULT, "the address is not mapped")
-        _check_page(m, op.page)
-        return gup.get_user_pages(m, op)
-    if isinstance(op, HandleWrite):
-        return gup.handle_write(m, op.handle, op.value)
-    if isinstance(op, HandleRead):
-        return gup.handle_read(m, op.handle)
-    if isinstance(op, Release):
-        gup.unpin_user_page(m, op.handle, op.pin)
-        return OK
-    if isinstance(op, Mprotect):
-        if not _mapped(m, op.proc, op.mapping):
-            return Outcome("ENOMEM", "the range is not mapped")
-        mprotect.change_protection(m, op.proc, op.mapping, op.write)
-        return OK
-    if isinstance(op, Madvise):
-        if not _mapped(m, op.proc, op.mapping):
-            return Outcome("ENOMEM", "the range is not mapped")
-        if op.index is not None:
-            _check_page(m, PageRef(op.proc, op.mapping, op.index))
-        return madvise.madvise(m, op.proc, op.mapping, op.index, op.advice)
-    if isinstance(op, ClearSoftDirty):
-        m.proc(op.proc)
-        mprotect.clear_refs_soft_dirty(m, op.proc)
-        return OK
-    if isinstance(op, Munmap):
-        if not _mapped(m, op.proc, op.mapping):
-            return Outcome("ok", "nothing was mapped there")
-        mmap.do_munmap(m, op.proc, op.mapping)
-        return OK
-    if isinstance(op, Exit):
-        mmap.exit_mmap(m, op.proc)
-        return OK
-    if isinstance(op, Ksm):
-        for ref in (op.first, op.second):
-            if not _mapped(m, ref.proc, ref.mapping):
-                raise BackOff(f"{ref} is not mapped")
-        _check_page(m, op.first)
-        _check_page(m, op.second)
-        ksm.try_to_merge_pages(m, op.first, op.second)
-        return OK
-    if isinstance(op, Kernel):
-        return _kernel(m, op)
-    raise OpFailed(f"unknown operation {op!r}", ErrorKind.INVALID)  # pragma: no cover
+@transition(Spawn)
+def _spawn(m: Mem, op: Spawn) -> Outcome:
+    mmap.spawn(m, op.proc)
+    return OK
 
 
+@transition(Mmap)
+def _mmap(m: Mem, op: Mmap) -> Outcome:
+    mmap.do_mmap(m, op.proc, op.mapping, op.kind, op.npages)
+    return OK
+
+
+@transition(Write)
+def _write(m: Mem, op: Write) -> Outcome:
+    sig = _access(m, op.page, True)
+    if sig:
+        return Outcome(sig)
+    _loc, e, page = m.page_at(op.page.proc, op.page.mapping, op.page.index)
+    assert e is not None and e.kind is EntryKind.PRESENT and e.writable
+    m.set_page(e.folio, page, data=op.value)
+    m.note_write(op.page.proc, op.page.mapping, op.page.index, op.value, exact=True)
+    return OK
+
+
+@transition(Read)
+def _read(m: Mem, op: Read) -> Outcome:
+    sig = _access(m, op.page, False)
+    if sig:
+        return Outcome(sig)
+    _loc, e, page = m.page_at(op.page.proc, op.page.mapping, op.page.index)
+    assert e is not None and e.kind is EntryKind.PRESENT
+    return Outcome(m.data(e.folio, page))
+
+
+@transition(Fork)
+def _fork(m: Mem, op: Fork) -> Outcome:
+    fork_mm.dup_mmap(m, op.parent, op.child)
+    return OK
+
+
+@transition(Gup)
+def _gup(m: Mem, op: Gup) -> Outcome:
+    if not _mapped(m, op.page.proc, op.page.mapping):
+        if op.pin:
+            gup.mm_set_has_pinned_flag(m, op.page.proc)
+        return Outcome(gup.EFAULT, "the address is not mapped")
+    _check_page(m, op.page)
+    return gup.get_user_pages(m, op)
+
+
+@transition(HandleRead)
+def _handle_read(m: Mem, op: HandleRead) -> Outcome:
+    return gup.handle_read(m, op.handle)
+
+
+@transition(HandleWrite)
+def _handle_write(m: Mem, op: HandleWrite) -> Outcome:
+    return gup.handle_write(m, op.handle, op.value)
+
+
+@transition(Release)
+def _release(m: Mem, op: Release) -> Outcome:
+    gup.unpin_user_page(m, op.handle, op.pin)
+    return OK
+
+
+@transition(Mprotect)
+def _mprotect(m: Mem, op: Mprotect) -> Outcome:
+    if not _mapped(m, op.proc, op.mapping):
+        return Outcome("ENOMEM", "the range is not mapped")
+    mprotect.change_protection(m, op.proc, op.mapping, op.write)
+    return OK
+
+
+@transition(Madvise)
+def _madvise(m: Mem, op: Madvise) -> Outcome:
+    if not _mapped(m, op.proc, op.mapping):
+        return Outcome("ENOMEM", "the range is not mapped")
+    if op.index is not None:
+        _check_page(m, PageRef(op.proc, op.mapping, op.index))
+    return madvise.madvise(m, op.proc, op.mapping, op.index, op.advice)
+
+
+@transition(ClearSoftDirty)
+def _clear_softdirty(m: Mem, op: ClearSoftDirty) -> Outcome:
+    m.proc(op.proc)
+    mprotect.clear_refs_soft_dirty(m, op.proc)
+    return OK
+
+
+@transition(Munmap)
+def _munmap(m: Mem, op: Munmap) -> Outcome:
+    if not _mapped(m, op.proc, op.mapping):
+        return Outcome("ok", "nothing was mapped there")
+    mmap.do_munmap(m, op.proc, op.mapping)
+    return OK
+
+
+@transition(Exit)
+def _exit(m: Mem, op: Exit) -> Outcome:
+    mmap.exit_mmap(m, op.proc)
+    return OK
+
+
+@transition(Ksm)
+def _ksm(m: Mem, op: Ksm) -> Outcome:
+    for ref in (op.first, op.second):
+        if not _mapped(m, ref.proc, ref.mapping):
+            raise BackOff(f"{ref} is not mapped")
+    _check_page(m, op.first)
+    _check_page(m, op.second)
+    ksm.try_to_merge_pages(m, op.first, op.second)
+    return OK
+
+
+@transition(Kernel)
 def _kernel(m: Mem, op: Kernel) -> Outcome:
     ref, act = op.page, op.action
     if not _mapped(m, ref.proc, ref.mapping):

@@ -402,7 +402,7 @@ E = [
         1,
         1,
         "unknown statement 'spwan'; did you mean 'spawn'? a statement starts with scheme, config, "
-        "spawn, show, expect, unpin, put, kernel, or a process (processes: none yet) or handle "
+        "show, expect, spawn, unpin, put, kernel, or a process (processes: none yet) or handle "
         "name",
     ),
     (
@@ -410,7 +410,7 @@ E = [
         1,
         1,
         "unknown statement 'Spawn'; did you mean 'spawn'? a statement starts with scheme, config, "
-        "spawn, show, expect, unpin, put, kernel, or a process or handle name",
+        "show, expect, spawn, unpin, put, kernel, or a process or handle name",
     ),
     ("spawn\n", 1, 7, "missing the new process's name: 'spawn P'"),
     ("spawn P Q\n", 1, 9, "unexpected 'Q' after 'spawn P'"),
@@ -460,7 +460,7 @@ E = [
         PRELUDE + "P get A[0] ro as H\nH mmap B 1\n",
         4,
         3,
-        "'H' is a handle; a handle can: write, read",
+        "'H' is a handle; a handle can: read, write",
     ),
     # mappings and pages
     (

@@ -37,9 +37,11 @@ only repeat the same states.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from ..ops import (
+    STATEMENTS,
     Advice,
     ClearSoftDirty,
     Exit,
@@ -61,28 +63,33 @@ from ..ops import (
     Write,
 )
 from ..schemes import Scheme
-from ..state import ZERO_FOLIO, EntryKind, FolioKind, World
+from ..state import ZERO_FOLIO, EntryKind, FolioKind, Handle, Process, Vma, World
 
 PROC_NAMES = ("P", "Q", "R", "S", "T", "U", "V", "W")
 HANDLE_NAMES = ("H", "J", "K", "L", "M", "N", "O", "X", "Y", "Z")
 
-#: Operation families, the unit of ``--ops`` (and the rows' first word in the coverage table).
-PROCESS_FAMILIES = ("write", "read", "fork", "pin-ro", "pin-rw", "get-ro", "get-rw", "mprotect",
-                    "madvise", "clear-softdirty", "munmap", "exit")
-HANDLE_FAMILIES = ("handle-read", "handle-write", "unpin", "put")
-KERNEL_FAMILIES = ("swapout", "swapcache-drop", "migrate", "migrate-begin", "migrate-end",
-                   "split-pmd", "split-folio", "device-private", "device-private-end",
-                   "device-exclusive", "poison", "ksm")
-FAMILIES = PROCESS_FAMILIES + HANDLE_FAMILIES + KERNEL_FAMILIES
-GROUPS: dict[str, tuple[str, ...]] = {
-    "all": FAMILIES,
-    "process": PROCESS_FAMILIES,
-    "gup": ("pin-ro", "pin-rw", "get-ro", "get-rw"),
-    "pin": ("pin-ro", "pin-rw"),
-    "get": ("get-ro", "get-rw"),
-    "handle": HANDLE_FAMILIES,
-    "kernel": KERNEL_FAMILIES,
-}
+#: Operation families, the unit of ``--ops`` (and the rows' first word in the coverage table):
+#: each operation class names its own (:attr:`anonlib.ops.Operation.families`).
+PROCESS_FAMILIES = STATEMENTS.families("process")
+HANDLE_FAMILIES = STATEMENTS.families("handle")
+KERNEL_FAMILIES = STATEMENTS.families("kernel")
+FAMILIES = STATEMENTS.families()
+
+
+def groups() -> dict[str, tuple[str, ...]]:
+    """The ``--ops`` groups, read from the registry now (a test may add a statement)."""
+    return {
+        "all": STATEMENTS.families(),
+        "process": STATEMENTS.families("process"),
+        "gup": ("pin-ro", "pin-rw", "get-ro", "get-rw"),
+        "pin": ("pin-ro", "pin-rw"),
+        "get": ("get-ro", "get-rw"),
+        "handle": STATEMENTS.families("handle"),
+        "kernel": STATEMENTS.families("kernel"),
+    }
+
+
+GROUPS: dict[str, tuple[str, ...]] = groups()
 _PAGE_KERNEL = (
     ("swapout", KernelAction.SWAPOUT),
     ("swapcache-drop", KernelAction.SWAPCACHE_DROP),
@@ -114,16 +121,17 @@ def parse_ops(spec: str) -> frozenset[str]:
     Raises ValueError naming the unknown word and the known ones.
     """
     chosen: set[str] = set()
+    families, grouped = STATEMENTS.families(), groups()
     words = [w.strip() for w in spec.split(",") if w.strip()]
     if words and all(w.startswith("-") for w in words):
-        chosen = set(FAMILIES)
+        chosen = set(families)
     for w in words:
         drop = w.startswith("-")
         name = w[1:] if drop else w
-        fams = GROUPS.get(name, (name,) if name in FAMILIES else None)
+        fams = grouped.get(name, (name,) if name in families else None)
         if fams is None:
             raise ValueError(f"unknown operation family {name!r}; families: "
-                             f"{', '.join(FAMILIES)}; groups: {', '.join(GROUPS)}")
+                             f"{', '.join(families)}; groups: {', '.join(grouped)}")
         if drop:
             chosen -= set(fams)
         else:
@@ -182,83 +190,236 @@ def _values(world: World, writer: str, k: int) -> list[str]:
     return out
 
 
+@dataclass
+class Here:
+    """What the alphabet's rules see: the world, the bounds, and where the generator is."""
+
+    world: World
+    scheme: Scheme
+    alphabet: Alphabet
+    names: Names
+    fam: frozenset[str]
+    can_gup: bool  # may one more GUP reference be taken?
+    values: list[str]  # the values the current process may write
+    pages: list[PageRef]  # every page visited so far (KSM pairs them up)
+
+
+Candidates = list[tuple[str, Op, Names]]
+PageRule = Callable[[Here, Vma, PageRef], Candidates]
+MappingRule = Callable[[Here, Process, Vma], Candidates]
+ProcessRule = Callable[[Here, Process], Candidates]
+HandleRule = Callable[[Here, Handle], Candidates]
+WorldRule = Callable[[Here], Candidates]
+
+
+@dataclass
+class Rules:
+    """The alphabet's rules, by what they range over, each list in the order it is tried.
+
+    :func:`enabled` visits every page of every mapping of every process (page
+    rules), then the mapping (mapping rules), then the process (process rules);
+    then every reference (handle rules); then the world once (world rules).
+    A new statement adds its rule with one of the decorators below.
+    """
+
+    page: list[PageRule] = field(default_factory=list)
+    mapping: list[MappingRule] = field(default_factory=list)
+    process: list[ProcessRule] = field(default_factory=list)
+    handle: list[HandleRule] = field(default_factory=list)
+    world: list[WorldRule] = field(default_factory=list)
+
+
+RULES = Rules()
+
+
+def page_rule(fn: PageRule) -> PageRule:
+    """An alphabet rule run for every page of every mapping."""
+    RULES.page.append(fn)
+    return fn
+
+
+def mapping_rule(fn: MappingRule) -> MappingRule:
+    """An alphabet rule run for every mapping, after its pages."""
+    RULES.mapping.append(fn)
+    return fn
+
+
+def process_rule(fn: ProcessRule) -> ProcessRule:
+    """An alphabet rule run for every process, after its mappings."""
+    RULES.process.append(fn)
+    return fn
+
+
+def handle_rule(fn: HandleRule) -> HandleRule:
+    """An alphabet rule run for every GUP reference."""
+    RULES.handle.append(fn)
+    return fn
+
+
+def world_rule(fn: WorldRule) -> WorldRule:
+    """An alphabet rule run once per world, last."""
+    RULES.world.append(fn)
+    return fn
+
+
 def enabled(world: World, scheme: Scheme, alphabet: Alphabet, names: Names
             ) -> list[tuple[str, Op, Names]]:
     """Every operation to try in ``world``: (family, operation, names after), in a fixed order."""
     fam = alphabet.families
-    out: list[tuple[str, Op, Names]] = []
-    live = len(world.procs)
-    can_gup = len(world.handles) < alphabet.handles
-    pages: list[PageRef] = []
-    hugetlb = {v.name for p in world.procs for v in p.vmas if v.kind is MapKind.HUGETLB}
+    here = Here(world, scheme, alphabet, names, fam,
+                can_gup=len(world.handles) < alphabet.handles, values=[], pages=[])
+    out: Candidates = []
     for p in world.procs:
-        vals = _values(world, p.name, alphabet.values) if "write" in fam else []
+        here.values = _values(world, p.name, alphabet.values) if "write" in fam else []
         for v in p.vmas:
             for i in range(v.npages):
                 if i in v.holes:
                     continue
                 ref = PageRef(p.name, v.name, i)
-                pages.append(ref)
-                for val in vals:
-                    out.append(("write", Write(ref, val), names))
-                if "read" in fam:
-                    out.append(("read", Read(ref), names))
-                if can_gup:
-                    h = names.handle()
-                    after = Names(names.procs, names.handles + 1)
-                    for pin, write, longterm, fast in GUP_VARIANTS:
-                        family = ("pin-" if pin else "get-") + ("rw" if write else "ro")
-                        if family in fam:
-                            out.append((family, Gup(ref, h, pin, write, longterm, fast), after))
-                if "madvise" in fam and not (v.kind is MapKind.HUGETLB and v.npages > 1):
-                    for adv in (Advice.DONTNEED, Advice.DONTFORK, Advice.DOFORK):
-                        out.append(("madvise", Madvise(p.name, v.name, i, adv), names))
-                for family, action in _PAGE_KERNEL:
-                    if family in fam and (action is not KernelAction.DEVICE_EXCLUSIVE
-                                          or scheme.device_exclusive) and not (
-                            v.kind is MapKind.HUGETLB and action in NOT_FOR_HUGETLB):
-                        out.append((family, Kernel(action, ref), names))
-            whole = PageRef(p.name, v.name, 0)
-            if "madvise" in fam:
-                if v.npages > 1:
-                    for adv in (Advice.DONTNEED, Advice.DONTFORK, Advice.DOFORK):
-                        out.append(("madvise", Madvise(p.name, v.name, None, adv), names))
-                if v.kind is MapKind.THP:
-                    out.append(("madvise", Madvise(p.name, v.name, None, Advice.COLLAPSE),
-                                names))
-            if v.kind is MapKind.THP:
-                if "split-pmd" in fam:
-                    out.append(("split-pmd", Kernel(KernelAction.SPLIT_PMD, whole), names))
-                if "split-folio" in fam:
-                    out.append(("split-folio", Kernel(KernelAction.SPLIT_FOLIO, whole), names))
-            if "mprotect" in fam:
-                out.append(("mprotect", Mprotect(p.name, v.name, False), names))
-                out.append(("mprotect", Mprotect(p.name, v.name, True), names))
-            if "munmap" in fam:
-                out.append(("munmap", Munmap(p.name, v.name), names))
-        if "clear-softdirty" in fam and any(v.kind is not MapKind.HUGETLB for v in p.vmas):
-            out.append(("clear-softdirty", ClearSoftDirty(p.name), names))
-        if "fork" in fam and live < alphabet.processes:
-            out.append(("fork", Fork(p.name, names.proc()),
-                        Names(names.procs + 1, names.handles)))
-        if "exit" in fam:
-            out.append(("exit", Exit(p.name), names))
+                here.pages.append(ref)
+                for rule in RULES.page:
+                    out += rule(here, v, ref)
+            for mrule in RULES.mapping:
+                out += mrule(here, p, v)
+        for prule in RULES.process:
+            out += prule(here, p)
     for h in world.handles:
-        if "handle-read" in fam:
-            out.append(("handle-read", HandleRead(h.name), names))
-        if h.write and "handle-write" in fam:
-            for val in _values(world, h.name, alphabet.values):
-                out.append(("handle-write", HandleWrite(h.name, val), names))
-        family = "unpin" if h.pin else "put"
-        if family in fam:
-            out.append((family, Release(h.name, h.pin), names))
-    if "ksm" in fam:
-        pages = [r for r in pages if r.mapping not in hugetlb]
-        for a in pages:
-            for b in pages:
-                if a != b:
-                    out.append(("ksm", Ksm(a, b), names))
+        for hrule in RULES.handle:
+            out += hrule(here, h)
+    for wrule in RULES.world:
+        out += wrule(here)
     return out
+
+
+# ------------------------------------------------------------------ the rules, in order
+
+
+@page_rule
+def _write(here: Here, v: Vma, ref: PageRef) -> Candidates:
+    return [("write", Write(ref, val), here.names) for val in here.values]
+
+
+@page_rule
+def _read(here: Here, v: Vma, ref: PageRef) -> Candidates:
+    return [("read", Read(ref), here.names)] if "read" in here.fam else []
+
+
+@page_rule
+def _gup(here: Here, v: Vma, ref: PageRef) -> Candidates:
+    if not here.can_gup:
+        return []
+    names = here.names
+    h = names.handle()
+    after = Names(names.procs, names.handles + 1)
+    out: Candidates = []
+    for pin, write, longterm, fast in GUP_VARIANTS:
+        family = ("pin-" if pin else "get-") + ("rw" if write else "ro")
+        if family in here.fam:
+            out.append((family, Gup(ref, h, pin, write, longterm, fast), after))
+    return out
+
+
+@page_rule
+def _madvise_page(here: Here, v: Vma, ref: PageRef) -> Candidates:
+    if "madvise" not in here.fam or (v.kind is MapKind.HUGETLB and v.npages > 1):
+        return []
+    return [("madvise", Madvise(ref.proc, ref.mapping, ref.index, adv), here.names)
+            for adv in (Advice.DONTNEED, Advice.DONTFORK, Advice.DOFORK)]
+
+
+@page_rule
+def _kernel_page(here: Here, v: Vma, ref: PageRef) -> Candidates:
+    out: Candidates = []
+    for family, action in _PAGE_KERNEL:
+        if family in here.fam and (action is not KernelAction.DEVICE_EXCLUSIVE
+                                   or here.scheme.device_exclusive) and not (
+                v.kind is MapKind.HUGETLB and action in NOT_FOR_HUGETLB):
+            out.append((family, Kernel(action, ref), here.names))
+    return out
+
+
+@mapping_rule
+def _madvise_mapping(here: Here, p: Process, v: Vma) -> Candidates:
+    if "madvise" not in here.fam:
+        return []
+    out: Candidates = []
+    if v.npages > 1:
+        out += [("madvise", Madvise(p.name, v.name, None, adv), here.names)
+                for adv in (Advice.DONTNEED, Advice.DONTFORK, Advice.DOFORK)]
+    if v.kind is MapKind.THP:
+        out.append(("madvise", Madvise(p.name, v.name, None, Advice.COLLAPSE), here.names))
+    return out
+
+
+@mapping_rule
+def _split(here: Here, p: Process, v: Vma) -> Candidates:
+    if v.kind is not MapKind.THP:
+        return []
+    whole = PageRef(p.name, v.name, 0)
+    return [(a.value, Kernel(a, whole), here.names)
+            for a in (KernelAction.SPLIT_PMD, KernelAction.SPLIT_FOLIO) if a.value in here.fam]
+
+
+@mapping_rule
+def _mprotect(here: Here, p: Process, v: Vma) -> Candidates:
+    if "mprotect" not in here.fam:
+        return []
+    return [("mprotect", Mprotect(p.name, v.name, False), here.names),
+            ("mprotect", Mprotect(p.name, v.name, True), here.names)]
+
+
+@mapping_rule
+def _munmap(here: Here, p: Process, v: Vma) -> Candidates:
+    return [("munmap", Munmap(p.name, v.name), here.names)] if "munmap" in here.fam else []
+
+
+@process_rule
+def _clear_softdirty(here: Here, p: Process) -> Candidates:
+    if "clear-softdirty" in here.fam and any(v.kind is not MapKind.HUGETLB for v in p.vmas):
+        return [("clear-softdirty", ClearSoftDirty(p.name), here.names)]
+    return []
+
+
+@process_rule
+def _fork(here: Here, p: Process) -> Candidates:
+    names = here.names
+    if "fork" in here.fam and len(here.world.procs) < here.alphabet.processes:
+        return [("fork", Fork(p.name, names.proc()), Names(names.procs + 1, names.handles))]
+    return []
+
+
+@process_rule
+def _exit(here: Here, p: Process) -> Candidates:
+    return [("exit", Exit(p.name), here.names)] if "exit" in here.fam else []
+
+
+@handle_rule
+def _handle_read(here: Here, h: Handle) -> Candidates:
+    return [("handle-read", HandleRead(h.name), here.names)] if "handle-read" in here.fam else []
+
+
+@handle_rule
+def _handle_write(here: Here, h: Handle) -> Candidates:
+    if not (h.write and "handle-write" in here.fam):
+        return []
+    return [("handle-write", HandleWrite(h.name, val), here.names)
+            for val in _values(here.world, h.name, here.alphabet.values)]
+
+
+@handle_rule
+def _release(here: Here, h: Handle) -> Candidates:
+    family = "unpin" if h.pin else "put"
+    return [(family, Release(h.name, h.pin), here.names)] if family in here.fam else []
+
+
+@world_rule
+def _ksm(here: Here) -> Candidates:
+    if "ksm" not in here.fam:
+        return []
+    world = here.world
+    hugetlb = {v.name for p in world.procs for v in p.vmas if v.kind is MapKind.HUGETLB}
+    pages = [r for r in here.pages if r.mapping not in hugetlb]
+    return [("ksm", Ksm(a, b), here.names) for a in pages for b in pages if a != b]
 
 
 # ------------------------------------------------------------------ coverage labels
@@ -302,41 +463,7 @@ def entry_label(world: World, proc: str, mapping: str, index: int) -> str:
 
 def op_label(op: Op) -> str:
     """The coverage table's row: the statement without names and values (``pin ro longterm``)."""
-    if isinstance(op, Write):
-        return "write"
-    if isinstance(op, Read):
-        return "read"
-    if isinstance(op, Fork):
-        return "fork"
-    if isinstance(op, Gup):
-        words = ["pin" if op.pin else "get", "rw" if op.write else "ro"]
-        if op.longterm:
-            words.append("longterm")
-        if op.fast:
-            words.append("fast")
-        return " ".join(words)
-    if isinstance(op, HandleRead):
-        return "H read"
-    if isinstance(op, HandleWrite):
-        return "H write"
-    if isinstance(op, Release):
-        return "unpin" if op.pin else "put"
-    if isinstance(op, Mprotect):
-        return f"mprotect {'rw' if op.write else 'ro'}"
-    if isinstance(op, Madvise):
-        return f"madvise {op.advice.value}" + (" (whole)" if op.index is None and
-                                                op.advice is not Advice.COLLAPSE else "")
-    if isinstance(op, ClearSoftDirty):
-        return "clear-softdirty"
-    if isinstance(op, Munmap):
-        return "munmap"
-    if isinstance(op, Exit):
-        return "exit"
-    if isinstance(op, Kernel):
-        return f"kernel {op.action.value}"
-    if isinstance(op, Ksm):
-        return "kernel ksm"
-    raise TypeError(f"not an explorer operation: {op!r}")  # pragma: no cover
+    return op.label()
 
 
 def entry_labels(world: World) -> dict[tuple[str, str, int], str]:
@@ -362,28 +489,17 @@ def op_entries(world: World, op: Op, labels: dict[tuple[str, str, int], str] | N
     if labels is None:
         labels = entry_labels(world)
     get = labels.get
-    if isinstance(op, (Write, Read, Gup)):
-        r = op.page
-        return [get((r.proc, r.mapping, r.index), "none")]
-    if isinstance(op, Kernel):
-        r = op.page
-        if op.action in (KernelAction.SPLIT_PMD, KernelAction.SPLIT_FOLIO):
-            return _mapping_entries(world, r.proc, r.mapping, labels)
-        return [get((r.proc, r.mapping, r.index), "none")]
-    if isinstance(op, Ksm):
-        return [get((r.proc, r.mapping, r.index), "none") for r in (op.first, op.second)]
-    if isinstance(op, (HandleRead, HandleWrite, Release)):
-        h = world.handle(op.handle)
+    scope = op.scope()
+    if scope.pages:
+        return [get((r.proc, r.mapping, r.index), "none") for r in scope.pages]
+    if scope.mapping is not None:
+        return _mapping_entries(world, *scope.mapping, labels)
+    if scope.handle is not None:
+        h = world.handle(scope.handle)
         if h is None:
             return ["none"]
         return [get((h.owner, h.mapping, h.index), "none")]
-    if isinstance(op, Madvise):
-        if op.index is not None:
-            return [get((op.proc, op.mapping, op.index), "none")]
-        return _mapping_entries(world, op.proc, op.mapping, labels)
-    if isinstance(op, (Mprotect, Munmap)):
-        return _mapping_entries(world, op.proc, op.mapping, labels)
-    proc = op.parent if isinstance(op, Fork) else op.proc  # type: ignore[union-attr]
+    proc = scope.process or ""
     p = world.proc(proc)
     out: list[str] = []
     for v in p.vmas if p is not None else ():

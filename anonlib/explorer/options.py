@@ -14,12 +14,12 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from ..invariants import BY_ID
-from ..ops import to_text
+from ..ops import STATEMENTS, to_text
 from ..scenario.parser import MAX_PAGES, parse, q, suggest
 from ..scenario.runner import unknown_scheme
 from ..scenario.syntax import InputError, ScenarioError
 from ..schemes import SCHEMES, Scheme
-from .alphabet import FAMILIES, GROUPS, parse_ops
+from .alphabet import groups, parse_ops
 
 if TYPE_CHECKING:
     from .world import WorldSpec
@@ -82,20 +82,21 @@ def selection(option: str, text: str, known: Sequence[str]) -> list[str]:
 
 def check_ops(option: str, ops: str | Iterable[str]) -> None:
     """Operation families or groups (``all,-poison``) that select at least one family."""
-    words = selection(option, ops, FAMILIES) if isinstance(ops, str) else list(ops)
+    families, grouped = STATEMENTS.families(), groups()  # the registry as it is now
+    words = selection(option, ops, families) if isinstance(ops, str) else list(ops)
     if not words:
-        raise InputError(f"{option} selects no operation family; families: {', '.join(FAMILIES)}")
-    known = (*FAMILIES, *GROUPS) if isinstance(ops, str) else FAMILIES  # a list: families only
+        raise InputError(f"{option} selects no operation family; families: {', '.join(families)}")
+    known = (*families, *grouped) if isinstance(ops, str) else families  # a list: families only
     for word in words:
         name = word.removeprefix("-") if isinstance(ops, str) else word
         if not isinstance(name, str) or name not in known:
             shown = name if isinstance(name, str) else type(name).__name__
-            if shown in GROUPS:
+            if shown in grouped:
                 raise InputError(f"{option}: {q(shown)} is a group; a list names families "
                                  f"(or pass the string {shown!r})")
             hint = suggest(shown, list(known))
             raise InputError(f"{option}: unknown operation family {q(shown)};{hint} families: "
-                             f"{', '.join(FAMILIES)}; groups: {', '.join(GROUPS)}")
+                             f"{', '.join(families)}; groups: {', '.join(grouped)}")
     if isinstance(ops, str) and not parse_ops(ops):
         raise InputError(f"{option} {q(ops)} removes every operation family; "
                          "the search would check nothing")

@@ -30,7 +30,9 @@ and every observation use the block's first subpage.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from .. import model
 from ..ops import (
@@ -50,6 +52,7 @@ from ..ops import (
     Mprotect,
     Munmap,
     Op,
+    Operation,
     PageRef,
     Read,
     Release,
@@ -81,6 +84,7 @@ NOT_EXPRESSIBLE = {
     "device": "device-private and device-exclusive entries need a driver "
               "(CONFIG_DEVICE_PRIVATE is not set in Debian's kernel)",
     "value": f"values longer than {VALUE_BYTES} bytes",
+    "statement": "the guest program has no command for this statement",
     "size": f"a huge page of more than {HUGE_PAGES} pages, or a size that does not divide "
             f"{HUGE_PAGES}",
 }
@@ -178,6 +182,24 @@ def _block(kind: MapKind, pages: int) -> int | None:
     return HUGE_PAGES // pages
 
 
+#: (job command, None), or (None, why the real kernel cannot run the statement).
+Compiled = tuple[str | None, str | None]
+#: The job command for each operation class; a statement without one is not expressible.
+_COMMANDS: dict[type[Operation], Callable[[_Compiler, Any], Compiled]] = {}
+OpT = TypeVar("OpT", bound=Operation)
+
+
+def _command(cls: type[OpT]) -> Callable[[Callable[[_Compiler, OpT], Compiled]],
+                                         Callable[[_Compiler, OpT], Compiled]]:
+    """Register the method that writes the guest program's command for ``cls``."""
+
+    def register(fn: Callable[[_Compiler, OpT], Compiled]) -> Callable[[_Compiler, OpT], Compiled]:
+        _COMMANDS[cls] = fn
+        return fn
+
+    return register
+
+
 class _Compiler:
     def __init__(self, scenario: Scenario) -> None:
         self.sc = scenario
@@ -191,78 +213,110 @@ class _Compiler:
 
     def compile(self, op: Op) -> tuple[str | None, str | None]:
         """(job command, None) or (None, reason it cannot be expressed)."""
-        if isinstance(op, Spawn):
-            return f"spawn {op.proc}", None
-        if isinstance(op, Mmap):
-            pages = self.sc.config.pages_for(op.kind, op.npages)
-            block = _block(op.kind, pages)
-            if block is None:
-                return None, NOT_EXPRESSIBLE["size"]
-            lay = Layout(BASE_ADDR + SLOT * self.next_slot, op.kind, pages, block)
-            self.next_slot += 1
-            self.layout[(op.proc, op.mapping)] = lay
-            return f"mmap {op.proc} {lay.addr:x} {lay.length:x} {op.kind.value}", None
-        if isinstance(op, Fork):
-            for (p, name), lay in list(self.layout.items()):
-                if p == op.parent:
-                    self.layout[(op.child, name)] = lay
-            return f"fork {op.parent} {op.child}", None
-        if isinstance(op, Write):
-            hx = encode_value(op.value)
-            if hx is None:
-                return None, NOT_EXPRESSIBLE["value"]
-            lay = self.lay(op.page)
-            return f"write {op.page.proc} {lay.page_addr(op.page.index):x} {lay.block} {hx}", None
-        if isinstance(op, Read):
-            lay = self.lay(op.page)
-            return f"read {op.page.proc} {lay.page_addr(op.page.index):x} {lay.block}", None
-        if isinstance(op, Gup):
-            lay = self.lay(op.page)
-            addr = lay.page_addr(op.page.index)
-            if not op.pin and not op.write:
-                self.handles.add(op.handle)
-                return f"get {op.page.proc} {op.handle} {addr:x} {lay.block}", None
-            if op.pin and op.write and op.longterm:
-                self.handles.add(op.handle)
-                return f"pin {op.page.proc} {op.handle} {addr:x} {lay.block}", None
-            if not op.pin:
-                return None, NOT_EXPRESSIBLE["get-rw"]
-            return None, NOT_EXPRESSIBLE["pin-ro" if not op.write else "pin-short"]
-        if isinstance(op, HandleWrite):
-            hx = encode_value(op.value)
-            if hx is None:
-                return None, NOT_EXPRESSIBLE["value"]
-            return f"hwrite {op.handle} {hx}", None
-        if isinstance(op, HandleRead):
-            return f"hread {op.handle}", None
-        if isinstance(op, Release):
-            return f"{'unpin' if op.pin else 'put'} {op.handle}", None
-        if isinstance(op, Mprotect):
-            lay = self.layout[(op.proc, op.mapping)]
-            prot = "rw" if op.write else "ro"
-            return f"mprotect {op.proc} {lay.addr:x} {lay.length:x} {prot}", None
-        if isinstance(op, Madvise):
-            lay = self.layout[(op.proc, op.mapping)]
-            if op.index is None or op.advice is Advice.COLLAPSE:
-                start, length = lay.addr, lay.length
-            else:
-                start, length = lay.page_addr(op.index), lay.block * PAGE
-            return f"madvise {op.proc} {start:x} {length:x} {op.advice.value}", None
-        if isinstance(op, ClearSoftDirty):
-            return f"clearrefs {op.proc}", None
-        if isinstance(op, Munmap):
-            lay = self.layout[(op.proc, op.mapping)]
-            return f"munmap {op.proc} {lay.addr:x} {lay.length:x}", None
-        if isinstance(op, Exit):
-            return f"exit {op.proc}", None
-        if isinstance(op, Ksm):
-            a = self.lay(op.first).page_addr(op.first.index)
-            b = self.lay(op.second).page_addr(op.second.index)
-            return f"ksm {op.first.proc} {a:x} {op.second.proc} {b:x}", None
-        if isinstance(op, Kernel):
-            return self._kernel(op)
-        raise TypeError(f"not an operation: {op!r}")  # pragma: no cover
+        fn = _COMMANDS.get(type(op))
+        if fn is None:
+            return None, NOT_EXPRESSIBLE["statement"]
+        return fn(self, op)
 
+    @_command(Spawn)
+    def _spawn(self, op: Spawn) -> Compiled:
+        return f"spawn {op.proc}", None
+
+    @_command(Mmap)
+    def _mmap(self, op: Mmap) -> Compiled:
+        pages = self.sc.config.pages_for(op.kind, op.npages)
+        block = _block(op.kind, pages)
+        if block is None:
+            return None, NOT_EXPRESSIBLE["size"]
+        lay = Layout(BASE_ADDR + SLOT * self.next_slot, op.kind, pages, block)
+        self.next_slot += 1
+        self.layout[(op.proc, op.mapping)] = lay
+        return f"mmap {op.proc} {lay.addr:x} {lay.length:x} {op.kind.value}", None
+
+    @_command(Fork)
+    def _fork(self, op: Fork) -> Compiled:
+        for (p, name), lay in list(self.layout.items()):
+            if p == op.parent:
+                self.layout[(op.child, name)] = lay
+        return f"fork {op.parent} {op.child}", None
+
+    @_command(Write)
+    def _write(self, op: Write) -> Compiled:
+        hx = encode_value(op.value)
+        if hx is None:
+            return None, NOT_EXPRESSIBLE["value"]
+        lay = self.lay(op.page)
+        return f"write {op.page.proc} {lay.page_addr(op.page.index):x} {lay.block} {hx}", None
+
+    @_command(Read)
+    def _read(self, op: Read) -> Compiled:
+        lay = self.lay(op.page)
+        return f"read {op.page.proc} {lay.page_addr(op.page.index):x} {lay.block}", None
+
+    @_command(Gup)
+    def _gup(self, op: Gup) -> Compiled:
+        lay = self.lay(op.page)
+        addr = lay.page_addr(op.page.index)
+        if not op.pin and not op.write:
+            self.handles.add(op.handle)
+            return f"get {op.page.proc} {op.handle} {addr:x} {lay.block}", None
+        if op.pin and op.write and op.longterm:
+            self.handles.add(op.handle)
+            return f"pin {op.page.proc} {op.handle} {addr:x} {lay.block}", None
+        if not op.pin:
+            return None, NOT_EXPRESSIBLE["get-rw"]
+        return None, NOT_EXPRESSIBLE["pin-ro" if not op.write else "pin-short"]
+
+    @_command(HandleWrite)
+    def _handle_write(self, op: HandleWrite) -> Compiled:
+        hx = encode_value(op.value)
+        if hx is None:
+            return None, NOT_EXPRESSIBLE["value"]
+        return f"hwrite {op.handle} {hx}", None
+
+    @_command(HandleRead)
+    def _handle_read(self, op: HandleRead) -> Compiled:
+        return f"hread {op.handle}", None
+
+    @_command(Release)
+    def _release(self, op: Release) -> Compiled:
+        return f"{'unpin' if op.pin else 'put'} {op.handle}", None
+
+    @_command(Mprotect)
+    def _mprotect(self, op: Mprotect) -> Compiled:
+        lay = self.layout[(op.proc, op.mapping)]
+        prot = "rw" if op.write else "ro"
+        return f"mprotect {op.proc} {lay.addr:x} {lay.length:x} {prot}", None
+
+    @_command(Madvise)
+    def _madvise(self, op: Madvise) -> Compiled:
+        lay = self.layout[(op.proc, op.mapping)]
+        if op.index is None or op.advice is Advice.COLLAPSE:
+            start, length = lay.addr, lay.length
+        else:
+            start, length = lay.page_addr(op.index), lay.block * PAGE
+        return f"madvise {op.proc} {start:x} {length:x} {op.advice.value}", None
+
+    @_command(ClearSoftDirty)
+    def _clear_softdirty(self, op: ClearSoftDirty) -> Compiled:
+        return f"clearrefs {op.proc}", None
+
+    @_command(Munmap)
+    def _munmap(self, op: Munmap) -> Compiled:
+        lay = self.layout[(op.proc, op.mapping)]
+        return f"munmap {op.proc} {lay.addr:x} {lay.length:x}", None
+
+    @_command(Exit)
+    def _exit(self, op: Exit) -> Compiled:
+        return f"exit {op.proc}", None
+
+    @_command(Ksm)
+    def _ksm(self, op: Ksm) -> Compiled:
+        a = self.lay(op.first).page_addr(op.first.index)
+        b = self.lay(op.second).page_addr(op.second.index)
+        return f"ksm {op.first.proc} {a:x} {op.second.proc} {b:x}", None
+
+    @_command(Kernel)
     def _kernel(self, op: Kernel) -> tuple[str | None, str | None]:
         ref, act = op.page, op.action
         lay = self.lay(ref)

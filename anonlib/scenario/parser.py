@@ -25,31 +25,11 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import NoReturn
 
-from ..ops import (
-    Advice,
-    ClearSoftDirty,
-    Exit,
-    Fork,
-    Gup,
-    HandleRead,
-    HandleWrite,
-    Kernel,
-    KernelAction,
-    Ksm,
-    Madvise,
-    MapKind,
-    Mmap,
-    Mprotect,
-    Munmap,
-    Op,
-    PageRef,
-    Read,
-    Release,
-    Spawn,
-    Write,
-)
+from ..ops import MAX_PAGES, STATEMENTS, MapKind, Op, PageRef, Subject, Word
 from ..schemes import SCHEMES, Scheme
 from ..state import Config
 from .source import BOM, clip
@@ -74,65 +54,32 @@ PAGE_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\[([0-9]+)\]")
 
 #: Longest name of a process, mapping or handle.
 MAX_NAME = 64
-#: Largest sizes the parser accepts (the real PMD THP has 512 subpages).
-MAX_PAGES = 512
 MAX_SWAP_SLOTS = 4096
 
-PROCESS_VERBS: tuple[str, ...] = (
-    "mmap",
-    "write",
-    "read",
-    "fork",
-    "pin",
-    "get",
-    "mprotect",
-    "madvise",
-    "clear-softdirty",
-    "munmap",
-    "exit",
-)
-HANDLE_VERBS: tuple[str, ...] = ("write", "read")
-STARTERS: tuple[str, ...] = (
-    "scheme",
-    "config",
-    "spawn",
-    "show",
-    "expect",
-    "unpin",
-    "put",
-    "kernel",
-)
-PAGE_ACTIONS: dict[str, KernelAction] = {
-    a.value: a for a in KernelAction if a not in (KernelAction.SPLIT_PMD, KernelAction.SPLIT_FOLIO)
-}
-MAPPING_ACTIONS: dict[str, KernelAction] = {
-    "split-pmd": KernelAction.SPLIT_PMD,
-    "split-folio": KernelAction.SPLIT_FOLIO,
-}
-KERNEL_ACTIONS: tuple[str, ...] = (*PAGE_ACTIONS, *MAPPING_ACTIONS, "ksm")
-ADVICE: dict[str, Advice] = {a.value: a for a in Advice}
+#: Verbs of the statements that start with a process, with a handle, with ``kernel``,
+#: and the statements' first words, read from the registry of operations.
+PROCESS_VERBS: tuple[str, ...] = tuple(STATEMENTS.verbs(Subject.PROCESS))
+HANDLE_VERBS: tuple[str, ...] = tuple(STATEMENTS.verbs(Subject.HANDLE))
+KERNEL_ACTIONS: tuple[str, ...] = tuple(STATEMENTS.verbs(Subject.KERNEL))
+#: Words that start a statement other than an operation: the header and the checks.
+HEADER_WORDS: tuple[str, ...] = ("scheme", "config", "show", "expect")
 CONFIG_KEYS: tuple[str, ...] = ("thp_pages", "hugetlb_pages", "swap_slots")
 
-#: Words of the language; none of them may name a process, mapping or handle.
-KEYWORDS: frozenset[str] = frozenset(
-    w
-    for w in (
-        *STARTERS,
-        *PROCESS_VERBS,
-        *KERNEL_ACTIONS,
-        *ADVICE,
-        *STATE_WORDS,
-        "thp",
-        "hugetlb",
-        "ro",
-        "rw",
-        "longterm",
-        "fast",
-        "as",
-        "invariants",
-    )
-    if NAME_RE.fullmatch(w)
-)
+
+def starters() -> tuple[str, ...]:
+    """The words a statement can start with (besides a process or handle name), in order."""
+    kernel = ("kernel",) if STATEMENTS.verbs(Subject.KERNEL) else ()
+    return (*HEADER_WORDS, *STATEMENTS.verbs(Subject.STARTER), *kernel)
+
+
+def keywords() -> frozenset[str]:
+    """Words of the language; none of them may name a process, mapping or handle."""
+    words = (*starters(), *STATEMENTS.keywords(), *STATE_WORDS, "invariants")
+    return frozenset(w for w in words if NAME_RE.fullmatch(w))
+
+
+STARTERS: tuple[str, ...] = starters()
+KEYWORDS: frozenset[str] = keywords()
 
 
 @dataclass(frozen=True)
@@ -420,6 +367,13 @@ class Parser:
         self.released: dict[str, int] = {}
         self.statements: list[Statement] = []
         self.line = 0
+        # the registry as it is now (a test may add a statement of its own)
+        self.starter_verbs = STATEMENTS.verbs(Subject.STARTER)
+        self.process_verbs = STATEMENTS.verbs(Subject.PROCESS)
+        self.handle_verbs = STATEMENTS.verbs(Subject.HANDLE)
+        self.kernel_verbs = STATEMENTS.verbs(Subject.KERNEL)
+        self.starters = starters()
+        self.keywords = keywords()
 
     # ---------------------------------------------------------------- entry point
 
@@ -494,7 +448,7 @@ class Parser:
                         f"unexpected {q(rest[1].raw)}: 'expect' takes one outcome "
                         "(quote a value with spaces)",
                     )
-                return tokens[:k], self._value(rest[0]), t.column
+                return tokens[:k], self.value(rest[0]), t.column
         return tokens, None, 0
 
     # ---------------------------------------------------------------- header
@@ -512,7 +466,7 @@ class Parser:
         if self.config_lines:
             first = min(self.config_lines.values())
             raise _Invalid(head.column, f"'scheme' must come before 'config' (line {first})")
-        args = self._args(tokens, 1, "the scheme name, e.g. 'scheme mainline'")
+        args = self.args(tokens, 1, "the scheme name, e.g. 'scheme mainline'")
         word = args[0]
         try:
             scheme_named(word.text)
@@ -578,7 +532,7 @@ class Parser:
             raise _Invalid(
                 tokens[3].column, f"unexpected {q(tokens[3].raw)}: 'show' takes at most 'P A[i]'"
             )
-        return Show(self._page(tokens[2], self._proc(tokens[1])))
+        return Show(self.page(tokens[2], self.proc(tokens[1])))
 
     def _expect(self, tokens: list[Token]) -> ExpectInvariants | ExpectState:
         if len(tokens) == 1:
@@ -592,10 +546,10 @@ class Parser:
                     tokens[2].column, f"unexpected {q(tokens[2].raw)} after 'expect invariants'"
                 )
             return ExpectInvariants()
-        proc = self._proc(tokens[1])
+        proc = self.proc(tokens[1])
         if len(tokens) == 2:
             raise _Invalid(tokens[1].end + 1, f"missing the page after 'expect {proc}'")
-        page = self._page(tokens[2], proc)
+        page = self.page(tokens[2], proc)
         if len(tokens) == 3:
             raise _Invalid(
                 tokens[2].end + 1,
@@ -618,7 +572,7 @@ class Parser:
             if t.text == "same-page":
                 if i + 2 >= len(tokens):
                     raise _Invalid(tokens[-1].end + 1, "missing the other page: 'same-page Q B[j]'")
-                other = self._page(tokens[i + 2], self._proc(tokens[i + 1]))
+                other = self.page(tokens[i + 2], self.proc(tokens[i + 1]))
                 i += 2
             self._compatible(t, seen)
             seen[t.text] = t.column
@@ -654,16 +608,12 @@ class Parser:
     # ---------------------------------------------------------------- operations
 
     def _op(self, tokens: list[Token]) -> Op:
+        """An operation: the registry (:data:`anonlib.ops.STATEMENTS`) picks its class by the
+        subject and the verb, and the class reads its arguments through this parser."""
         head = tokens[0]
         if not head.quoted:
-            if head.text == "spawn":
-                (name,) = self._args(tokens, 1, "the new process's name: 'spawn P'")
-                proc = self._new_proc(name)
-                self.procs[proc] = _Proc(self.line)
-                return Spawn(proc)
-            if head.text in ("unpin", "put"):
-                (name,) = self._args(tokens, 1, f"the handle: '{head.text} H'")
-                return self._release(head, name)
+            if head.text in self.starter_verbs:
+                return self.starter_verbs[head.text].read(self, "", list(tokens))
             if head.text == "kernel":
                 return self._kernel(tokens)
         if len(tokens) < 2:
@@ -671,25 +621,29 @@ class Parser:
                 raise _Invalid(head.end + 1, f"missing the operation after {q(head.raw)}")
             return self._unknown_statement(head)
         verb = tokens[1]
-        if head.text in self.handles and verb.text not in HANDLE_VERBS:
-            raise _Invalid(verb.column, f"{q(head.text)} is a handle; a handle can: write, read")
-        if verb.quoted or (verb.text not in PROCESS_VERBS):
+        process_verbs = list(self.process_verbs)
+        handle_verbs = list(self.handle_verbs)
+        can = ", ".join(handle_verbs)
+        if head.text in self.handles and verb.text not in self.handle_verbs:
+            raise _Invalid(verb.column, f"{q(head.text)} is a handle; a handle can: {can}")
+        if verb.quoted or (verb.text not in self.process_verbs):
             if head.text in self.procs:
-                hint = _suggest(verb.text, PROCESS_VERBS)
+                hint = _suggest(verb.text, process_verbs)
                 raise _Invalid(
                     verb.column,
                     f"unknown operation {q(verb.raw)};{hint} a process can: "
-                    + ", ".join(PROCESS_VERBS),
+                    + ", ".join(process_verbs),
                 )
             if head.text in self.handles:
-                hint = _suggest(verb.text, HANDLE_VERBS)
+                hint = _suggest(verb.text, handle_verbs)
                 raise _Invalid(
-                    verb.column, f"unknown operation {q(verb.raw)};{hint} a handle can: write, read"
+                    verb.column, f"unknown operation {q(verb.raw)};{hint} a handle can: {can}"
                 )
             return self._unknown_statement(head)
-        if verb.text in HANDLE_VERBS and head.text not in self.procs:
+        if verb.text in self.handle_verbs and head.text not in self.procs:
             if head.text in self.handles or head.text in self.released:
-                return self._handle_op(tokens)
+                handle = self.handle(head)
+                return self.handle_verbs[verb.text].read(self, handle, list(tokens))
             names = sorted(self.procs) + sorted(self.handles)
             raise _Invalid(
                 head.column,
@@ -701,13 +655,13 @@ class Parser:
                     "no process exists yet (create one with 'spawn P')",
                 ),
             )
-        proc = self._proc(head)
-        return getattr(self, "_" + verb.text.replace("-", "_"))(proc, tokens)
+        proc = self.proc(head)
+        return self.process_verbs[verb.text].read(self, proc, list(tokens))
 
     def _unknown_statement(self, head: Token) -> Op:
-        starters = [*STARTERS]
+        starters = [*self.starters]
         lower = head.text.lower()
-        if lower in KEYWORDS or not NAME_RE.fullmatch(head.text):
+        if lower in self.keywords or not NAME_RE.fullmatch(head.text):
             hint = _suggest(head.text, starters)
             raise _Invalid(
                 head.column,
@@ -722,9 +676,37 @@ class Parser:
             f"{', '.join(starters)}, or a process (processes: {known}) or handle name",
         )
 
-    def _args(self, tokens: list[Token], count: int, missing: str, start: int = 1) -> list[Token]:
+    def _kernel(self, tokens: list[Token]) -> Op:
+        actions = list(self.kernel_verbs)
+        if len(tokens) < 2:
+            raise _Invalid(
+                tokens[0].end + 1,
+                f"missing what the kernel does: one of {', '.join(actions)}",
+            )
+        action = tokens[1]
+        if action.quoted or action.text not in self.kernel_verbs:
+            hint = _suggest(action.text, actions)
+            raise _Invalid(
+                action.column,
+                f"unknown kernel action {q(action.raw)};{hint} actions: " + ", ".join(actions),
+            )
+        return self.kernel_verbs[action.text].read(self, "", list(tokens))
+
+    # ---------------------------------------------------------------- the Reader
+
+    def fail(self, column: int, message: str) -> NoReturn:
+        raise _Invalid(column, message)
+
+    def quote(self, text: str) -> str:
+        return q(text)
+
+    def suggest(self, word: str, known: Sequence[str]) -> str:
+        return _suggest(word, tuple(known))
+
+    def args(self, tokens: Sequence[Word], count: int, missing: str, start: int = 1
+             ) -> list[Word]:
         """Exactly ``count`` tokens after ``tokens[:start]``."""
-        args = tokens[start:]
+        args = list(tokens[start:])
         if len(args) < count:
             raise _Invalid(tokens[-1].end + 1, f"missing {missing}")
         if len(args) > count:
@@ -733,213 +715,58 @@ class Parser:
             raise _Invalid(extra.column, f"unexpected {q(extra.raw)} after {q(before)}")
         return args
 
-    def _mmap(self, proc: str, tokens: list[Token]) -> Mmap:
-        name_tok, size = self._args(
-            tokens, 2, "the mapping name and its size: 'P mmap A 4', 'thp' or 'hugetlb'", start=2
-        )
-        name = self._name(name_tok, "a mapping")
+    def is_page(self, tok: Word) -> bool:
+        return PAGE_RE.fullmatch(tok.text) is not None
+
+    def number(self, tok: Word) -> int | None:
+        return None if tok.quoted else small_number(tok.text)
+
+    def pages_for(self, kind: MapKind) -> int:
+        return self.config.pages_for(kind)
+
+    def new_mapping_name(self, tok: Word, proc: str) -> str:
+        name = self._name(tok, "a mapping")
         existing = self.procs[proc].mappings.get(name)
         if existing is not None and not existing.unmapped:
             raise _Invalid(
-                name_tok.column, f"mapping '{name}' already exists in {proc} (line {existing.line})"
+                tok.column, f"mapping '{name}' already exists in {proc} (line {existing.line})"
             )
-        if size.text in ("thp", "hugetlb") and not size.quoted:
-            kind = MapKind(size.text)
-            npages = self.config.pages_for(kind)
-            op = Mmap(proc, name, kind)
-        else:
-            npages = None if size.quoted else small_number(size.text)
-            if npages is None or not 1 <= npages <= MAX_PAGES:
-                raise _Invalid(
-                    size.column,
-                    f"the size must be a number of pages from 1 to {MAX_PAGES}, 'thp' or "
-                    f"'hugetlb', not {q(size.raw)}",
-                )
-            kind = MapKind.BASE
-            op = Mmap(proc, name, kind, npages)
+        return name
+
+    def map(self, proc: str, name: str, kind: MapKind, npages: int) -> None:
         self.procs[proc].mappings[name] = _Mapping(kind, npages, self.line)
-        return op
 
-    def _write(self, proc: str, tokens: list[Token]) -> Write:
-        if len(tokens) == 3:
-            raise _Invalid(tokens[2].end + 1, "missing the value to write: 'P write A[0] v'")
-        page, value = self._args(tokens, 2, "the page and the value: 'P write A[0] v'", start=2)
-        return Write(self._page(page, proc), self._value(value))
+    def unmap(self, proc: str, name: str) -> None:
+        self.procs[proc].mappings[name].unmapped = True
 
-    def _read(self, proc: str, tokens: list[Token]) -> Read:
-        (page,) = self._args(tokens, 1, "the page: 'P read A[0]'", start=2)
-        return Read(self._page(page, proc))
+    def exit(self, proc: str) -> None:
+        self.procs[proc].exited = self.procs[proc].exited or self.line
 
-    def _fork(self, proc: str, tokens: list[Token]) -> Fork:
-        (child_tok,) = self._args(tokens, 1, "the child's name: 'P fork Q'", start=2)
-        child = self._new_proc(child_tok)
-        mappings = {k: replace(m) for k, m in self.procs[proc].mappings.items() if not m.unmapped}
-        self.procs[child] = _Proc(self.line, mappings)
-        return Fork(proc, child)
-
-    def _pin(self, proc: str, tokens: list[Token]) -> Gup:
-        return self._gup(proc, tokens, pin=True)
-
-    def _get(self, proc: str, tokens: list[Token]) -> Gup:
-        return self._gup(proc, tokens, pin=False)
-
-    def _gup(self, proc: str, tokens: list[Token], pin: bool) -> Gup:
-        verb = tokens[1].text
-        usage = f"'P {verb} A[i] ro|rw {'[longterm] ' if pin else ''}[fast] as H'"
-        if len(tokens) < 3:
-            raise _Invalid(tokens[-1].end + 1, f"missing the page: {usage}")
-        page = self._page(tokens[2], proc)
-        if len(tokens) < 4:
-            raise _Invalid(tokens[-1].end + 1, f"missing ro or rw after the page: {usage}")
-        mode = tokens[3]
-        if mode.quoted or mode.text not in ("ro", "rw"):
-            raise _Invalid(mode.column, f"expected ro or rw, not {q(mode.raw)}: {usage}")
-        flags: dict[str, bool] = {"longterm": False, "fast": False}
-        i = 4
-        while i < len(tokens) and not tokens[i].quoted and tokens[i].text in flags:
-            t = tokens[i]
-            if t.text == "longterm" and not pin:
-                raise _Invalid(
-                    t.column, "'longterm' applies to 'pin' (FOLL_LONGTERM needs FOLL_PIN)"
-                )
-            if flags[t.text]:
-                raise _Invalid(t.column, f"{q(t.text)} is repeated")
-            flags[t.text] = True
-            i += 1
-        if i >= len(tokens):
-            raise _Invalid(tokens[-1].end + 1, f"missing 'as H' to name the reference: {usage}")
-        if tokens[i].text != "as" or tokens[i].quoted:
-            raise _Invalid(tokens[i].column, f"expected 'as H', not {q(tokens[i].raw)}: {usage}")
-        if i + 1 >= len(tokens):
-            raise _Invalid(tokens[i].end + 1, f"missing the handle's name after 'as': {usage}")
-        if i + 2 < len(tokens):
-            raise _Invalid(
-                tokens[i + 2].column, f"unexpected {q(tokens[i + 2].raw)} after the handle's name"
-            )
-        handle_tok = tokens[i + 1]
-        handle = self._name(handle_tok, "a handle")
+    def new_handle(self, tok: Word, owner: str, pin: bool, write: bool) -> str:
+        handle = self._name(tok, "a handle")
         if handle in self.procs:
-            raise _Invalid(handle_tok.column, f"'{handle}' is already a process")
+            raise _Invalid(tok.column, f"'{handle}' is already a process")
         if handle in self.handles:
             raise _Invalid(
-                handle_tok.column,
+                tok.column,
                 f"handle '{handle}' already exists (line {self.handles[handle].line}); release it "
                 "first or pick another name",
             )
-        write = mode.text == "rw"
-        self.handles[handle] = _Handle(proc, pin, write, self.line)
+        self.handles[handle] = _Handle(owner, pin, write, self.line)
         self.released.pop(handle, None)
-        return Gup(page, handle, pin, write, flags["longterm"], flags["fast"])
+        return handle
 
-    def _mprotect(self, proc: str, tokens: list[Token]) -> Mprotect:
-        mapping, mode = self._args(
-            tokens, 2, "the mapping and ro or rw: 'P mprotect A ro'", start=2
-        )
-        if PAGE_RE.fullmatch(mapping.text):
-            raise _Invalid(mapping.column, "mprotect takes a whole mapping: 'P mprotect A ro|rw'")
-        name = self._mapping(mapping, proc)
-        if mode.quoted or mode.text not in ("ro", "rw"):
-            raise _Invalid(mode.column, f"expected ro or rw, not {q(mode.raw)}")
-        return Mprotect(proc, name, mode.text == "rw")
+    def handle_taken(self, name: str) -> tuple[bool, bool, int]:
+        info = self.handles[name]
+        return info.pin, info.write, info.line
 
-    def _madvise(self, proc: str, tokens: list[Token]) -> Madvise:
-        target, advice_tok = self._args(
-            tokens, 2, "the page (or mapping) and the advice: 'P madvise A[0] dontneed'", start=2
-        )
-        if advice_tok.quoted or advice_tok.text not in ADVICE:
-            hint = _suggest(advice_tok.text, list(ADVICE))
-            raise _Invalid(
-                advice_tok.column,
-                f"unknown advice {q(advice_tok.raw)};{hint} advice: {', '.join(ADVICE)}",
-            )
-        advice = ADVICE[advice_tok.text]
-        if PAGE_RE.fullmatch(target.text) and not target.quoted:
-            if advice is Advice.COLLAPSE:
-                raise _Invalid(
-                    target.column, "collapse applies to a whole mapping: 'P madvise A collapse'"
-                )
-            page = self._page(target, proc)
-            return Madvise(proc, page.mapping, page.index, advice)
-        return Madvise(proc, self._mapping(target, proc), None, advice)
-
-    def _clear_softdirty(self, proc: str, tokens: list[Token]) -> ClearSoftDirty:
-        self._args(tokens, 0, "", start=2)
-        return ClearSoftDirty(proc)
-
-    def _munmap(self, proc: str, tokens: list[Token]) -> Munmap:
-        (mapping,) = self._args(tokens, 1, "the mapping: 'P munmap A'", start=2)
-        if PAGE_RE.fullmatch(mapping.text):
-            raise _Invalid(mapping.column, "munmap takes a whole mapping: 'P munmap A'")
-        name = self._mapping(mapping, proc)
-        self.procs[proc].mappings[name].unmapped = True
-        return Munmap(proc, name)
-
-    def _exit(self, proc: str, tokens: list[Token]) -> Exit:
-        self._args(tokens, 0, "", start=2)
-        self.procs[proc].exited = self.procs[proc].exited or self.line
-        return Exit(proc)
-
-    def _handle_op(self, tokens: list[Token]) -> HandleWrite | HandleRead:
-        handle = self._handle(tokens[0])
-        if tokens[1].text == "read":
-            self._args(tokens, 0, "", start=2)
-            return HandleRead(handle)
-        (value,) = self._args(tokens, 1, "the value: 'H write v'", start=2)
-        info = self.handles[handle]
-        if not info.write:
-            raise _Invalid(
-                tokens[1].column,
-                f"handle '{handle}' is read-only (taken 'ro' at line {info.line}); only a 'rw' "
-                "reference can write",
-            )
-        return HandleWrite(handle, self._value(value))
-
-    def _release(self, head: Token, name: Token) -> Release:
-        handle = self._handle(name)
-        info = self.handles[handle]
-        pin = head.text == "unpin"
-        if pin != info.pin:
-            took, use = ("pin", "unpin") if info.pin else ("get", "put")
-            raise _Invalid(
-                head.column,
-                f"{q(head.text)} cannot release '{handle}': it was taken with '{took}' at line "
-                f"{info.line}; use '{use} {handle}'",
-            )
-        del self.handles[handle]
-        self.released[handle] = self.line
-        return Release(handle, pin)
-
-    def _kernel(self, tokens: list[Token]) -> Kernel | Ksm:
-        if len(tokens) < 2:
-            raise _Invalid(
-                tokens[0].end + 1,
-                f"missing what the kernel does: one of {', '.join(KERNEL_ACTIONS)}",
-            )
-        action = tokens[1]
-        if action.quoted or action.text not in KERNEL_ACTIONS:
-            hint = _suggest(action.text, KERNEL_ACTIONS)
-            raise _Invalid(
-                action.column,
-                f"unknown kernel action {q(action.raw)};{hint} actions: "
-                + ", ".join(KERNEL_ACTIONS),
-            )
-        if action.text == "ksm":
-            p, a, q2, b = self._args(tokens, 4, "two pages: 'kernel ksm P A[i] Q B[j]'", start=2)
-            return Ksm(self._page(a, self._proc(p)), self._page(b, self._proc(q2)))
-        if action.text in MAPPING_ACTIONS:
-            p, a = self._args(tokens, 2, f"the mapping: 'kernel {action.text} P A'", start=2)
-            proc = self._proc(p)
-            if PAGE_RE.fullmatch(a.text) and not a.quoted:
-                page = self._page(a, proc)
-            else:
-                page = PageRef(proc, self._mapping(a, proc), 0)
-            return Kernel(MAPPING_ACTIONS[action.text], page)
-        p, a = self._args(tokens, 2, f"the page: 'kernel {action.text} P A[i]'", start=2)
-        return Kernel(PAGE_ACTIONS[action.text], self._page(a, self._proc(p)))
+    def release(self, name: str) -> None:
+        del self.handles[name]
+        self.released[name] = self.line
 
     # ---------------------------------------------------------------- names and values
 
-    def _name(self, tok: Token, what: str) -> str:
+    def _name(self, tok: Word, what: str) -> str:
         if tok.quoted or not NAME_RE.fullmatch(tok.text):
             raise _Invalid(
                 tok.column,
@@ -952,11 +779,11 @@ class Parser:
                 f"{q(tok.raw)} is too long to name {what}: a name has at most {MAX_NAME} "
                 "characters",
             )
-        if tok.text in KEYWORDS:
+        if tok.text in self.keywords:
             raise _Invalid(tok.column, f"{q(tok.text)} is a keyword and cannot name {what}")
         return tok.text
 
-    def _new_proc(self, tok: Token) -> str:
+    def new_proc(self, tok: Word, parent: str | None = None) -> str:
         name = self._name(tok, "a process")
         if name in self.procs:
             proc = self.procs[name]
@@ -969,9 +796,14 @@ class Parser:
             raise _Invalid(tok.column, f"process '{name}' already exists (line {proc.line})")
         if name in self.handles or name in self.released:
             raise _Invalid(tok.column, f"'{name}' is already a handle")
+        mappings: dict[str, _Mapping] = {}
+        if parent is not None:
+            mappings = {k: replace(m) for k, m in self.procs[parent].mappings.items()
+                        if not m.unmapped}
+        self.procs[name] = _Proc(self.line, mappings)
         return name
 
-    def _proc(self, tok: Token) -> str:
+    def proc(self, tok: Word) -> str:
         if not tok.quoted and tok.text in self.procs:
             return tok.text
         raise _Invalid(
@@ -985,13 +817,13 @@ class Parser:
             ),
         )
 
-    def _mapping(self, tok: Token, proc: str) -> str:
+    def mapping(self, tok: Word, proc: str) -> str:
         mappings = self.procs[proc].mappings
         if not tok.quoted and tok.text in mappings:
             return tok.text
         return self._unknown_mapping(tok, tok.raw, proc)
 
-    def _unknown_mapping(self, tok: Token, name: str, proc: str) -> str:
+    def _unknown_mapping(self, tok: Word, name: str, proc: str) -> str:
         known = sorted(self.procs[proc].mappings)
         raise _Invalid(
             tok.column,
@@ -1004,7 +836,7 @@ class Parser:
             ),
         )
 
-    def _page(self, tok: Token, proc: str) -> PageRef:
+    def page(self, tok: Word, proc: str) -> PageRef:
         m = None if tok.quoted else PAGE_RE.fullmatch(tok.text)
         if m is None:
             raise _Invalid(
@@ -1027,7 +859,7 @@ class Parser:
             )
         return PageRef(proc, name, index)
 
-    def _handle(self, tok: Token) -> str:
+    def handle(self, tok: Word) -> str:
         if not tok.quoted and tok.text in self.handles:
             return tok.text
         if tok.text in self.released:
@@ -1046,7 +878,7 @@ class Parser:
         )
 
     @staticmethod
-    def _value(tok: Token) -> str:
+    def value(tok: Word) -> str:
         if tok.quoted or VALUE_RE.fullmatch(tok.text):
             return tok.text
         raise _Invalid(

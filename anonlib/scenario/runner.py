@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from .. import invariants, model
-from ..ops import Fork, Gup, Mmap, Op, PageRef, Spawn
+from ..ops import Op, PageRef
 from ..results import ErrorKind, ModelError, Outcome
 from ..schemes import Scheme
 from ..state import Config, World
@@ -320,7 +320,7 @@ class _Run:
         if isinstance(step, ModelError):
             self._model_error(st, step)
             return
-        if isinstance(op, (Spawn, Fork, Mmap, Gup)):
+        if op.new_names():  # a process, mapping or reference more: within the limits?
             over = _over_limit(step.world)
             if over:
                 self._emit(st, "INVALID")

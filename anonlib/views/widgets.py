@@ -28,25 +28,12 @@ import ipywidgets as w
 from .. import invariants, model
 from ..model import PageState, Step
 from ..ops import (
-    ClearSoftDirty,
-    Exit,
-    Fork,
-    Gup,
-    HandleRead,
-    HandleWrite,
-    Kernel,
-    Ksm,
-    Madvise,
     MapKind,
     Mmap,
-    Mprotect,
-    Munmap,
     Op,
+    Operation,
     PageRef,
-    Read,
-    Release,
     Spawn,
-    Write,
     to_text,
 )
 from ..results import ModelError
@@ -163,21 +150,18 @@ def _first_page(world: World, proc: str) -> PageRef | None:
 
 def question_page(op: object, before: World) -> PageRef | None:
     """The page a prediction asks about for this statement: the one it names or touches."""
-    if isinstance(op, (Write, Read, Gup, Kernel)):
-        return op.page
-    if isinstance(op, Ksm):
-        return op.first
-    if isinstance(op, Madvise):
-        return PageRef(op.proc, op.mapping, op.index or 0)
-    if isinstance(op, (Mprotect, Munmap)):
-        return PageRef(op.proc, op.mapping, 0)
-    if isinstance(op, (HandleRead, HandleWrite, Release)):
-        h = before.handle(op.handle)
+    if not isinstance(op, Operation):
+        return None
+    scope = op.scope()
+    if scope.pages:
+        return scope.pages[0]
+    if scope.mapping is not None:
+        return PageRef(*scope.mapping, 0)
+    if scope.handle is not None:
+        h = before.handle(scope.handle)
         return PageRef(h.owner, h.mapping, h.index) if h is not None else None
-    if isinstance(op, Fork):
-        return _first_page(before, op.parent)
-    if isinstance(op, (ClearSoftDirty, Exit)):
-        return _first_page(before, op.proc)
+    if scope.process is not None:
+        return _first_page(before, scope.process)
     return None
 
 
@@ -574,15 +558,7 @@ def _next_index(pool: tuple[str, ...], used: set[str]) -> int:
 
 
 def _names_in(op: Op) -> set[str]:
-    if isinstance(op, Spawn):
-        return {op.proc}
-    if isinstance(op, Fork):
-        return {op.child}
-    if isinstance(op, Gup):
-        return {op.handle}
-    if isinstance(op, Mmap):
-        return {f"{op.proc} {op.mapping}"}
-    return set()
+    return set(op.new_names())
 
 
 class Playground(_Displayed):
