@@ -71,6 +71,7 @@ test: lint kernel-check unit nbval book browser
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # Everything under tests/ except the browser test.
 unit: $(INSTALLED)
