@@ -28,7 +28,7 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 help:
 	@echo "make book       build the book into $(HTML)"
-	@echo "make test       ruff, unit tests, nbval over notebooks/, book build, browser tests (book, live JupyterLab)"
+	@echo "make test       ruff, mypy, unit tests, nbval over notebooks/, book build, browser tests (book, live JupyterLab)"
 	@echo "make lab        JupyterLab on notebooks/"
 	@echo "make kernel-check  run the scenarios on the model and on Linux 6.12 in QEMU, compare"
 	@echo "make notebooks  re-execute notebooks/*.ipynb in place and strip volatile metadata"
@@ -71,6 +71,7 @@ test: lint kernel-check unit nbval book browser
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # Everything under tests/ except the browser test.
 unit: $(INSTALLED)
@@ -128,7 +129,7 @@ links: $(INSTALLED)
 # ---- cleaning ------------------------------------------------------------------
 
 clean:
-	rm -rf book/_build $(WIDGETS_STATIC) tests/_output .pytest_cache .ruff_cache .hypothesis
+	rm -rf book/_build $(WIDGETS_STATIC) tests/_output .pytest_cache .ruff_cache .mypy_cache .hypothesis
 	find . -path ./.venv -prune -o -path ./node_modules -prune -o \
 	  -name __pycache__ -type d -exec rm -rf {} +
 

@@ -15,6 +15,7 @@ World to a reader (text, HTML, figures, players, widgets) is in :mod:`.views`.
 """
 
 import sys
+from typing import Any
 
 __version__ = "0.1.0"
 
@@ -51,7 +52,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):  # type: ignore[no-untyped-def]
+def __getattr__(name: str) -> Any:
     """``anonlib.Stepper`` and friends: import their module on first use."""
     import importlib
 
@@ -60,7 +61,7 @@ def __getattr__(name: str):  # type: ignore[no-untyped-def]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def load_ipython_extension(ipython):  # type: ignore[no-untyped-def]
+def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext anonlib``: registers the ``%%scenario`` cell magic."""
     from .views.magic import load_ipython_extension as load
 

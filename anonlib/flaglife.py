@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import model
 from .mem import Mem
@@ -42,6 +42,9 @@ from .results import ModelError
 from .schemes import MAINLINE, Scheme
 from .state import ZERO_FOLIO, World
 from .views.reference import A0, B0, ENTRY_SETUPS, OPERATIONS, build
+
+if TYPE_CHECKING:
+    from matplotlib.typing import LineStyleType
 
 #: What is applied to ``P A[0]`` besides the reference table's columns: the
 #: operations that end a non-present entry, and short sequences (each run as one
@@ -229,11 +232,13 @@ def transitions(scheme: Scheme = MAINLINE) -> list[Edge]:
         for seq in ops.values():
             chain = [(node(start, scheme), "")]
             r: model.Step | ModelError = model.Step(start, model.OK)
+            now = start
             with _watching(chain, scheme):
                 for op in seq:
-                    r = model.apply(r.world, op, scheme)
+                    r = model.apply(now, op, scheme)
                     if isinstance(r, ModelError):
                         break
+                    now = r.world
             if isinstance(r, ModelError):
                 continue
             final = node(r.world, scheme)
@@ -274,7 +279,8 @@ _POSITION: dict[Node, tuple[float, float]] = {
     Node("zero page", ""): (11.0, -5.6),
     Node("hwpoison", ""): (0.0, -7.6),
 }
-_CAT_STYLE = {  # colour (Okabe-Ito) and line style: colour is never the only cue
+# colour (Okabe-Ito) and line style: colour is never the only cue
+_CAT_STYLE: dict[str, tuple[str, LineStyleType]] = {
     "set": ("#009E73", "-"), "cleared": ("#D55E00", "--"),
     "carried": ("#0072B2", "-"), "lost": ("#000000", ":"),
 }
@@ -300,7 +306,8 @@ def _place_labels(fig: Any, ax: Any, ends: dict[str, Any], rad: float) -> None:
     renderer = fig.canvas.get_renderer() if hasattr(fig.canvas, "get_renderer") else None
     if renderer is None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
-        renderer = FigureCanvasAgg(fig).get_renderer()
+        # matplotlib does not annotate FigureCanvasAgg.get_renderer
+        renderer = FigureCanvasAgg(fig).get_renderer()  # type: ignore[no-untyped-call]
     to_screen, to_data = ax.transData, ax.transData.inverted()
     frame = ax.get_window_extent(renderer)
     pad = 6 * fig.dpi / 100  # pixels of clearance around a box or a label
@@ -313,7 +320,7 @@ def _place_labels(fig: Any, ax: Any, ends: dict[str, Any], rad: float) -> None:
         gid = str(text.get_gid())
         (ax0, ay0), (bx0, by0) = to_screen.transform(ends[gid[len("label:"):]])
         cx, cy = (ax0 + bx0) / 2 + rad * (by0 - ay0), (ay0 + by0) / 2 - rad * (bx0 - ax0)
-        best: tuple[int, Any] | None = None
+        best: tuple[int, tuple[float, float], Any] | None = None
         for t in _LABEL_SPOTS:
             sx = (1 - t) ** 2 * ax0 + 2 * t * (1 - t) * cx + t * t * bx0
             sy = (1 - t) ** 2 * ay0 + 2 * t * (1 - t) * cy + t * t * by0

@@ -21,7 +21,7 @@ The derived quantities follow the kernel's accounting:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from .ops import MapKind
 from .results import ErrorKind, OpFailed
@@ -58,14 +58,18 @@ class Loc(NamedTuple):
     proc: str
     vma: str
     huge: bool
-    index: int  # for a huge entry: 0
+    index: int  # type: ignore[assignment]  # for a huge entry: 0 (shadows tuple.index)
 
     def page_index(self, entry: Entry, i: int = 0) -> int:
         """Which page of the folio this entry maps for virtual page ``i`` of the range."""
         return i if self.huge else entry.page
 
 
-def _in_key_order(items: dict) -> tuple:
+_K = TypeVar("_K", str, int)
+_V = TypeVar("_V")
+
+
+def _in_key_order(items: dict[_K, _V]) -> tuple[_V, ...]:
     """The values of ``items`` in the order of their keys (a World's canonical order)."""
     if len(items) < 2:
         return tuple(items.values())
@@ -199,7 +203,7 @@ class Mem:
     def set_page(self, fid: int, index: int, **changes: object) -> None:
         f = self.folios[fid]
         pages = list(f.pages)
-        pages[index] = replace(pages[index], **changes)  # type: ignore[arg-type]
+        pages[index] = replace(pages[index], **changes)
         self.folios[fid] = replace(f, pages=tuple(pages))
 
     def new_folio(self, kind: FolioKind, data: tuple[str, ...]) -> Folio:

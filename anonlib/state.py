@@ -29,11 +29,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from dataclasses import replace as _dataclasses_replace
 from enum import Enum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .ops import MapKind
 
-_T = TypeVar("_T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+_T = TypeVar("_T", bound="DataclassInstance")
 _FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
 _new = object.__new__
 _set = object.__setattr__
@@ -55,11 +58,11 @@ def replace(obj: _T, /, **changes: Any) -> _T:
     try:
         names = _FIELD_NAMES[cls]
     except KeyError:
-        fs = fields(cls)  # type: ignore[arg-type]
+        fs = fields(cls)
         names = _FIELD_NAMES[cls] = (tuple(f.name for f in fs)
                                      if all(f.init for f in fs) else None)
     if names is None:
-        return _dataclasses_replace(obj, **changes)  # type: ignore[type-var]
+        return _dataclasses_replace(obj, **changes)
     new = _new(cls)
     for name in names:
         _set(new, name, changes.pop(name) if name in changes else getattr(obj, name))

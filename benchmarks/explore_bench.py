@@ -190,6 +190,7 @@ def floor(world: str, depth: int, repeat: int = 3) -> Floor:
     from anonlib.explorer.canon import canonical_key
     from anonlib.results import ModelError
     from anonlib.schemes import SCHEMES
+    from anonlib.state import World
 
     sch, alphabet = SCHEMES["mainline"], Alphabet()
     *_earlier, (_seen, layer) = layers(sch, world, depth)
@@ -199,7 +200,8 @@ def floor(world: str, depth: int, repeat: int = 3) -> Floor:
             r = model.apply(w, op, sch)
             if not isinstance(r, ModelError) and r.world is not w and r.world != w:
                 work.append((w, op))
-    apply, results = model.apply, []
+    apply = model.apply
+    results: list[World] = []
 
     def steps() -> None:
         results[:] = [apply(w, op, sch).world for w, op in work]  # type: ignore[union-attr]
@@ -252,7 +254,7 @@ def profile(world: str, depth: int) -> str:
     }
     lines = ["| function | calls | cumulative s | share |", "|---|---:|---:|---:|"]
     found = []
-    for (fname, _line, func), (_cc, nc, _tt, ct, _callers) in st.stats.items():  # type: ignore
+    for (fname, _line, func), (_cc, nc, _tt, ct, _callers) in st.stats.items():  # type: ignore[attr-defined]  # not in typeshed
         for (suffix, name), label in wanted.items():
             if fname.endswith(suffix) and func == name:
                 found.append((list(wanted).index((suffix, name)), label, nc, ct))

@@ -114,7 +114,8 @@ def measure(case: str, n: int) -> dict[str, object]:
     proc = subprocess.run([sys.executable, __file__, "--child", case, str(n)],
                           capture_output=True, text=True, check=True,
                           env={**os.environ, "PYTHONHASHSEED": "0"})
-    return json.loads(proc.stdout)
+    out: dict[str, object] = json.loads(proc.stdout)
+    return out
 
 
 def _ratio(a: float, b: float) -> str:

@@ -68,12 +68,15 @@ def main() -> int:
         k: [] for k in ("text", "diff", "html", "figure", "widget")}
     rows = 0
     biggest = 0
-    figure_png(world_figure(run_scenario("spawn P\nP mmap A 1\n").world, scheme_of(
-        run_scenario("spawn P\n"))))  # warm up fonts and caches
+    warm = run_scenario("spawn P\nP mmap A 1\n").world
+    assert warm is not None
+    figure_png(world_figure(warm, scheme_of(run_scenario("spawn P\n"))))  # warm up fonts, caches
     for path in files:
         result = run_scenario(path.read_text(), name=path.name)
         scheme = scheme_of(result)
         prev = result.initial
+        if prev is None:  # did not parse: no trace either
+            continue
         for step in result.trace:
             world = step.world
             rows = max(rows, len(world_text(world, scheme).splitlines()))

@@ -27,6 +27,7 @@ import json
 import pathlib
 import re
 import sys
+from typing import Any
 
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
@@ -37,7 +38,7 @@ REF = re.compile(r"IPY_MODEL_([0-9a-f]{32})")
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
-def _canonical_order(nb: dict, state: dict) -> list[str]:
+def _canonical_order(nb: dict[str, Any], state: dict[str, Any]) -> list[str]:
     """Model ids in an order that does not depend on the ids themselves.
 
     Depth-first from the widgets the outputs display (in cell order), following
@@ -64,7 +65,7 @@ def _canonical_order(nb: dict, state: dict) -> list[str]:
     while len(order) < len(state):
         numbered = {old: f"{n:032x}" for n, old in enumerate(order, start=1)}
 
-        def content(mid: str, numbered=numbered) -> str:
+        def content(mid: str, numbered: dict[str, str] = numbered) -> str:
             text = json.dumps(state[mid], sort_keys=True)
             return REF.sub(lambda ref: "IPY_MODEL_" + numbered.get(ref.group(1), "?"), text)
 
@@ -72,7 +73,7 @@ def _canonical_order(nb: dict, state: dict) -> list[str]:
     return order
 
 
-def _renumber_widget_ids(text: str, nb: dict) -> str:
+def _renumber_widget_ids(text: str, nb: dict[str, Any]) -> str:
     state = nb.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
     mapping = {old: f"{n:032x}" for n, old in enumerate(_canonical_order(nb, state), start=1)}
     return re.sub(r"[0-9a-f]{32}", lambda m: mapping.get(m.group(0), m.group(0)), text)
@@ -81,7 +82,7 @@ def _renumber_widget_ids(text: str, nb: dict) -> str:
 HIDDEN_TAGS = {"remove-output", "remove-cell"}
 
 
-def _prune_widget_state(nb: dict) -> None:
+def _prune_widget_state(nb: dict[str, Any]) -> None:
     """Keep only the widget models the book displays.
 
     A view in a cell tagged remove-output / remove-cell is never shown, nor is
@@ -125,14 +126,14 @@ def _prune_widget_state(nb: dict) -> None:
         del nb["metadata"]["widgets"]
 
 
-def _merged_streams(outputs: list[dict]) -> list[dict]:
+def _merged_streams(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Consecutive stdout (or stderr) chunks as one output.
 
     Where a cell's printing is split into chunks depends on when the kernel
     flushed, so the same run could store different files; nbval joins the
     chunks before comparing, and so does this.
     """
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     for o in outputs:
         prev = out[-1] if out else None
         if (prev is not None and o.get("output_type") == "stream"
@@ -144,12 +145,12 @@ def _merged_streams(outputs: list[dict]) -> list[dict]:
     return out
 
 
-def clean(nb: dict) -> dict:
+def clean(nb: dict[str, Any]) -> dict[str, Any]:
     """Return a cleaned copy of the notebook `nb` (a JSON dict)."""
     nb = json.loads(json.dumps(nb))
     meta = nb.get("metadata", {})
     language_info = {k: v for k, v in meta.get("language_info", {}).items() if k != "version"}
-    new_meta: dict = {"kernelspec": dict(KERNELSPEC), "language_info": language_info}
+    new_meta: dict[str, Any] = {"kernelspec": dict(KERNELSPEC), "language_info": language_info}
     if "widgets" in meta:
         new_meta["widgets"] = meta["widgets"]
     nb["metadata"] = new_meta
@@ -164,7 +165,7 @@ def clean(nb: dict) -> dict:
     return nb
 
 
-def dumps(nb: dict) -> str:
+def dumps(nb: dict[str, Any]) -> str:
     """Serialise like Jupyter does (nbformat: indent 1, sorted keys, trailing newline)."""
     return json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
 

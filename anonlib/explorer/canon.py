@@ -39,10 +39,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from itertools import permutations, product
+from typing import TypeAlias, TypeVar
 
 from ..ops import MapKind
 from ..schemes import Scheme
-from ..state import ZERO_FOLIO, ZERO_VALUE, Entry, FolioKind, Process, Vma, World
+from ..state import ZERO_FOLIO, ZERO_VALUE, Entry, FolioKind, Handle, Process, Vma, World
 
 #: Fields of the state's dataclasses the key encodes (names are renamed, not dropped).
 ENCODED_FIELDS: dict[str, tuple[str, ...]] = {
@@ -60,7 +61,11 @@ ENCODED_FIELDS: dict[str, tuple[str, ...]] = {
 #: Fields deliberately left out of the key (ghost counters that no transition reads).
 IGNORED_FIELDS: dict[str, tuple[str, ...]] = {"World": ("next_id", "copies")}
 
-Key = tuple
+#: A key: nested tuples of ints, strings and booleans (or, for ``raw``, the state itself).
+Key: TypeAlias = tuple[object, ...]
+#: An encoding made by :class:`_Namer` (nested tuples; compared, hashed, never read back).
+Enc: TypeAlias = tuple[object, ...]
+_T = TypeVar("_T")
 
 
 class _Namer:
@@ -101,13 +106,13 @@ class _Namer:
                 return (self.value(v),)
         return tuple(sorted([self.value(v) for v in sorted(vs)]))
 
-    def entry(self, e: Entry | None, perm: tuple[int, ...] | None = None) -> tuple:
+    def entry(self, e: Entry | None, perm: tuple[int, ...] | None = None) -> Enc:
         if e is None:
             return ()
         return (e.kind._value_, self.folio(e.folio), e.page if perm is None else perm[e.page],
                 e.writable, e.exclusive, e.soft_dirty, self.slot(e.slot))
 
-    def vma(self, v: Vma) -> tuple:
+    def vma(self, v: Vma) -> Enc:
         entry, vset = self.entry, self.vset
         perm = self.perm if v.kind is MapKind.THP else None
         ptes, shadow, dontfork, holes = v.ptes, v.shadow, v.dontfork, v.holes
@@ -120,11 +125,11 @@ class _Namer:
                 tuple(sorted(holes)) if holes else (), entry(v.huge),
                 tuple([entry(e, perm) for e in ptes]), tuple([vset(s) for s in shadow]))
 
-    def process(self, p: Process) -> tuple:
+    def process(self, p: Process) -> Enc:
         return (p.has_pinned, tuple([self.vma(v) for v in p.vmas]))
 
 
-def _permuted(items: tuple, perm: tuple[int, ...]) -> tuple:
+def _permuted(items: tuple[_T, ...], perm: tuple[int, ...]) -> tuple[_T, ...]:
     """``items`` with item ``i`` moved to position ``perm[i]``."""
     out = list(items)
     for i, x in enumerate(items):
@@ -135,12 +140,13 @@ def _permuted(items: tuple, perm: tuple[int, ...]) -> tuple:
 #: Local encodings of Process objects ((id, tail permutation) -> (process, encoding, folios,
 #: slots, values)). Processes are immutable and shared between a world and its successors,
 #: so many recur.
-_LOCAL: dict[tuple[int, tuple[int, ...] | None], tuple[Process, tuple, tuple, tuple, tuple]] = {}
+_LOCAL: dict[tuple[int, tuple[int, ...] | None],
+             tuple[Process, Enc, tuple[int, ...], tuple[int, ...], tuple[str, ...]]] = {}
 _LOCAL_MAX = 200_000
 
 
 def _local(p: Process, perm: tuple[int, ...] | None = None
-           ) -> tuple[Process, tuple, tuple, tuple, tuple]:
+           ) -> tuple[Process, Enc, tuple[int, ...], tuple[int, ...], tuple[str, ...]]:
     """A process encoded on its own (tail pages permuted), with the ids it numbered, in order."""
     hit = _LOCAL.get((id(p), perm))
     if hit is not None and hit[0] is p:
@@ -157,7 +163,7 @@ def _local(p: Process, perm: tuple[int, ...] | None = None
 
 def _encode(world: World, order: tuple[Process, ...], values: dict[str, int] | None = None,
             handle_order: list[str] | None = None, perm: tuple[int, ...] | None = None
-            ) -> tuple[tuple, list[str]]:
+            ) -> tuple[Key, list[str]]:
     """The key for one process order (and tail permutation), and the reference names in order.
 
     Each process is encoded on its own (with local numbers, cached); ``links``
@@ -175,31 +181,32 @@ def _encode(world: World, order: tuple[Process, ...], values: dict[str, int] | N
     index = {p.name: i for i, p in enumerate(order)}
     big = 1 << 30
     thp = {f.id for f in world.folios if f.kind is FolioKind.THP} if perm else set()
+    tails = perm or ()  # indexed only for a folio in thp, so only when there is a perm
 
-    def where(h: object) -> tuple[int, int]:
+    def where(h: Handle) -> tuple[int, int]:
         """The reference's address and page (tail pages permuted).
 
         Once its owner has no mapping of that name (munmap, exit) the address
         is dead: nothing maps there again (the explorer has no mmap), and the
         model reads it only while the mapping exists. It is then left out (-1).
         """
-        owner = next((p for p in order if p.name == h.owner), None)  # type: ignore
-        v = owner.vma(h.mapping) if owner is not None else None  # type: ignore
+        owner = next((p for p in order if p.name == h.owner), None)
+        v = owner.vma(h.mapping) if owner is not None else None
         if v is None:
             at = -1
         elif perm is not None and v.kind is MapKind.THP:
-            at = perm[h.index]  # type: ignore
+            at = perm[h.index]
         else:
-            at = h.index  # type: ignore
-        return at, perm[h.page] if h.folio in thp else h.page  # type: ignore
+            at = h.index
+        return at, tails[h.page] if h.folio in thp else h.page
 
     places = {h.name: where(h) for h in world.handles}
 
-    def hkey(h: object) -> tuple:
-        at, page = places[h.name]  # type: ignore
-        return (index.get(h.owner, -1), h.mapping, at, h.pin, h.write,  # type: ignore
-                h.longterm, h.tracking, page, n.folios.get(h.folio, big),  # type: ignore
-                tuple(sorted(n.values.get(v, big) for v in h.allowed)))  # type: ignore
+    def hkey(h: Handle) -> Enc:
+        at, page = places[h.name]
+        return (index.get(h.owner, -1), h.mapping, at, h.pin, h.write,
+                h.longterm, h.tracking, page, n.folios.get(h.folio, big),
+                tuple(sorted(n.values.get(v, big) for v in h.allowed)))
     if handle_order is None:
         ordered = sorted(world.handles, key=hkey) if len(world.handles) > 1 else world.handles
     else:
@@ -249,7 +256,7 @@ def _orders(world: World, perm: tuple[int, ...] | None = None) -> list[tuple[Pro
     return [tuple(p for part in combo for p in part) for combo in product(*choices)]
 
 
-def _tail_sig(world: World, i: int) -> tuple:
+def _tail_sig(world: World, i: int) -> Enc:
     """What tail page ``i`` looks like, without names: the same after renaming and permuting.
 
     Only tails with equal signatures need to be tried in every order; the
@@ -286,7 +293,7 @@ def _tail_perms(world: World) -> list[tuple[int, ...] | None]:
             groups[-1].append(i)
         else:
             groups.append([i])
-    out = []
+    out: list[tuple[int, ...] | None] = []
     for combo in product(*(permutations(g) for g in groups)):
         perm = [0] * n
         for new, old in enumerate((i for part in combo for i in part), start=1):

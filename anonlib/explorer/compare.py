@@ -8,7 +8,7 @@ returns a :class:`~.results.SchemeComparison`.
 from __future__ import annotations
 
 import gc
-from collections.abc import Hashable, Iterator
+from collections.abc import Iterator
 from typing import NamedTuple
 
 from .. import model
@@ -17,7 +17,7 @@ from ..results import ModelError
 from ..scenario.parser import scheme_named
 from ..state import World
 from .alphabet import Alphabet, Names, enabled, parse_ops
-from .canon import pair_key
+from .canon import Key, pair_key
 from .engine import Arcs, breadth_first
 from .results import Difference, SchemeComparison
 from .world import WorldSpec
@@ -57,10 +57,10 @@ def compare_schemes(a: str, b: str, pages: str = "base:1", processes: int = 2, d
     alphabet = Alphabet(parse_ops(ops), processes, handles, values)
     wa, wb = spec.initial(sa), spec.initial(sb)
     res = SchemeComparison((a, b), spec, depth)
-    seen: dict[Hashable, int] = {pair_key(wa, wb): 0}
+    seen: dict[Key, int] = {pair_key(wa, wb): 0}
     ca = cb = more_a = more_b = 0
 
-    def successors(x: _Pair) -> Arcs[_Pair]:
+    def successors(x: _Pair) -> Arcs[Key, _Pair]:
         nonlocal ca, cb, more_a, more_b
         for _f, op, after_names in enabled(x.a, sa, alphabet, x.names):
             ra, rb = model.apply(x.a, op, sa), model.apply(x.b, op, sb)
@@ -81,7 +81,7 @@ def compare_schemes(a: str, b: str, pages: str = "base:1", processes: int = 2, d
                                         (str(copies[0]), str(copies[1])), copies)
             yield pair_key(ra.world, rb.world), _Pair(ra.world, rb.world, after_names, ops_)
 
-    def expand(frontier: list[_Pair]) -> Iterator[tuple[_Pair, Arcs[_Pair]]]:
+    def expand(frontier: list[_Pair]) -> Iterator[tuple[_Pair, Arcs[Key, _Pair]]]:
         for x in frontier:
             yield x, successors(x)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from .. import model
 from ..invariants import check
@@ -193,8 +194,8 @@ class CopyTable:
         out += ["| " + " | ".join(r) + " |" for r in rows[1:]]
         return "\n".join(out)
 
-    def _repr_pretty_(self, p: object, cycle: bool) -> None:
-        p.text(str(self))  # type: ignore[attr-defined]
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:  # p: IPython's PrettyPrinter
+        p.text(str(self))
 
     def _repr_html_(self) -> str:
         rows = self.rows()
@@ -215,14 +216,15 @@ def run_workload(text: str, scheme: str) -> Cell:
     broken: list[str] = []
     reads: list[str] = []
     for st in sc.statements:
-        if not st.is_op:
+        op = st.op
+        if op is None:
             continue
-        r = model.apply(world, st.action, sch)  # type: ignore[arg-type]
+        r = model.apply(world, op, sch)
         if isinstance(r, ModelError):
             return Cell(None, error=f"{st.text}: {r.message}")
         if type(st.action).__name__ in ("Read", "HandleRead"):
             reads.append(r.outcome.word)
-        for v in check(r.world, sch, world, st.action):  # type: ignore[arg-type]
+        for v in check(r.world, sch, world, op):
             if v.invariant.id not in broken:
                 broken.append(v.invariant.id)
         world = r.world

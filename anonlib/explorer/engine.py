@@ -26,9 +26,10 @@ __all__ = ["Layer", "breadth_first", "layers", "reachable"]
 
 N = TypeVar("N")  # a node of the frontier: a state and what the caller carries with it
 A = TypeVar("A")  # what an arc out of a node carries to ``arrive``
+K = TypeVar("K", bound=Hashable)  # the key of a state (a canonical form, a fingerprint)
 
 #: One node's arcs, from ``expand``: (key of the target, or None if it has none, arc)
-Arcs = Iterable[tuple[Hashable | None, A]]
+Arcs = Iterable[tuple[K | None, A]]
 
 
 class Layer(NamedTuple, Generic[N]):
@@ -39,8 +40,8 @@ class Layer(NamedTuple, Generic[N]):
     frontier: list[N]  # the nodes to expand at the next depth
 
 
-def breadth_first(start: N, seen: dict[Hashable, int], depth: int,
-                  expand: Callable[[list[N]], Iterable[tuple[N, Arcs[A]]]],
+def breadth_first(start: N, seen: dict[K, int], depth: int,
+                  expand: Callable[[list[N]], Iterable[tuple[N, Arcs[K, A]]]],
                   arrive: Callable[[N, A, int | None], N | None]) -> Iterator[Layer[N]]:
     """Expand from ``start`` to at most ``depth`` steps; yield each depth's :class:`Layer`.
 
@@ -89,17 +90,17 @@ def layers(scheme: str | Scheme, pages: str, depth: int, key: str = "canonical"
     spec = WorldSpec.parse(pages)
     w0 = spec.initial(sch)
     alphabet = Alphabet()
-    seen: dict[Hashable, int] = {keyfn(w0): 0}
+    seen: dict[Key, int] = {keyfn(w0): 0}
     worlds = [w0]
 
-    def successors(world: World, names: Names) -> Arcs[tuple[World, Names]]:
+    def successors(world: World, names: Names) -> Arcs[Key, tuple[World, Names]]:
         for _f, op, after in enabled(world, sch, alphabet, names):
             r = model.apply(world, op, sch)
             if not isinstance(r, ModelError):
                 yield keyfn(r.world), (r.world, after)
 
     def expand(frontier: list[tuple[World, Names]]
-               ) -> Iterator[tuple[tuple[World, Names], Arcs[tuple[World, Names]]]]:
+               ) -> Iterator[tuple[tuple[World, Names], Arcs[Key, tuple[World, Names]]]]:
         for node in frontier:
             yield node, successors(*node)
 
@@ -110,7 +111,7 @@ def layers(scheme: str | Scheme, pages: str, depth: int, key: str = "canonical"
         return child
 
     def so_far() -> dict[Key, World]:
-        return dict(zip(seen, worlds, strict=True))  # type: ignore[arg-type]
+        return dict(zip(seen, worlds, strict=True))
 
     yield so_far(), [(w0, spec.names())]
     done = 0

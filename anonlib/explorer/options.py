@@ -133,7 +133,7 @@ def check_api(scheme: object, pages: object, processes: int, depth: int, ops: ob
         world("pages", pages, after)
     if not isinstance(ops, str) and not isinstance(ops, Iterable):
         raise InputError(f"ops is a string or a list of families, not {type(ops).__name__}")
-    check_ops("ops", ops)  # type: ignore[arg-type]
+    check_ops("ops", ops)
     if invariants is not None:
         if not isinstance(invariants, (str, list, tuple)):
             raise InputError(f"invariants is a list of ids, not {type(invariants).__name__}")

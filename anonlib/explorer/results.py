@@ -92,7 +92,8 @@ class ExploreResult:
     depth_reached: int = 0
     exhausted: bool = False
     per_depth: list[tuple[int, int]] = field(default_factory=list)  # (new states, transitions)
-    coverage: Counter = field(default_factory=Counter)  # (row, column, skipped) -> count
+    #: (row, column, skipped) -> count
+    coverage: Counter[tuple[str, str, bool]] = field(default_factory=Counter)
     violations: list[Counterexample] = field(default_factory=list)
     known: list[Counterexample] = field(default_factory=list)
     not_expanded: int = 0  # states past a violation (or a known gap), left unexplored

@@ -59,7 +59,7 @@ import multiprocessing
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -92,7 +92,7 @@ class _Ctx:
     #: same world is reached along many paths, and a dict lookup is ten times cheaper
     #: than the canonical form. Emptied when it reaches _FPS_MAX entries: it keeps the
     #: worlds it names alive (thp:2 to depth 5: about 0.3 GB more, 10% less time).
-    fps: dict[tuple, int] = field(default_factory=dict)
+    fps: dict[tuple[object, ...], int] = field(default_factory=dict)
     #: The coverage row of each operation tried so far: the same few hundred operations
     #: come back in every state, and a lookup is cheaper than working the label out.
     rows: dict[Op, str] = field(default_factory=dict)
@@ -149,8 +149,8 @@ def _violations(prior: CheckedMem, world: World, op: Op, ctx: _Ctx, full: bool
     return ctx.checker.check(world, op=op, prior=prior, transition_only=not full)
 
 
-def _expand(world: World, names: Names, ctx: _Ctx, seen: Any, local: set | None,
-            cov: Counter, counts: _Counts) -> list[_Rec]:
+def _expand(world: World, names: Names, ctx: _Ctx, seen: Any, local: set[int] | None,
+            cov: Counter[tuple[str, str, bool]], counts: _Counts) -> list[_Rec]:
     """Apply every enabled operation to one state; count, check, and keep what matters.
 
     A transition is counted if the model carries the operation out (a
@@ -208,11 +208,12 @@ _WORKER: dict[str, Any] = {}
 _CAN_FORK = "fork" in multiprocessing.get_all_start_methods()
 
 
-def _worker_chunk(bounds: tuple[int, int]) -> tuple[list[list[_Rec]], _Counts, Counter]:
+def _worker_chunk(bounds: tuple[int, int]
+                  ) -> tuple[list[list[_Rec]], _Counts, Counter[tuple[str, str, bool]]]:
     """Expand frontier[lo:hi] in a forked worker against the depth's snapshot of ``seen``."""
     frontier, ctx, seen = _WORKER["frontier"], _WORKER["ctx"], _WORKER["seen"]
     local: set[int] = set()
-    cov: Counter = Counter()
+    cov: Counter[tuple[str, str, bool]] = Counter()
     counts = _Counts()
     out = []
     for i in range(*bounds):
@@ -328,7 +329,7 @@ def _search(res: ExploreResult, ctx: _Ctx, spec: WorldSpec, depth: int, jobs: in
     a violation or a crash (known gaps aside).
     """
     w0 = spec.initial(ctx.scheme)
-    seen: dict[Hashable, int] = {hash(ctx.key(w0)): 0}  # fingerprint -> state number
+    seen: dict[int, int] = {hash(ctx.key(w0)): 0}  # fingerprint -> state number
     parent: list[int] = [-1]
     via: list[Op | None] = [None]
     res.per_depth.append((1, 0))
@@ -367,7 +368,7 @@ def _search(res: ExploreResult, ctx: _Ctx, spec: WorldSpec, depth: int, jobs: in
             crashes[c.error] = Counterexample("crash", c.error, ctx.scheme.name, spec,
                                               tuple(path(sid) + [c.op]), (), command=cmd)
 
-    def expand(frontier: list[_Node]) -> Iterator[tuple[_Node, Arcs[_Rec]]]:
+    def expand(frontier: list[_Node]) -> Iterator[tuple[_Node, Arcs[int, _Rec]]]:
         nonlocal counts
         counts = _Counts()
         results: Iterable[tuple[_Node, list[_Rec]]]
@@ -425,14 +426,14 @@ def _search(res: ExploreResult, ctx: _Ctx, spec: WorldSpec, depth: int, jobs: in
         res.known = []
 
 
-def _serial(frontier: list[_Node], ctx: _Ctx, seen: dict[Hashable, int],
+def _serial(frontier: list[_Node], ctx: _Ctx, seen: dict[int, int],
             res: ExploreResult, counts: _Counts) -> Iterable[tuple[_Node, list[_Rec]]]:
     for node in frontier:
         _sid, world, names = node
         yield node, _expand(world, names, ctx, seen, None, res.coverage, counts)
 
 
-def _parallel(frontier: list[_Node], ctx: _Ctx, seen: dict[Hashable, int],
+def _parallel(frontier: list[_Node], ctx: _Ctx, seen: dict[int, int],
               jobs: int, res: ExploreResult, counts: _Counts
               ) -> Iterable[tuple[_Node, list[_Rec]]]:
     """Expand one depth with ``jobs`` forked workers sharing this depth's snapshot of ``seen``.

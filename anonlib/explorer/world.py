@@ -88,10 +88,10 @@ class WorldSpec:
                 raise ValueError(f"--after: statement {where} ({clip(lines[where - 1], 80)}), "
                                  f"column {sc.column}: {sc.message}")
             raise ValueError(f"--after: {sc.message}")
-        ops = [st.action for st in sc.statements if st.is_op]
+        ops = [op for st in sc.statements if (op := st.op) is not None]
         if len(ops) != len(sc.statements):
             raise ValueError("--after takes operations only (no expect or show)")
-        return tuple(ops[len(self.setup()):])  # type: ignore[arg-type]
+        return tuple(ops[len(self.setup()):])
 
     def text(self) -> str:
         out = []

@@ -82,8 +82,8 @@ def parse_known(text: str, source: str = "known-differences.toml") -> list[Known
     """Parse the TOML text; raises :class:`KnownDifferencesError` naming the bad entry."""
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise KnownDifferencesError(f"{source}: {e}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise KnownDifferencesError(f"{source}: {err}") from None
     unknown = set(data) - {"difference"}
     if unknown:
         raise KnownDifferencesError(f"{source}: unknown top-level key(s) {_names(unknown)}; "

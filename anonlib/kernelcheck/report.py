@@ -206,6 +206,6 @@ def markdown(report: Report, *, rerun: str = "") -> str:
     if report.known:
         out += ["", "## Known differences", "",
                 "| where | why the model differs | does it matter |", "|---|---|---|"]
-        for k in report.known:
-            out.append(f"| `{_md(k.label())}` | {_md(k.why)} | {_md(k.matters)} |")
+        for kd in report.known:
+            out.append(f"| `{_md(kd.label())}` | {_md(kd.why)} | {_md(kd.matters)} |")
     return "\n".join(out).rstrip() + "\n"

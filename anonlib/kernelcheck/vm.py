@@ -69,8 +69,9 @@ HOW_TO_INSTALL = (
 )
 
 
-def _run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)  # type: ignore
+def _run(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+         ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, check=True, text=True, capture_output=True, env=env, cwd=cwd)
 
 
 # ------------------------------------------------------------------ tools

@@ -178,7 +178,7 @@ def do_swap_page(m: Mem, loc: Loc, write: bool) -> str | None:
     v = m.vma(loc.proc, loc.vma)
     slot = e.slot
     f = m.swapcache_folio(slot)
-    if f is not None and f.pages[f.swapcache.index(slot)].hwpoison:  # type: ignore[union-attr]
+    if f is not None and f.swapcache is not None and f.pages[f.swapcache.index(slot)].hwpoison:
         return SIGBUS
     if f is None:
         f = m.new_folio(FolioKind.SMALL, (m.slots[slot].data,))

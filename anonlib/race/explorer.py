@@ -376,12 +376,12 @@ def _shortest_readable(
     )
     _, i, c = ends[0]
     path: list[Event] = []
-    key: tuple[int, int] | None = (i, c)
-    while key is not None and best[key][2] is not None:
-        _, prev, ev = best[key]
-        assert ev is not None
-        path.append(ev)
-        key = prev
+    at: tuple[int, int] | None = (i, c)
+    while at is not None and best[at][2] is not None:
+        _, prev, step = best[at]
+        assert step is not None
+        path.append(step)
+        at = prev
     return path[::-1]
 
 

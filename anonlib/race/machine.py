@@ -347,8 +347,8 @@ class Machine:
         return None
 
     def initial(self, memory: Mapping[str, Any]) -> State:
-        cpus = tuple(Cpu(pc=self._advance(p, p.first, {})) for p in self.programs)
-        return State(tuple(sorted(memory.items())), cpus)  # type: ignore[arg-type]
+        a, b = (Cpu(pc=self._advance(p, p.first, {})) for p in self.programs)
+        return State(tuple(sorted(memory.items())), (a, b))
 
     @staticmethod
     def _forward(cpu: Cpu, loc: str, mem: Mapping[str, Any]) -> tuple[bool, Any]:

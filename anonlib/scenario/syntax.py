@@ -93,6 +93,12 @@ class Statement:
     def is_op(self) -> bool:
         return not isinstance(self.action, (ExpectState, ExpectInvariants, Show))
 
+    @property
+    def op(self) -> Op | None:
+        """``action`` if it is an operation, None for a check (typed, unlike ``is_op``)."""
+        a = self.action
+        return None if isinstance(a, (ExpectState, ExpectInvariants, Show)) else a
+
 
 @dataclass(frozen=True)
 class Scenario:

@@ -7,6 +7,7 @@ text form is deterministic (nbval compares it); the HTML form is a table.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..scenario.parser import scheme_named, unknown_scheme
 from ..scenario.runner import ScenarioResult, run_scenario
@@ -41,8 +42,8 @@ class Comparison:
         return "\n".join(f"{r.scheme:<{width}}  exit {r.exit_code}  {self._why(r)}"
                          for r in self.results)
 
-    def _repr_pretty_(self, p: object, cycle: bool) -> None:
-        p.text(str(self))  # type: ignore[attr-defined]
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:  # p: IPython's PrettyPrinter
+        p.text(str(self))
 
     def _repr_html_(self) -> str:
         rows = "".join(

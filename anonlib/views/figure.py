@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
@@ -36,8 +37,11 @@ from ..schemes import Scheme
 from ..state import ZERO_FOLIO, Entry, EntryKind, Process, Vma, World
 from .render import OKABE_ITO, entry_fields
 
+if TYPE_CHECKING:
+    from matplotlib.typing import LineStyleType
+
 #: Fill colour, hatch and arrow line style per entry kind.
-KIND_STYLE: dict[str, tuple[str, str, str]] = {
+KIND_STYLE: dict[str, tuple[str, str, LineStyleType]] = {
     "present": (OKABE_ITO["blue"], "", "-"),
     "swap": (OKABE_ITO["orange"], "..", "--"),
     "migration": (OKABE_ITO["vermillion"], "//", "--"),
@@ -47,7 +51,8 @@ KIND_STYLE: dict[str, tuple[str, str, str]] = {
     "none": ("#bbbbbb", "", "-"),
 }
 EXCLUSIVE_FILL = OKABE_ITO["green"]
-HOLDER_STYLE = {"pin": (OKABE_ITO["black"], "-", 1.6), "get": ("#555555", "--", 1.2)}
+HOLDER_STYLE: dict[str, tuple[str, LineStyleType, float]] = {
+    "pin": (OKABE_ITO["black"], "-", 1.6), "get": ("#555555", "--", 1.2)}
 
 # x positions (data units; the axes span 0..12)
 _X_PROC, _X_MAP, _X_ENTRY, _W_ENTRY = 0.05, 0.25, 0.55, 3.1
@@ -111,16 +116,16 @@ class _Canvas:
         else:
             self.sink.add_artist(artist)
 
-    def text(self, x: float, y: float, s: str, gid: str | None = None, **kw: object) -> None:
+    def text(self, x: float, y: float, s: str, gid: str | None = None, **kw: Any) -> None:
         kw.setdefault("fontsize", self.fs)
         kw.setdefault("va", "center")
-        t = Text(x, y, s, **kw)  # type: ignore[arg-type]
+        t = Text(x, y, s, **kw)
         if gid:
             t.set_gid(gid)
         self.add(t)
 
-    def arrow(self, start: tuple[float, float], end: tuple[float, float], color: str, ls: str,
-              lw: float, gid: str) -> None:
+    def arrow(self, start: tuple[float, float], end: tuple[float, float], color: str,
+              ls: LineStyleType, lw: float, gid: str) -> None:
         self.add(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=7, color=color,
                                  linestyle=ls, linewidth=lw, shrinkA=1, shrinkB=2, gid=gid,
                                  transform=self.data))
@@ -190,12 +195,13 @@ def world_figure(world: World, scheme: Scheme, ax: Axes | None = None,
     next_free = 0.0
     for h in sorted(world.handles, key=lambda h: (page_rows.get((h.folio, h.page), 0.0), h.name)):
         want = zero_row if h.folio == ZERO_FOLIO else page_rows.get((h.folio, h.page))
-        row = max(want if want is not None else 0.5, next_free + 0.5)
-        holder_rows[h.name] = row
-        next_free = row + 0.6
+        at = max(want if want is not None else 0.5, next_free + 0.5)
+        holder_rows[h.name] = at
+        next_free = at + 0.6
     top = max(float(len(left)), mid, next_free, 6.0)
     head = 1.0 if title else 0.0
     span = top + 0.9 + head  # the layout's height, in rows
+    fig: Figure
     if ax is None:
         # 8 in wide; 0.2 in a row up to 5 in, so small worlds give short figures
         key = 0.5 if legend else 0.0
@@ -284,8 +290,8 @@ def world_figure(world: World, scheme: Scheme, ax: Axes | None = None,
             c.text(_X_PROC, y(r), f"process {row.key}{pinned}", fontweight="bold",
                    gid=f"label:process {row.key}")
             continue
+        assert row.vma is not None
         v = row.vma
-        assert v is not None
         if row.what == "vma":
             prot = "rw" if v.writable else "ro"
             c.text(_X_MAP, y(r), f"{v.name}: {v.kind.value} {v.npages} {prot}",
@@ -408,7 +414,8 @@ def _palette() -> list[int]:
     for hexcolour in OKABE_ITO.values():
         r, g, b, _a = to_rgba(hexcolour)
         for t in (1.0, 0.75, 0.5, 0.25, 0.12):
-            colours.append(tuple(round(255 * (t * c + 1 - t)) for c in (r, g, b)))  # type: ignore[misc]
+            rr, gg, bb = (round(255 * (t * c + 1 - t)) for c in (r, g, b))
+            colours.append((rr, gg, bb))
     colours += [(0xF4, 0xF4, 0xF4), (0xEE, 0xEE, 0xEE), (0xFF, 0xF4, 0xDC), (0xBB, 0xBB, 0xBB)]
     flat = [c for rgb in colours for c in rgb]
     return flat + flat[:3] * (256 - len(colours))

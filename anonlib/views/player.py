@@ -90,7 +90,7 @@ def trace_frames(result: ScenarioResult) -> list[Frame]:
     prev_clean = False  # the previous frame's world was checked and every invariant held
     for i, step in enumerate(result.trace, start=1):
         st = step.statement
-        op: Op | None = st.action if st.is_op else None  # type: ignore[assignment]
+        op = st.op
         # The run checked most steps itself (the same check, the same worlds); a step it did
         # not check that leaves a clean world as it was (show, expect on a page) is clean too.
         found = result.checked.get(i - 1)
