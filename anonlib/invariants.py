@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from .mem import MAPPING_KINDS, Loc, Mem
 from .ops import Clears, Effect, Mprotect, Op, Sets
@@ -95,7 +95,7 @@ class Offender:
     kind: str | None = None
     slot: int | None = None
     mapped_by: tuple[tuple[str, str, int], ...] = ()
-    expected: tuple[str, ...] | int | None = None
+    expected: tuple[str, ...] | int | Page | None = None
     seen: str | int | Page | None = None
 
     def __str__(self) -> str:
@@ -245,11 +245,14 @@ def _value_at(m: Mem, proc: str, vma: str, index: int) -> str | None:
     return m.data(e.folio, page)
 
 
-def _memo(m: CheckedMem, key: str, compute: Callable[[CheckedMem], object]) -> Any:
+T = TypeVar("T")
+
+
+def _memo(m: CheckedMem, key: str, compute: Callable[[CheckedMem], T]) -> T:
     """Compute a derived map once per CheckedMem."""
     if key not in m.memo:
         m.memo[key] = compute(m)
-    return m.memo[key]
+    return cast(T, m.memo[key])  # the memo holds what ``compute`` returned for this key
 
 
 def _raw_flags(m: CheckedMem) -> dict[Page, bool]:
@@ -262,7 +265,7 @@ def _changed(before: CheckedMem, after: CheckedMem) -> list[tuple[Page, bool]]:
     in page order. The transition checks INV-2, 7, 8 and 9 look only at these."""
     hit = after.memo.get("changed")
     if hit is not None and hit[0] is before:
-        return hit[1]
+        return cast(list[tuple[Page, bool]], hit[1])  # stored below, for this ``before``
     out = []
     for fid, f in after.folios.items():
         was = before.folios.get(fid)

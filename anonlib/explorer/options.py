@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from ..invariants import BY_ID
-from ..ops import STATEMENTS, to_text
-from ..scenario.parser import MAX_PAGES, parse, q, suggest
+from ..ops import MAX_PAGES, STATEMENTS, to_text
+from ..scenario.parser import parse, q, suggest
 from ..scenario.runner import unknown_scheme
 from ..scenario.syntax import InputError, ScenarioError
 from ..schemes import SCHEMES, Scheme

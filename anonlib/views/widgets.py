@@ -529,7 +529,9 @@ def enabled_ops(world: World, scheme: Scheme, used: set[str] | None = None
     """
     from ..explorer.alphabet import HANDLE_NAMES, PROC_NAMES, Alphabet, Names, enabled
 
-    alphabet = Alphabet(**PLAYGROUND_BOUNDS)
+    bounds = PLAYGROUND_BOUNDS
+    alphabet = Alphabet(processes=bounds["processes"], handles=bounds["handles"],
+                        values=bounds["values"])
     used = set(used or ()) | {p.name for p in world.procs} | {h.name for h in world.handles}
     names = Names(procs=_next_index(PROC_NAMES, used), handles=_next_index(HANDLE_NAMES, used))
     cands: list[tuple[str, Op]] = []
