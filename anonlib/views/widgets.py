@@ -633,8 +633,8 @@ class Playground(_Displayed):
             sc = parse(self.base_text)
             if isinstance(sc, Scenario):
                 for st in sc.statements:
-                    if st.is_op:
-                        used |= _names_in(st.action)  # type: ignore[arg-type]
+                    if st.op is not None:
+                        used |= _names_in(st.op)
         for p in self.start.procs:
             used |= {f"{p.name} {v.name}" for v in p.vmas}
         return used
@@ -683,8 +683,9 @@ class Playground(_Displayed):
                 return op
         if self.base_text is not None:  # a value of its own, say: parse in context
             sc = parse(self.script() + "\n" + text.strip() + "\n")
-            if isinstance(sc, Scenario) and sc.statements and sc.statements[-1].is_op:
-                return sc.statements[-1].action  # type: ignore[return-value]
+            last = sc.statements[-1].op if isinstance(sc, Scenario) and sc.statements else None
+            if last is not None:
+                return last
             raise InputError(f"not a statement here: {q(text)}: {sc}")
         raise InputError(f"not an enabled operation: {q(text)}")
 
