@@ -42,6 +42,8 @@ from .state import (
     replace,
 )
 
+#: Large anonymous folios (the head-only scheme keeps one flag per such folio).
+LARGE_ANON = frozenset({FolioKind.THP, FolioKind.MTHP})
 #: Entry kinds that map a page and hold a reference on its folio.
 MAPPING_KINDS = (EntryKind.PRESENT, EntryKind.DEVICE_PRIVATE, EntryKind.DEVICE_EXCLUSIVE)
 #: Entry kinds that name a physical page (including those that hold no reference).
@@ -302,7 +304,7 @@ class Mem:
         f = self.folios[fid]
         if huge or f.kind is FolioKind.HUGETLB:
             return 0
-        if self.scheme.head_only and f.kind is FolioKind.THP:
+        if self.scheme.head_only and f.kind in LARGE_ANON:
             return 0
         return index
 
@@ -324,7 +326,7 @@ class Mem:
             return
         f = self.folios[fid]
         assert f.kind is not FolioKind.KSM, "KSM pages are never exclusive"
-        if (self.scheme.head_only and f.kind is FolioKind.THP and not huge
+        if (self.scheme.head_only and f.kind in LARGE_ANON and not huge
                 and set(indexes) != set(range(len(f.pages)))):
             return  # one bit cannot say "only these subpages": stays as it is
         for i in {self.flag_page(fid, i, huge) for i in indexes}:

@@ -317,7 +317,6 @@ def _kernel(m: Mem, op: Kernel) -> Outcome:
         raise OpFailed(f"kernel device-exclusive: make_device_exclusive does not exist in the "
                        f"{m.scheme.name} scheme ({m.scheme.versions}); it arrived in 5.14",
                        ErrorKind.INVALID)
-    v = m.vma(ref.proc, ref.mapping)
     if act is KernelAction.SPLIT_PMD:
         if not split_huge_pmd(m, ref.proc, ref.mapping):
             raise BackOff(f"{ref.mapping} of {ref.proc} is not mapped by a PMD")
@@ -365,15 +364,15 @@ def _kernel(m: Mem, op: Kernel) -> Outcome:
         vmscan.shrink_folio_list(m, e.folio)
         return OK
     if act is KernelAction.MIGRATE_BEGIN:
-        migrate.migrate_folio_unmap(m, e.folio)
+        migrate.migrate_folio_unmap(m, migrate.migrate_pages(m, e.folio, e.page))
         return OK
     if act is KernelAction.MIGRATE:
-        migrate.migrate_folio_unmap(m, e.folio)
-        reason = migrate.migrate_folio_move(m, e.folio)
+        fid = migrate.migrate_pages(m, e.folio, e.page)
+        migrate.migrate_folio_unmap(m, fid)
+        reason = migrate.migrate_folio_move(m, fid)
         return Outcome("skipped", reason) if reason else OK
     if act is KernelAction.SPLIT_FOLIO:
-        if v.kind is not MapKind.THP:
-            raise BackOff(f"{ref.mapping} is not a THP mapping")
+        # the large folio mapped at the page (a THP mapping's one folio, or an mTHP)
         reason = split_folio(m, e.folio)
         if reason:
             raise BackOff(reason)

@@ -35,11 +35,12 @@ MAX_PAGES = 512
 
 
 class MapKind(Enum):
-    """What backs an anonymous mapping (``P mmap A N|thp|hugetlb``)."""
+    """What backs an anonymous mapping (``P mmap A N|thp|hugetlb|mthp``, ``P mmap A N mthp``)."""
 
     BASE = "base"
     THP = "thp"
     HUGETLB = "hugetlb"
+    MTHP = "mthp"  # faults allocate mTHP folios of the enabled sizes, mapped by PTEs
 
 
 class Advice(Enum):
@@ -375,38 +376,50 @@ class Spawn(Operation):
 
 @dataclass(frozen=True)
 class Mmap(Operation):
-    """``P mmap A N`` / ``P mmap A thp`` / ``P mmap A hugetlb``."""
+    """``P mmap A N`` / ``P mmap A thp`` / ``P mmap A hugetlb`` / ``P mmap A [N] mthp``."""
 
     subject = Subject.PROCESS
     verbs = ("mmap",)
-    keywords = ("thp", "hugetlb")
+    keywords = ("thp", "hugetlb", "mthp")
     families = ("mmap",)
     explored = False
 
     proc: str
     mapping: str
     kind: MapKind
-    npages: int = 0  # for BASE; THP and hugetlb sizes come from the world's config
+    #: for BASE, and for MTHP when given; THP, hugetlb and a bare ``mthp`` take their
+    #: size from the world's config
+    npages: int = 0
 
     @classmethod
     def read(cls, r: Reader, subject: str, tokens: list[Word]) -> Mmap:
-        name_tok, size = r.args(
-            tokens, 2, "the mapping name and its size: 'P mmap A 4', 'thp' or 'hugetlb'", start=2
-        )
+        sizes = "'P mmap A 4', 'thp', 'hugetlb', 'mthp' or '4 mthp'"
+        last = tokens[-1] if len(tokens) == 5 else None
+        if last is not None and not last.quoted and last.text == "mthp":
+            name_tok, size = tokens[2], tokens[3]
+        else:
+            name_tok, size = r.args(tokens, 2, f"the mapping name and its size: {sizes}",
+                                    start=2)
         name = r.new_mapping_name(name_tok, subject)
-        if size.text in ("thp", "hugetlb") and not size.quoted:
+        if size.text in ("thp", "hugetlb", "mthp") and not size.quoted and last is None:
             kind = MapKind(size.text)
             r.map(subject, name, kind, r.pages_for(kind))
             return cls(subject, name, kind)
         npages = r.number(size)
         if npages is None or not 1 <= npages <= MAX_PAGES:
             r.fail(size.column, f"the size must be a number of pages from 1 to {MAX_PAGES}, "
-                                f"'thp' or 'hugetlb', not {r.quote(size.raw)}")
-        r.map(subject, name, MapKind.BASE, npages)
-        return cls(subject, name, MapKind.BASE, npages)
+                                f"'thp', 'hugetlb' or 'mthp', not {r.quote(size.raw)}")
+        kind = MapKind.MTHP if last is not None else MapKind.BASE
+        r.map(subject, name, kind, npages)
+        return cls(subject, name, kind, npages)
 
     def text(self) -> str:
-        size = str(self.npages) if self.kind is MapKind.BASE else self.kind.value
+        if self.kind is MapKind.BASE:
+            size = str(self.npages)
+        elif self.kind is MapKind.MTHP and self.npages:
+            size = f"{self.npages} mthp"
+        else:
+            size = self.kind.value
         return f"{self.proc} mmap {self.mapping} {size}"
 
     def scope(self) -> Scope:

@@ -201,7 +201,8 @@ class FolioKind(Enum):
     """What kind of folio: decides granularity of the flag and the COW rules."""
 
     SMALL = "small"
-    THP = "thp"
+    THP = "thp"  # PMD-sized: may be mapped by a PMD (folio_test_pmd_mappable)
+    MTHP = "mthp"  # a large folio below the PMD size, mapped by PTEs only (6.8+)
     HUGETLB = "hugetlb"
     KSM = "ksm"
     DEVICE = "device-private"
@@ -224,10 +225,19 @@ class Folio:
     kind: FolioKind
     pages: tuple[Page, ...]
     swapcache: tuple[int, ...] | None = None
+    #: PG_partially_mapped (6.12): some page lost its last mapping while others stayed
+    #: mapped; history, not derivable from the page tables (see anon_rmap.folio_remove_rmap)
+    partially_mapped: bool = False
 
     @property
     def large(self) -> bool:
+        """folio_test_large(): more than one page."""
         return len(self.pages) > 1
+
+    @property
+    def pmd_mappable(self) -> bool:
+        """folio_test_pmd_mappable(): PMD-sized (a THP; an mTHP never is)."""
+        return self.kind is FolioKind.THP
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,12 +277,17 @@ class Config:
     thp_pages: int = 4
     hugetlb_pages: int = 4
     swap_slots: int = 16
+    #: the mTHP sizes enabled for ``mthp`` mappings, in pages, largest first
+    #: (hugepages-<size>kB/enabled set to ``madvise``; 16 kB by default)
+    mthp_pages: tuple[int, ...] = (4,)
 
     def pages_for(self, kind: MapKind, npages: int = 0) -> int:
         if kind is MapKind.THP:
             return self.thp_pages
         if kind is MapKind.HUGETLB:
             return self.hugetlb_pages
+        if kind is MapKind.MTHP and not npages:
+            return self.mthp_pages[0]
         return npages
 
 

@@ -165,7 +165,7 @@ def test_config_sizes_reach_mmap() -> None:
             1,
             8,
             "unknown config key 'thp_page'; did you mean 'thp_pages'? keys: thp_pages, "
-            "hugetlb_pages, swap_slots",
+            "hugetlb_pages, swap_slots, mthp_pages",
         ),
         ("config thp_pages=x\n", 1, 18, "thp_pages must be a whole number, not 'x'"),
         ("config thp_pages=-2\n", 1, 18, "thp_pages must be a whole number, not '-2'"),
@@ -518,19 +518,19 @@ E = [
         PRELUDE + "P mmap B 0\n",
         3,
         10,
-        "the size must be a number of pages from 1 to 512, 'thp' or 'hugetlb', not '0'",
+        "the size must be a number of pages from 1 to 512, 'thp', 'hugetlb' or 'mthp', not '0'",
     ),
     (
         PRELUDE + "P mmap B huge\n",
         3,
         10,
-        "the size must be a number of pages from 1 to 512, 'thp' or 'hugetlb', not 'huge'",
+        "the size must be a number of pages from 1 to 512, 'thp', 'hugetlb' or 'mthp', not 'huge'",
     ),
     (
         PRELUDE + "P mmap B\n",
         3,
         10,
-        "missing the mapping name and its size: 'P mmap A 4', 'thp' or 'hugetlb'",
+        "missing the mapping name and its size: 'P mmap A 4', 'thp', 'hugetlb', 'mthp' or '4 mthp'",
     ),
     (PRELUDE + "P mmap pin 1\n", 3, 8, "'pin' is a keyword and cannot name a mapping"),
     # GUP

@@ -52,7 +52,7 @@ ENCODED_FIELDS: dict[str, tuple[str, ...]] = {
     "Vma": ("name", "kind", "npages", "writable", "softdirty_tracking", "dontfork", "holes",
             "huge", "ptes", "shadow"),
     "Entry": ("kind", "folio", "page", "writable", "exclusive", "soft_dirty", "slot"),
-    "Folio": ("id", "kind", "pages", "swapcache"),
+    "Folio": ("id", "kind", "pages", "swapcache", "partially_mapped"),
     "Page": ("data", "anon_exclusive", "hwpoison"),
     "Handle": ("name", "owner", "pin", "write", "longterm", "folio", "page", "mapping", "index",
                "tracking", "allowed"),
@@ -114,7 +114,7 @@ class _Namer:
 
     def vma(self, v: Vma) -> Enc:
         entry, vset = self.entry, self.vset
-        perm = self.perm if v.kind is MapKind.THP else None
+        perm = self.perm if v.kind in _TAIL_MAPS else None
         ptes, shadow, dontfork, holes = v.ptes, v.shadow, v.dontfork, v.holes
         if perm is not None:
             ptes, shadow = _permuted(ptes, perm), _permuted(shadow, perm)
@@ -180,7 +180,7 @@ def _encode(world: World, order: tuple[Process, ...], values: dict[str, int] | N
                       tuple([n.value(v) for v in vals])))
     index = {p.name: i for i, p in enumerate(order)}
     big = 1 << 30
-    thp = {f.id for f in world.folios if f.kind is FolioKind.THP} if perm else set()
+    thp = {f.id for f in world.folios if f.kind in _TAIL_FOLIOS} if perm else set()
     tails = perm or ()  # indexed only for a folio in thp, so only when there is a perm
 
     def where(h: Handle) -> tuple[int, int]:
@@ -194,7 +194,7 @@ def _encode(world: World, order: tuple[Process, ...], values: dict[str, int] | N
         v = owner.vma(h.mapping) if owner is not None else None
         if v is None:
             at = -1
-        elif perm is not None and v.kind is MapKind.THP:
+        elif perm is not None and v.kind in _TAIL_MAPS:
             at = perm[h.index]
         else:
             at = h.index
@@ -225,12 +225,13 @@ def _encode(world: World, order: tuple[Process, ...], values: dict[str, int] | N
     value, slot = n.value, n.slot
     for f in reached + rest:
         pages, cache = f.pages, f.swapcache
-        if perm is not None and f.kind is FolioKind.THP:
+        if perm is not None and f.kind in _TAIL_FOLIOS:
             pages = _permuted(pages, perm)
             cache = None if cache is None else _permuted(cache, perm)
         folios.append((n.folio(f.id), f.kind._value_,
                        tuple([(value(p.data), p.anon_exclusive, p.hwpoison) for p in pages]),
-                       () if cache is None else (-1,) + tuple([slot(s) for s in cache])))
+                       () if cache is None else (-1,) + tuple([slot(s) for s in cache]),
+                       f.partially_mapped))
     slots = sorted(world.slots, key=lambda s: (n.slots.get(s.id, big), s.id))
     key = (tuple(procs), tuple(links), handles, tuple(folios),
            tuple([(slot(s.id), value(s.data)) for s in slots]))
@@ -256,6 +257,35 @@ def _orders(world: World, perm: tuple[int, ...] | None = None) -> list[tuple[Pro
     return [tuple(p for part in combo for p in part) for combo in product(*choices)]
 
 
+#: Mapping and folio kinds whose tail pages the key may permute.
+_TAIL_MAPS = frozenset({MapKind.THP, MapKind.MTHP})
+_TAIL_FOLIOS = frozenset({FolioKind.THP, FolioKind.MTHP})
+
+
+def tail_pages(world: World) -> int:
+    """How many pages the world's large folios have, if their tails may be permuted; else 0.
+
+    A world with THP mappings or folios: ``thp_pages``. A world with mTHP
+    mappings or folios instead: the one enabled mTHP size, when every ``mthp``
+    mapping is exactly one such block and every mTHP folio has that size (as in
+    the explorer's ``mthp:N`` world); a page index then always names the same
+    position of the mapping. A world with both, or an mTHP world of other
+    shapes: 0 (no permutation: correct, only slower).
+    """
+    maps = {v.kind.value for p in world.procs for v in p.vmas if v.kind in _TAIL_MAPS}
+    kinds = maps | {f.kind.value for f in world.folios if f.kind in _TAIL_FOLIOS}
+    if kinds == {"thp"}:
+        return world.config.thp_pages
+    if kinds != {"mthp"} or len(world.config.mthp_pages) != 1:
+        return 0
+    n = world.config.mthp_pages[0]
+    if any(v.kind is MapKind.MTHP and v.npages != n for p in world.procs for v in p.vmas):
+        return 0
+    if any(f.kind is FolioKind.MTHP and len(f.pages) != n for f in world.folios):
+        return 0
+    return n
+
+
 def _tail_sig(world: World, i: int) -> Enc:
     """What tail page ``i`` looks like, without names: the same after renaming and permuting.
 
@@ -265,12 +295,12 @@ def _tail_sig(world: World, i: int) -> Enc:
     entries = []
     for p in world.procs:
         for v in p.vmas:
-            if v.kind is MapKind.THP:
+            if v.kind in _TAIL_MAPS:
                 e = v.ptes[i] if i < len(v.ptes) else None
                 entries.append((v.name, i in v.dontfork, i in v.holes, () if e is None else (
                     e.kind._value_, e.writable, e.exclusive, e.soft_dirty, e.page == i,
                     e.folio == ZERO_FOLIO, e.slot >= 0)))
-    thp = [f for f in world.folios if f.kind is FolioKind.THP]
+    thp = [f for f in world.folios if f.kind in _TAIL_FOLIOS]
     pages = [(f.pages[i].anon_exclusive, f.pages[i].hwpoison, f.pages[i].data == ZERO_VALUE,
               f.swapcache is not None) for f in thp]
     ids = {f.id for f in thp}
@@ -280,10 +310,9 @@ def _tail_sig(world: World, i: int) -> Enc:
 
 def _tail_perms(world: World) -> list[tuple[int, ...] | None]:
     """The tail-page permutations to try (old index -> new): tails sorted by signature,
-    every order within a group of equal ones; ``[None]`` when the world has no THP."""
-    n = world.config.thp_pages
-    if n < 3 or not (any(v.kind is MapKind.THP for p in world.procs for v in p.vmas)
-                     or any(f.kind is FolioKind.THP for f in world.folios)):
+    every order within a group of equal ones; ``[None]`` when no tails may be permuted."""
+    n = tail_pages(world)
+    if n < 3:
         return [None]
     sig = {i: _tail_sig(world, i) for i in range(1, n)}
     ranked = sorted(sig, key=lambda i: sig[i])

@@ -19,12 +19,14 @@ actions that take faults on top.
 1. ``internal`` (include/linux/mm.h, mm/internal.h): the rules several files
    share, each once: folio_expected_ref_count, making and counting a COW
    copy, and the COW reuse decision of every fault (can_reuse_anon_page).
-2. ``huge_memory``, ``hugetlb``, ``migrate``, ``migrate_device``: the handlers
-   the PTE fault path hands PMD, hugetlb, migration and device-private
-   entries to.
-3. ``memory`` (mm/memory.c: handle_mm_fault and zapping), ``vmscan`` and
+2. ``huge_memory``, ``hugetlb``, ``migrate_device``: the handlers the PTE
+   fault path hands PMD, hugetlb and device-private entries to, and the
+   folio split.
+3. ``migrate``: migration entries; it splits a partially mapped folio before
+   migrating it, through ``huge_memory``.
+4. ``memory`` (mm/memory.c: handle_mm_fault and zapping), ``vmscan`` and
    ``ksm``: they split huge mappings and folios through layer 2.
-4. ``fork``, ``gup``, ``madvise``, ``mmap``, ``mprotect``, ``memory_failure``
+5. ``fork``, ``gup``, ``madvise``, ``mmap``, ``mprotect``, ``memory_failure``
    and ``rmap`` (mm/rmap.c: make_device_exclusive_range, which faults the
    page in first): entry points that may take faults.
 
@@ -37,7 +39,8 @@ everything it imports, and into :data:`LAYERS`.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("anon_rmap", "swapfile"),
     ("internal",),
-    ("huge_memory", "hugetlb", "migrate", "migrate_device"),
+    ("huge_memory", "hugetlb", "migrate_device"),
+    ("migrate",),
     ("memory", "vmscan", "ksm"),
     ("fork", "gup", "madvise", "mmap", "mprotect", "memory_failure", "rmap"),
 )

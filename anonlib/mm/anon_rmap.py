@@ -11,6 +11,7 @@ of :mod:`anonlib.mm`'s layers; the mm/rmap.c function that faults pages in
 from __future__ import annotations
 
 from ..mem import Mem
+from ..state import replace
 
 
 def folio_add_new_anon_rmap(m: Mem, fid: int, huge: bool = False) -> None:
@@ -50,3 +51,22 @@ def folio_try_share_anon_rmap(m: Mem, fid: int, index: int, huge: bool = False) 
         return False
     m.clear_exclusive(fid, index, huge)
     return True
+
+
+def folio_remove_rmap(m: Mem, fid: int, pages: tuple[int, ...] | list[int] | range) -> None:
+    """The entries of ``pages`` were just unmapped as one batch: mark the folio partially
+    mapped if one of them lost its last mapping while another page stays mapped.
+
+    mm/rmap.c: __folio_remove_rmap -> deferred_split_folio(folio, true) (6.12; the
+    partially-mapped bit is 8422acdc97ed). Only for large anonymous folios of more than two
+    pages, and never for a folio in the swap cache; the bit stays until the folio
+    is split or freed. The caller removes the entries first and passes one batch
+    (zap_present_ptes unmaps a run of PTEs of one folio at once, so zapping a whole
+    folio never marks it; try_to_migrate_one goes one PTE at a time).
+    """
+    f = m.folio(fid)
+    if f.partially_mapped or len(f.pages) <= 2 or f.swapcache is not None:
+        return
+    if not any(m.mapcount(fid, i) == 0 for i in pages) or not m.folio_mapcount(fid):
+        return
+    m.set_folio(replace(f, partially_mapped=True))

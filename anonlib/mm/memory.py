@@ -12,7 +12,7 @@ from ..mem import Loc, Mem
 from ..ops import MapKind
 from ..state import ZERO_FOLIO, ZERO_VALUE, Entry, EntryKind, FolioKind, replace
 from . import huge_memory, hugetlb, migrate, migrate_device
-from .anon_rmap import folio_add_new_anon_rmap
+from .anon_rmap import folio_add_new_anon_rmap, folio_remove_rmap
 from .internal import SwapIn, can_reuse_anon_page, copy_anon_folio
 from .swapfile import folio_free_swap, free_swap_and_cache
 
@@ -95,6 +95,9 @@ def do_anonymous_page(m: Mem, loc: Loc, index: int, write: bool) -> None:
 
     mm/memory.c: do_anonymous_page (6.12); THP and hugetlb ranges go to
     do_huge_pmd_anonymous_page (mm/huge_memory.c) and hugetlb_no_page (mm/hugetlb.c).
+    In an ``mthp`` mapping a write fault may allocate a large folio
+    (:func:`alloc_anon_folio`), mapped by one PTE per page, every page exclusive
+    (folio_add_new_anon_rmap with RMAP_EXCLUSIVE).
     """
     v = m.vma(loc.proc, loc.vma)
     if v.kind is MapKind.HUGETLB:
@@ -106,9 +109,39 @@ def do_anonymous_page(m: Mem, loc: Loc, index: int, write: bool) -> None:
     if not write:
         m.set(loc, Entry(EntryKind.PRESENT, ZERO_FOLIO))
         return
-    f = m.new_folio(FolioKind.SMALL, (ZERO_VALUE,))
+    start, nr = alloc_anon_folio(m, loc, index)
+    kind = FolioKind.MTHP if nr > 1 else FolioKind.SMALL
+    f = m.new_folio(kind, (ZERO_VALUE,) * nr)
     folio_add_new_anon_rmap(m, f.id)
-    m.set(loc, Entry(EntryKind.PRESENT, f.id, 0, writable=v.writable, soft_dirty=True))
+    for i in range(nr):
+        m.set(Loc(loc.proc, loc.vma, False, start + i),
+              Entry(EntryKind.PRESENT, f.id, i, writable=v.writable, soft_dirty=True))
+
+
+def alloc_anon_folio(m: Mem, loc: Loc, index: int) -> tuple[int, int]:
+    """The size of the folio a write fault allocates, and its first page: (start, pages).
+
+    mm/memory.c: alloc_anon_folio (6.12, mTHP since 6.8): in an ``mthp`` mapping,
+    the largest enabled size (``config mthp_pages``: the sizes whose
+    hugepages-<size>kB/enabled is ``madvise``; the mapping has VM_HUGEPAGE) whose
+    naturally aligned block around the faulting page lies inside the VMA
+    (thp_vma_suitable_orders) and has only empty PTEs (pte_range_none; a
+    zero-page PTE is not empty); else the next smaller size; else one page.
+    The model's ``mthp`` mapping starts at an address aligned to its largest
+    size, so the block is aligned in page indexes. A block that takes in a page
+    a fork child does not have, or crosses the edge of an MADV_DONTFORK range
+    (which split the kernel's VMA there), does not fit the VMA either.
+    """
+    v = m.vma(loc.proc, loc.vma)
+    if v.kind is MapKind.MTHP:
+        for size in m.config.mthp_pages:
+            start = index - index % size
+            block = range(start, start + size)
+            if (block.stop <= v.npages and not any(i in v.holes for i in block)
+                    and len({i in v.dontfork for i in block}) == 1
+                    and all(v.ptes[i] is None for i in block)):
+                return start, size
+    return index, 1
 
 
 def do_wp_page(m: Mem, loc: Loc, unshare: bool) -> None:
@@ -147,7 +180,9 @@ def wp_page_copy(m: Mem, loc: Loc, unshare: bool) -> None:
     """COW: copy the page into a fresh exclusive small folio and map that instead.
 
     mm/memory.c: wp_page_copy (6.12). An unshare fault maps the copy
-    read-only and keeps the soft-dirty bit. The old page keeps its flag.
+    read-only and keeps the soft-dirty bit. The old page keeps its flag; if it
+    was that page's last mapping, a large folio may become partially mapped
+    (folio_remove_rmap_pte).
     """
     e = m.get(loc)
     assert e is not None
@@ -156,6 +191,8 @@ def wp_page_copy(m: Mem, loc: Loc, unshare: bool) -> None:
         m.set(loc, Entry(EntryKind.PRESENT, f.id, 0, writable=False, soft_dirty=e.soft_dirty))
     else:
         m.set(loc, Entry(EntryKind.PRESENT, f.id, 0, writable=True, soft_dirty=True))
+    if e.folio != ZERO_FOLIO:
+        folio_remove_rmap(m, e.folio, (e.page,))
 
 
 
@@ -241,7 +278,13 @@ def zap_pte_range(m: Mem, proc: str, vma: str, indexes: range | list[int]) -> No
     mm/memory.c: zap_pte_range -> zap_present_ptes / zap_nonpresent_ptes (6.12). A swap
     entry drops its swap count; when the last one goes, the swap cache copy of an
     unmapped folio goes too (free_swap_and_cache, mm/swapfile.c). A PMD that covers
-    only part of the range is split first (__split_huge_pmd).
+    only part of the range is split first (__split_huge_pmd). The kernel zaps a
+    run of PTEs that map consecutive pages of one large folio as one batch
+    (folio_pte_batch, folio_remove_rmap_ptes); the model takes all of a folio's
+    pages in the range as one batch, which gives the same partially-mapped
+    verdict in every state the model reaches (a page of a large folio that is
+    not partially mapped is always mapped somewhere) and does not depend on the
+    order of the pages, which keeps the explorer's tail symmetry sound.
     """
     v = m.vma(proc, vma)
     idx = list(indexes)
@@ -251,6 +294,7 @@ def zap_pte_range(m: Mem, proc: str, vma: str, indexes: range | list[int]) -> No
         else:
             huge_memory.split_huge_pmd(m, proc, vma)
     v = m.vma(proc, vma)
+    zapped: dict[int, list[int]] = {}  # folio -> its pages this zap unmapped
     for i in idx:
         if v.kind is MapKind.HUGETLB:
             break
@@ -260,8 +304,13 @@ def zap_pte_range(m: Mem, proc: str, vma: str, indexes: range | list[int]) -> No
         m.set(Loc(proc, vma, False, i), None)
         if e.kind is EntryKind.SWAP:
             free_swap_and_cache(m, e.slot)
+        elif e.kind is EntryKind.PRESENT and e.folio != ZERO_FOLIO:
+            zapped.setdefault(e.folio, []).append(e.page)
         v = m.vma(proc, vma)
+    for fid, pages in zapped.items():
+        folio_remove_rmap(m, fid, pages)
     shadow = tuple(frozenset({ZERO_VALUE}) if i in idx else s for i, s in enumerate(v.shadow))
     m.set_vma(proc, replace(m.vma(proc, vma), shadow=shadow))
     for i in idx:
         m.forget_address(proc, vma, i)
+

@@ -19,8 +19,8 @@ def memory_failure(m: Mem, ref: PageRef) -> None:
 
     mm/memory-failure.c: memory_failure -> hwpoison_user_mappings -> try_to_unmap
     (6.12; the 6.12 stable series moved the unmap step into unmap_poisoned_folio,
-    with the same flags). A THP is split first
-    (try_to_split_thp_page); if it cannot be split (pinned), the model backs
+    with the same flags). A large folio (THP or mTHP, folio_test_large) is split
+    first (try_to_split_thp_page); if it cannot be split (pinned), the model backs
     off. hugetlb: the whole huge mapping becomes a hwpoison entry. No process
     is killed; later accesses get SIGBUS.
 
@@ -49,11 +49,11 @@ def memory_failure(m: Mem, ref: PageRef) -> None:
     f = m.folio(e.folio)
     if f.kind is FolioKind.DEVICE:
         raise BackOff("device-private memory is not handled by memory_failure")
-    if f.kind is FolioKind.THP:
+    if f.large and f.kind is not FolioKind.HUGETLB:
         m.set_page(f.id, page, hwpoison=True)  # set before the split
         reason = split_folio(m, f.id)
         if reason:
-            raise BackOff(f"the THP could not be split: {reason}")
+            raise BackOff(f"the large folio could not be split: {reason}")
         loc, e, page = m.page_at(ref.proc, ref.mapping, ref.index)
         assert e is not None
         f = m.folio(e.folio)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from ..mem import Loc, Mem
 from ..results import BackOff
-from ..state import Entry, EntryKind, replace
-from .anon_rmap import folio_try_share_anon_rmap
+from ..state import ZERO_FOLIO, Entry, EntryKind, replace
+from .anon_rmap import folio_remove_rmap, folio_try_share_anon_rmap
+from .huge_memory import split_folio
 from .internal import folio_expected_ref_count
 
 
@@ -24,12 +25,16 @@ def try_to_migrate_one(m: Mem, loc: Loc, e: Entry) -> None:
         exclusive = e.writable  # before 5.19 there were only writable and readable entries
     m.set(loc, Entry(EntryKind.MIGRATION, e.folio, e.page, writable=e.writable,
                      exclusive=exclusive or e.writable, soft_dirty=e.soft_dirty))
+    if not loc.huge:
+        folio_remove_rmap(m, e.folio, (e.page,))  # one PTE at a time (folio_remove_rmap_pte)
 
 
 def migrate_folio_unmap(m: Mem, fid: int) -> None:
     """First half of migrating a folio: unmap it everywhere, installing migration entries.
 
-    mm/migrate.c: migrate_folio_unmap -> try_to_migrate (mm/rmap.c) (6.12).
+    mm/migrate.c: migrate_folio_unmap -> try_to_migrate (mm/rmap.c) (6.12). The walk
+    goes one PTE at a time, so a large folio with two or more pages mapped is
+    partially mapped once the first of them is unmapped (folio_remove_rmap_pte).
     """
     if m.mappings_of(fid, (EntryKind.MIGRATION,)):
         raise BackOff("the folio is already under migration")
@@ -58,7 +63,9 @@ def migrate_folio_move(m: Mem, fid: int) -> str | None:
         return ("folio_migrate_mapping: unexpected references (GUP); "
                 "the old folio was mapped back")
     new = m.new_folio(old.kind, tuple(p.data for p in old.pages))
-    m.set_folio(replace(new, swapcache=old.swapcache))
+    # the new folio is queued for deferred split as the old one was, partially mapped if it
+    # was (read after the unmap, which may have marked it)
+    m.set_folio(replace(new, swapcache=old.swapcache, partially_mapped=old.partially_mapped))
     m.set_folio(replace(old, swapcache=None))
     remove_migration_ptes(m, fid, new.id)
     return None
@@ -75,6 +82,28 @@ def remove_migration_ptes(m: Mem, old: int, new: int) -> None:
                          soft_dirty=e.soft_dirty))
         if e.exclusive:
             m.set_exclusive(new, (e.page,), loc.huge)
+
+
+def migrate_pages(m: Mem, fid: int, page: int) -> int:
+    """Which folio ``kernel migrate`` moves: a partially mapped large folio is split first,
+    and the small folio of the requested page is migrated. Returns that folio's id.
+
+    mm/migrate.c: migrate_pages -> migrate_pages_batch (6.12): a folio of more than two
+    pages that is partially mapped (PG_partially_mapped) is split with
+    try_split_folio before it is unmapped; if it cannot be split, it is not
+    migrated.
+    """
+    f = m.folio(fid)
+    if not (f.large and len(f.pages) > 2 and f.partially_mapped):
+        return fid
+    at = [loc for loc, e in m.mappings_of(fid, (EntryKind.PRESENT,)) if e.page == page]
+    reason = split_folio(m, fid)
+    if reason:
+        raise BackOff(f"the partially mapped folio could not be split: {reason}")
+    e = m.get(at[0]) if at else None
+    if e is None or e.kind is not EntryKind.PRESENT or e.folio == ZERO_FOLIO:
+        raise BackOff("after the split, no anonymous page is mapped there")
+    return e.folio
 
 
 def migration_entry_wait(m: Mem, fid: int) -> None:

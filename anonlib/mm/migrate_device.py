@@ -32,6 +32,9 @@ def migrate_vma_pages(m: Mem, loc: Loc, index: int) -> None:
     if e.kind is not EntryKind.PRESENT:
         raise BackOff(f"no present page at {loc.proc} {loc.vma}[{index}] ({e.kind.value} entry)")
     f = m.folio(e.folio)
+    if f.large:
+        raise BackOff("a page of a large folio is not collected: migrate_vma_collect_pmd "
+                      "skips PageTransCompound pages (6.12)")
     if f.kind is not FolioKind.SMALL:
         raise BackOff(f"the model moves only small anonymous folios to device memory, "
                       f"not {f.kind.value}")

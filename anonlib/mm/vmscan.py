@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from ..mem import Loc, Mem
 from ..results import BackOff, ErrorKind, OpFailed
-from ..state import Entry, EntryKind, FolioKind, replace
+from ..state import ZERO_FOLIO, Entry, EntryKind, FolioKind, replace
 from .anon_rmap import folio_try_share_anon_rmap
-from .huge_memory import split_huge_pmd
+from .huge_memory import can_split_folio, split_folio, split_huge_pmd
 from .internal import folio_expected_ref_count
 
 
@@ -15,9 +15,14 @@ def shrink_folio_list(m: Mem, fid: int) -> None:
 
     mm/vmscan.c: shrink_folio_list -> add_to_swap, try_to_unmap, pageout, __remove_mapping
     (6.12). A maybe-pinned folio is not added to the swap cache (feb889fb40fa,
-    scheme point ``reclaim_skips_pinned``). If something still references the
-    folio after unmapping (a FOLL_GET), it stays in the swap cache, where a later
-    swap-in finds it.
+    scheme point ``reclaim_skips_pinned``). A large folio (THP or mTHP) is kept
+    out of swap too when anything else references it (can_split_folio: a
+    FOLL_GET), is split first when it is partially mapped, and is split when the
+    swap device has no run of free slots for it; the small folios of a split are
+    reclaimed in the same pass (:func:`_reclaim_split`). Otherwise a large folio
+    goes to swap whole (6.10), one slot per page. If something still references
+    a folio after unmapping (a FOLL_GET on a small folio), it stays in the swap
+    cache, where a later swap-in finds it.
     """
     f = m.folio(fid)
     if f.kind is FolioKind.HUGETLB:
@@ -29,6 +34,16 @@ def shrink_folio_list(m: Mem, fid: int) -> None:
     if f.swapcache is None:
         if m.scheme.reclaim_skips_pinned and m.maybe_pinned(fid):
             raise BackOff("folio_maybe_dma_pinned: reclaim keeps pinned folios out of swap")
+        if f.large:
+            if not can_split_folio(m, fid):
+                raise BackOff("can_split_folio: the large folio has references beyond its "
+                              "mappings, so reclaim keeps it")
+            if f.partially_mapped:
+                _reclaim_split(m, fid, "the folio is partially mapped: split first")
+                return
+            if m.config.swap_slots - len(m.slots) < len(f.pages):
+                _reclaim_split(m, fid, "no run of free swap slots for the large folio")
+                return
         try:
             slots = tuple(m.new_slot(p.data) for p in f.pages)
         except OpFailed as err:
@@ -49,6 +64,38 @@ def shrink_folio_list(m: Mem, fid: int) -> None:
         m.slots[slot] = replace(m.slots[slot], data=page.data)  # pageout(): write back
     if m.refcount(fid) == folio_expected_ref_count(m, fid):  # __remove_mapping: no GUP ref
         m.set_folio(replace(f, swapcache=None))
+
+
+def _reclaim_split(m: Mem, fid: int, why: str) -> None:
+    """Split a large folio and reclaim its small folios that are still mapped, in page order.
+
+    mm/vmscan.c: shrink_folio_list, split_folio_to_list (6.12): the split folios join
+    the list being reclaimed; unmapped pages are freed without I/O. The model
+    backs off only if the split fails or no small folio could be swapped out
+    (each one that fails stays, as in the kernel).
+    """
+    mapped = sorted(m.mappings_of(fid), key=lambda le: le[1].page)
+    reason = split_folio(m, fid)
+    if reason:
+        raise BackOff(f"{why}, but {reason}")
+    done: set[int] = set()
+    reclaimed = False
+    for loc, _e in mapped:
+        e = m.get(loc)
+        if e is None or e.kind is not EntryKind.PRESENT or e.folio in done:
+            continue
+        if e.folio == ZERO_FOLIO:
+            continue
+        done.add(e.folio)
+        try:
+            # a split folio has no reference beyond its mappings (can_split_folio held), so
+            # the only refusal left is a full swap device, before anything changed
+            shrink_folio_list(m, e.folio)
+            reclaimed = True
+        except BackOff:
+            continue
+    if not reclaimed:
+        raise BackOff(f"{why}; none of its pages could be swapped out")
 
 
 def try_to_unmap_one(m: Mem, loc: Loc, e: Entry) -> None:

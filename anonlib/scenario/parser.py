@@ -63,7 +63,9 @@ HANDLE_VERBS: tuple[str, ...] = tuple(STATEMENTS.verbs(Subject.HANDLE))
 KERNEL_ACTIONS: tuple[str, ...] = tuple(STATEMENTS.verbs(Subject.KERNEL))
 #: Words that start a statement other than an operation: the header and the checks.
 HEADER_WORDS: tuple[str, ...] = ("scheme", "config", "show", "expect")
-CONFIG_KEYS: tuple[str, ...] = ("thp_pages", "hugetlb_pages", "swap_slots")
+CONFIG_KEYS: tuple[str, ...] = ("thp_pages", "hugetlb_pages", "swap_slots", "mthp_pages")
+#: mTHP sizes: orders 2 to 8 of a 512-page PMD (there is no anonymous order-1 folio).
+MTHP_SIZES: tuple[int, ...] = (4, 8, 16, 32, 64, 128, 256)
 
 
 def starters() -> tuple[str, ...]:
@@ -496,6 +498,10 @@ class Parser:
             if key in self.config_lines:
                 raise _Invalid(t.column, f"{key} is already set at line {self.config_lines[key]}")
             vcol = t.column + len(key) + 1
+            if key == "mthp_pages":
+                self.config = replace(self.config, mthp_pages=self._mthp_sizes(value, vcol))
+                self.config_lines[key] = self.line
+                continue
             number = small_number(value)
             if number is None:
                 if NUMBER_RE.fullmatch(value):
@@ -511,15 +517,36 @@ class Parser:
                         vcol,
                         f"thp_pages must be a power of two from 2 to {MAX_PAGES}, not {number}",
                     )
+                self.config = replace(self.config, thp_pages=number)
             elif key == "hugetlb_pages":
                 if not 1 <= number <= MAX_PAGES:
                     raise _Invalid(
                         vcol, f"hugetlb_pages must be from 1 to {MAX_PAGES}, not {number}"
                     )
-            elif number > MAX_SWAP_SLOTS:
-                raise _Invalid(vcol, f"swap_slots must be at most {MAX_SWAP_SLOTS}, not {number}")
-            self.config = replace(self.config, **{key: number})
+                self.config = replace(self.config, hugetlb_pages=number)
+            else:
+                if number > MAX_SWAP_SLOTS:
+                    raise _Invalid(
+                        vcol, f"swap_slots must be at most {MAX_SWAP_SLOTS}, not {number}"
+                    )
+                self.config = replace(self.config, swap_slots=number)
             self.config_lines[key] = self.line
+
+    @staticmethod
+    def _mthp_sizes(value: str, column: int) -> tuple[int, ...]:
+        """``mthp_pages=8:4``: the enabled mTHP sizes, largest first."""
+        sizes: list[int] = []
+        for part in value.split(":"):
+            number = small_number(part)
+            if number is None or number not in MTHP_SIZES:
+                listed = ", ".join(str(n) for n in MTHP_SIZES)
+                raise _Invalid(column, f"mthp_pages takes sizes from {listed} separated by ':' "
+                                       f"(an mTHP has 4 to 256 pages), not {q(part or value)}")
+            if number in sizes:
+                raise _Invalid(column, f"mthp_pages names {number} twice")
+            sizes.append(number)
+            column += len(part) + 1
+        return tuple(sorted(sizes, reverse=True))
 
     # ---------------------------------------------------------------- checks and show
 

@@ -70,7 +70,8 @@ def row_text(r: Row) -> str:
         return f"    {idx}{level} {_entry_line(f)}"
     if r.kind == "folio":
         sc = f" swapcache={f['swapcache']}" if f["swapcache"] else ""
-        return f"folio {name} {f['kind']} refcount={f['refcount']} pins={f['pins']}{sc}"
+        pm = f" {f['partial']}" if f["partial"] else ""
+        return f"folio {name} {f['kind']} refcount={f['refcount']} pins={f['pins']}{sc}{pm}"
     if r.kind == "page":
         flags = " ".join(x for x in (f["flag"], f["hwpoison"]) if x)
         return f"  page {name} data={f['data']} mapcount={f['mapcount']} {flags}"
@@ -197,6 +198,7 @@ def world_rows(world: World, scheme: Scheme) -> list[Row]:
             ("kind", f.kind.value), ("refcount", str(m.refcount(f.id))),
             ("pins", str(m.pincount(f.id))),
             ("swapcache", str(list(f.swapcache)) if f.swapcache is not None else ""),
+            ("partial", "partially-mapped" if f.partially_mapped else ""),
         )))
         for i, pg in enumerate(f.pages):
             flag = ("anon_exclusive" if pg.anon_exclusive else "-") if scheme.anon_exclusive else ""
@@ -378,6 +380,8 @@ def _change_words(c: Change) -> str | None:  # noqa: C901 - one branch per row k
                 parts.append(f"added to the swap cache ({b.get(f)})" if b.get(f) else
                              "removed from the swap cache" if not b.get(f) and a.get(f) else
                              f"swap cache {a.get(f)} -> {b.get(f)}")
+            elif f == "partial":
+                parts.append("now partially mapped")
             else:
                 parts.append(f"{f} {a.get(f)} -> {b.get(f)}")
         return f"{name}: " + ", ".join(parts)
@@ -568,7 +572,8 @@ def world_html(world: World, scheme: Scheme,
                                   group + ";font-weight:bold")
                 + cells.td(r, "refcount", f"refcount={r.get('refcount')}", group)
                 + cells.td(r, "pins", f"pins={r.get('pins')}", group)
-                + cells.td(r, "swapcache", sc, group, colspan=2) + "</tr>")
+                + cells.td(r, "swapcache", " ".join(x for x in (sc, r.get("partial")) if x),
+                           group, colspan=2) + "</tr>")
         elif r.kind == "page":
             fl = r.get("flag")
             right.append(
