@@ -32,6 +32,8 @@ from typing import ClassVar, NoReturn, Protocol
 
 #: Largest mapping the parser accepts, in pages (the real PMD THP has 512 subpages).
 MAX_PAGES = 512
+#: mTHP sizes: orders 2 to 8 of a 512-page PMD (there is no anonymous order-1 folio).
+MTHP_SIZES: tuple[int, ...] = (4, 8, 16, 32, 64, 128, 256)
 
 
 class MapKind(Enum):

@@ -11,7 +11,8 @@ by construction, each case named where it happens:
 
 * pages a fork child does not have (``holes``: MADV_DONTFORK in the parent);
 * ``split-pmd`` / ``split-folio`` / ``madvise collapse`` outside THP mappings
-  (the model backs off or refuses there);
+  (the model backs off or refuses there), except ``split-folio`` in an
+  ``mthp`` mapping, offered once per large folio at the lowest page that maps it;
 * ``device-exclusive`` under schemes whose kernel lacks it (refused as invalid);
 * KSM, swap-out, swap-cache drop and device migration of hugetlb pages: the
   kernel does none of them to hugetlb (the model backs off every time, which
@@ -353,6 +354,20 @@ def _madvise_mapping(here: Here, p: Process, v: Vma) -> Candidates:
 
 @mapping_rule
 def _split(here: Here, p: Process, v: Vma) -> Candidates:
+    if v.kind is MapKind.MTHP and "split-folio" in here.fam:
+        # each large folio once, at the lowest page that maps it (an mthp mapping may
+        # hold several, and a zapped page 0 does not end the folio)
+        seen: set[int] = set()
+        out: Candidates = []
+        for i, e in enumerate(v.ptes):
+            if (e is not None and e.kind is EntryKind.PRESENT and e.folio not in seen
+                    and e.folio != ZERO_FOLIO and i not in v.holes):
+                f = here.world.folio(e.folio)
+                if f is not None and f.large:
+                    seen.add(e.folio)
+                    out.append(("split-folio", Kernel(KernelAction.SPLIT_FOLIO,
+                                                      PageRef(p.name, v.name, i)), here.names))
+        return out
     if v.kind is not MapKind.THP:
         return []
     whole = PageRef(p.name, v.name, 0)
@@ -423,8 +438,8 @@ def _ksm(here: Here) -> Candidates:
 
 
 # ------------------------------------------------------------------ coverage labels
-ENTRY_LABELS = ("none", "zero", "pte", "pte-thp", "pmd", "hugetlb", "ksm", "swap", "migration",
-                "dev-private", "dev-excl", "hwpoison")
+ENTRY_LABELS = ("none", "zero", "pte", "pte-thp", "pte-mthp", "pmd", "hugetlb", "ksm", "swap",
+                "migration", "dev-private", "dev-excl", "hwpoison")
 
 
 def entry_label(world: World, proc: str, mapping: str, index: int) -> str:
@@ -458,6 +473,8 @@ def entry_label(world: World, proc: str, mapping: str, index: int) -> str:
         return "ksm"
     if f is not None and f.kind is FolioKind.THP:
         return "pte-thp"
+    if f is not None and f.kind is FolioKind.MTHP:
+        return "pte-mthp"
     return "pte"
 
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 #: Most worker processes ``jobs`` may ask for (0: one per core).
 MAX_JOBS = 64
-_PAGE_ITEM_RE = re.compile(r"(base|thp|hugetlb)(?::([0-9]{1,9}))?")
+_PAGE_ITEM_RE = re.compile(r"(base|thp|hugetlb|mthp)(?::([0-9]{1,9}))?")
 
 
 def check_scheme(option: str, scheme: object) -> None:
@@ -46,8 +46,8 @@ def check_pages(option: str, text: str) -> None:
             raise InputError(f"{option} {q(text)}: an empty item between commas")
         m = _PAGE_ITEM_RE.fullmatch(item)
         if m is None:
-            raise InputError(f"{option}: bad item {q(item)}: use base:N, thp[:N] or hugetlb[:N] "
-                             "(N in digits 0-9)")
+            raise InputError(f"{option}: bad item {q(item)}: use base:N, thp[:N], hugetlb[:N] "
+                             "or mthp[:N] (N in digits 0-9)")
         if m.group(2) is not None and not 1 <= int(m.group(2)) <= MAX_PAGES:
             raise InputError(f"{option}: {q(item)}: a mapping has 1 to {MAX_PAGES} pages, as in "
                              "a scenario")

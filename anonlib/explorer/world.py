@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .. import model
 from ..invariants import Violation, check
-from ..ops import MapKind, Mmap, Op, Spawn, to_text
+from ..ops import MTHP_SIZES, MapKind, Mmap, Op, Spawn, to_text
 from ..results import ModelError
 from ..schemes import Scheme
 from ..state import Config, FolioKind, World
@@ -27,7 +27,8 @@ class WorldSpec:
     """The explored world's setup: one process ``P`` and its mappings ``A``, ``B``, ...
 
     ``--pages`` text: comma-separated ``base:N``, ``thp[:N]`` (``thp_pages``),
-    ``hugetlb[:N]`` (``hugetlb_pages``); e.g. ``base:1``, ``thp:2``, ``base:1,hugetlb:2``.
+    ``hugetlb[:N]`` (``hugetlb_pages``), ``mthp[:N]`` (one mapping of one mTHP block of N
+    pages, ``mthp_pages=N``); e.g. ``base:1``, ``thp:2``, ``base:1,hugetlb:2``, ``mthp:4``.
     ``after``: scenario statements run after the mappings, before the search
     starts (``P write A[0] P1``, to start from a written page, say).
     """
@@ -39,11 +40,12 @@ class WorldSpec:
     @classmethod
     def parse(cls, spec: str, after: str = "") -> WorldSpec:
         maps: list[tuple[MapKind, int]] = []
-        thp = hugetlb = None
+        thp = hugetlb = mthp = None
         for item in (s.strip() for s in spec.split(",") if s.strip()):
             kind, _, num = item.partition(":")
-            if kind not in ("base", "thp", "hugetlb") or (num and not num.isdigit()):
-                raise ValueError(f"bad page spec {item!r}: use base:N, thp[:N] or hugetlb[:N]")
+            if kind not in ("base", "thp", "hugetlb", "mthp") or (num and not num.isdigit()):
+                raise ValueError(f"bad page spec {item!r}: use base:N, thp[:N], hugetlb[:N] "
+                                 "or mthp[:N]")
             n = int(num) if num else None
             if kind == "base":
                 if not n:
@@ -52,7 +54,14 @@ class WorldSpec:
                 continue
             if n is not None and (n < 2 or n & (n - 1)):
                 raise ValueError(f"bad page spec {item!r}: the size is a power of two >= 2")
-            if kind == "thp":
+            if kind == "mthp":
+                if n is not None and n not in MTHP_SIZES:
+                    raise ValueError(f"bad page spec {item!r}: an mTHP has 4 to 256 pages")
+                if mthp is not None and n is not None and n != mthp:
+                    raise ValueError("every mthp mapping has the same size (config mthp_pages)")
+                mthp = n if n is not None else mthp
+                maps.append((MapKind.MTHP, 0))
+            elif kind == "thp":
                 if thp is not None and n is not None and n != thp:
                     raise ValueError("every thp mapping has the same size (config thp_pages)")
                 thp = n if n is not None else thp
@@ -68,7 +77,8 @@ class WorldSpec:
             raise ValueError("at most 26 mappings")
         default = Config()
         config = Config(thp_pages=thp or default.thp_pages,
-                        hugetlb_pages=hugetlb or default.hugetlb_pages)
+                        hugetlb_pages=hugetlb or default.hugetlb_pages,
+                        mthp_pages=(mthp,) if mthp else default.mthp_pages)
         ws = cls(tuple(maps), config)
         if after.strip():
             ws = cls(ws.mappings, config, ws._parse_after(after))
@@ -100,6 +110,8 @@ class WorldSpec:
                 out.append(f"base:{n}")
             elif kind is MapKind.THP:
                 out.append(f"thp:{self.config.thp_pages}")
+            elif kind is MapKind.MTHP:
+                out.append(f"mthp:{self.config.mthp_pages[0]}")
             else:
                 out.append(f"hugetlb:{self.config.hugetlb_pages}")
         return ",".join(out)
@@ -124,6 +136,8 @@ class WorldSpec:
             words.append(f"hugetlb_pages={c.hugetlb_pages}")
         if c.swap_slots != d.swap_slots:
             words.append(f"swap_slots={c.swap_slots}")
+        if c.mthp_pages != d.mthp_pages:
+            words.append("mthp_pages=" + ":".join(str(n) for n in c.mthp_pages))
         return [f"config {' '.join(words)}"] if words else []
 
     def statements(self) -> list[str]:

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import NoReturn
 
-from ..ops import MAX_PAGES, STATEMENTS, MapKind, Op, PageRef, Subject, Word
+from ..ops import MAX_PAGES, MTHP_SIZES, STATEMENTS, MapKind, Op, PageRef, Subject, Word
 from ..schemes import SCHEMES, Scheme
 from ..state import Config
 from .source import BOM, clip
@@ -64,8 +64,6 @@ KERNEL_ACTIONS: tuple[str, ...] = tuple(STATEMENTS.verbs(Subject.KERNEL))
 #: Words that start a statement other than an operation: the header and the checks.
 HEADER_WORDS: tuple[str, ...] = ("scheme", "config", "show", "expect")
 CONFIG_KEYS: tuple[str, ...] = ("thp_pages", "hugetlb_pages", "swap_slots", "mthp_pages")
-#: mTHP sizes: orders 2 to 8 of a 512-page PMD (there is no anonymous order-1 folio).
-MTHP_SIZES: tuple[int, ...] = (4, 8, 16, 32, 64, 128, 256)
 
 
 def starters() -> tuple[str, ...]:
