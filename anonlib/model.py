@@ -11,7 +11,9 @@ Simplifications (the one list; each is also noted where it happens)
 ------------------------------------------------------------------
 Sizes and counters
   * A THP has ``thp_pages`` subpages (default 4, not 512) and a hugetlb page
-    ``hugetlb_pages`` (default 4). mTHP sizes between the two are not modelled.
+    ``hugetlb_pages`` (default 4). An mTHP has 4 to 256 pages, as in the kernel
+    (orders 2 to 8 of a 512-page PMD); the model's THP and mTHP sizes are
+    independent, so a 4-page mTHP and a 4-page THP can exist side by side.
   * Pins are counted exactly (``pincount``); the kernel's small-folio
     refcount bias (GUP_PIN_COUNTING_BIAS) and its false positives are not
     reproduced. ``folio_maybe_dma_pinned`` is therefore exact.
@@ -27,22 +29,37 @@ Concurrency
 Swap
   * The swap device is not SWP_SYNCHRONOUS_IO: a swapped-in page always goes
     through the swap cache (the real check's zram device skips it when the
-    swap count is 1). Writeback completes at swap-out, so the stable-writes
-    case of do_swap_page never arises. A large folio in the swap cache is
-    mapped back one page at a time. KSM pages are not swapped out.
+    swap count is 1), and the large swap-in of synchronous devices
+    (alloc_swap_folio, 6.12) is not modelled: a swapped-out mTHP or THP comes
+    back one small folio per page, as 6.12's readahead path gives.
+    Reclaim is atomic and writeback completes at swap-out, so the
+    stable-writes case of do_swap_page never arises, and a large folio never
+    stays in the swap cache with its PTEs swapped (6.12 maps such a folio back
+    all at once, a state its reclaim passes through only while it runs). KSM
+    pages are not swapped out. The swap device always has a run of free slots
+    for a large folio unless ``swap_slots`` runs out.
 THP
   * A read fault on an untouched THP range maps the huge zero page; a write
     fault on it splits the PMD and copies only the faulting page (6.12).
-    Faults in a range that is already PTE-mapped allocate small folios (no
-    mTHP). The model has one zero page; the kernel's huge zero page is a
-    separate frame.
+    Faults in a ``thp`` range that is already PTE-mapped allocate small
+    folios: the model keeps ``thp`` and ``mthp`` mappings apart (in the
+    kernel a VM_HUGEPAGE range would also get the enabled mTHP sizes there).
+    The model has one zero page; the kernel's huge zero page is a separate
+    frame.
+  * An ``mthp`` mapping starts at an address aligned to its largest enabled
+    size, and mTHP allocation never fails. The zap of a range treats all the
+    pages of one folio in it as one batch (the kernel batches runs of
+    consecutive PTEs; the partially-mapped verdict is the same in every state
+    the model reaches).
   * Large folios are never reused by a write fault unless exclusive (6.12;
     6.15's CONFIG_MM_ID reuse is not modelled).
   * MADV_DONTFORK on part of a THP splits the PMD, as the kernel's VMA split
     does; the model keeps one VMA and records the excluded pages.
   * MADV_COLLAPSE refuses ranges with swap or other non-present entries.
 Devices and failures
-  * Only small folios move to device-private memory.
+  * Only small folios move to device-private memory (6.12 skips a page of a
+    PTE-mapped large folio; a PMD-mapped THP, which 6.12 splits and migrates,
+    makes the model back off).
   * Device-exclusive entries follow 6.15 where 6.12 differs: the page keeps
     its map count (6.12 dropped it while the entry held a reference), there
     is one entry type, always writable (6.12 also had a readable one, made
@@ -52,7 +69,7 @@ Devices and failures
     converted, whichever subpage it is (6.12 skipped a tail page of a large
     folio, and for a head or small page its rmap walk converted every PTE
     that maps the folio, in any mm).
-  * Memory failure on a THP that cannot be split (pinned) backs off instead
+  * Memory failure on a large folio that cannot be split (pinned) backs off instead
     of the kernel's partial handling, and so does memory failure on a pinned
     exclusive page in the swap cache, whose unmap the pin check refuses (the
     kernel leaves it mapped and kills the processes that map it).
