@@ -72,8 +72,10 @@ from anonlib.explorer import explore  # noqa: E402
 
 #: (world, the deepest depth to attempt in a full run, in a quick run). The standard worlds
 #: of the explorer's target are base:1, thp:4 (one THP of four subpages) and hugetlb:2;
-#: thp:2 (two subpages) is the smaller THP world chapter 14 explores.
-WORLDS = (("base:1", 6, 4), ("thp:2", 6, 3), ("thp:4", 6, 2), ("hugetlb:2", 6, 4))
+#: thp:2 (two subpages) is the smaller THP world chapter 14 explores; mthp:4 is one mTHP of
+#: four pages mapped by PTEs from the first fault.
+WORLDS = (("base:1", 6, 4), ("thp:2", 6, 3), ("thp:4", 6, 2), ("hugetlb:2", 6, 4),
+          ("mthp:4", 6, 3))
 TARGET_SECONDS = 60.0
 MODES = (("canonical", 1), ("canonical", 2), ("raw", 1))
 EXTRA_MODES = {"thp:4": (("names", 1),)}
@@ -268,7 +270,7 @@ def profile(world: str, depth: int) -> str:
 FINDINGS = (("base:1", 5, "all"), ("thp:2", 3, "all"), ("hugetlb:2", 4, "all"))
 
 
-FIRST_WORLDS = ("base:1", "thp:4", "hugetlb:2")
+FIRST_WORLDS = ("base:1", "thp:4", "hugetlb:2", "mthp:4")
 FIRST_TARGET = 10.0  # seconds of CPU, one core
 
 
