@@ -180,6 +180,21 @@ def test_different_worlds_keep_different_keys() -> None:
     assert len(keys) == 8
 
 
+def test_mthp_tail_pages_in_any_order_share_a_key() -> None:
+    """The same for one 4-page mTHP (the mthp:4 world): tails 1..3 are interchangeable,
+    and an mthp mapping of another shape is not permuted at all."""
+    base = "spawn P\nP mmap A mthp\nP write A[0] h\nP write A[{}] x\n"
+    shared = "P fork Q\nQ pin A[{}] ro as H\nP madvise A[{}] dontneed\n"
+    a = _world(base.format(1) + shared.format(2, 3))
+    b = _world(base.format(3) + shared.format(1, 2))
+    assert a != b and names_key(a) != names_key(b) and canonical_key(a) == canonical_key(b)
+    assert any(f.partially_mapped for f in a.folios) == any(f.partially_mapped for f in b.folios)
+    head = _world(base.format(0) + shared.format(2, 3))
+    assert canonical_key(head) != canonical_key(a)
+    wide = "config mthp_pages=4\nspawn P\nP mmap A 8 mthp\nP write A[0] h\nP write A[{}] x\n"
+    assert canonical_key(_world(wide.format(1))) != canonical_key(_world(wide.format(3)))
+
+
 def test_thp_tail_pages_in_any_order_share_a_key() -> None:
     """Tail pages 1..3 of a THP are interchangeable (the head page is not)."""
     base = "spawn P\nP mmap A thp\nP write A[0] h\nkernel split-pmd P A[0]\nP write A[{}] x\n"
@@ -195,13 +210,14 @@ def test_thp_tail_pages_in_any_order_share_a_key() -> None:
     assert canonical_key(c) == canonical_key(d)
 
 
+@pytest.mark.parametrize("world", ["thp:4", "mthp:4"])
 @pytest.mark.parametrize("scheme", [s for s in SCHEMES if not SCHEMES[s].head_only])
-def test_tail_symmetry_is_sound_for_the_model(scheme: str) -> None:
+def test_tail_symmetry_is_sound_for_the_model(scheme: str, world: str) -> None:
     """The model treats tail pages alike: searching one state per class of tail orders
-    reaches every class that a search without that reduction reaches (thp:4, depth 2;
-    the benchmark's check runs depth 3)."""
-    full = reachable(scheme, "thp:4", 2, key="names")
-    reduced = reachable(scheme, "thp:4", 2, key="canonical")
+    reaches every class that a search without that reduction reaches (thp:4 and mthp:4,
+    depth 2; the benchmark's check runs depth 3)."""
+    full = reachable(scheme, world, 2, key="names")
+    reduced = reachable(scheme, world, 2, key="canonical")
     assert {canonical_key(w) for w in full.values()} == set(reduced)
     assert len(reduced) < len(full) / 2
 
