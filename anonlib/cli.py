@@ -44,6 +44,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "anonlib.race.command",
     "anonlib.kernelcheck.command",
     "anonlib.explorer.command",
+    "anonlib.explorer.diff_command",
 )
 
 

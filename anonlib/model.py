@@ -381,13 +381,15 @@ def _kernel(m: Mem, op: Kernel) -> Outcome:
         vmscan.shrink_folio_list(m, e.folio)
         return OK
     if act is KernelAction.MIGRATE_BEGIN:
-        migrate.migrate_folio_unmap(m, migrate.migrate_pages(m, e.folio, e.page))
+        for fid in migrate.migrate_pages(m, e.folio):
+            migrate.migrate_folio_unmap(m, fid)
         return OK
     if act is KernelAction.MIGRATE:
-        fid = migrate.migrate_pages(m, e.folio, e.page)
-        migrate.migrate_folio_unmap(m, fid)
-        reason = migrate.migrate_folio_move(m, fid)
-        return Outcome("skipped", reason) if reason else OK
+        fids = migrate.migrate_pages(m, e.folio)
+        for fid in fids:
+            migrate.migrate_folio_unmap(m, fid)
+        reasons = [r for fid in fids if (r := migrate.migrate_folio_move(m, fid))]
+        return Outcome("skipped", reasons[0]) if reasons else OK
     if act is KernelAction.SPLIT_FOLIO:
         # the large folio mapped at the page (a THP mapping's one folio, or an mTHP)
         reason = split_folio(m, e.folio)

@@ -234,12 +234,6 @@ class Folio:
         """folio_test_large(): more than one page."""
         return len(self.pages) > 1
 
-    @property
-    def pmd_mappable(self) -> bool:
-        """folio_test_pmd_mappable(): PMD-sized (a THP; an mTHP never is)."""
-        return self.kind is FolioKind.THP
-
-
 @dataclass(frozen=True, slots=True)
 class Handle:
     """A GUP reference (FOLL_GET or FOLL_PIN) held outside the page tables: a pipe, a DMA buffer.

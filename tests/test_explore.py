@@ -694,7 +694,7 @@ def test_progress_line_only_after_a_second(capsys: pytest.CaptureFixture[str]) -
 # ------------------------------------------------------------------ the package's layout
 #: The explorer's modules in the order its docstring lists them: each imports only earlier ones.
 LAYERS = ("alphabet", "canon", "world", "options", "results", "engine", "search", "compare",
-          "copies", "command")
+          "copies", "rulediff", "command", "diff_command")
 
 
 def test_explorer_modules_import_only_the_ones_above_them() -> None:

@@ -9,7 +9,7 @@ scenario. :func:`reachable` is the bare search, for the symmetry checks
 (:func:`layers` the same, one depth at a time).
 :func:`compare_schemes` finds the shortest sequences after which two kernel
 eras differ; :func:`copy_counts` counts the page copies each era makes on
-the same workloads.
+the same workloads; :func:`rule_diff` puts all of these together for two schemes.
 
 Layout, one responsibility per module; a module imports only those above it
 (a test holds the package to this order):
@@ -30,13 +30,17 @@ Layout, one responsibility per module; a module imports only those above it
   forked workers.
 - :mod:`.compare`: :func:`compare_schemes`, the engine over pairs of worlds.
 - :mod:`.copies`: copy counts of fixed workloads (no search).
+- :mod:`.rulediff`: :func:`rule_diff`, what a rule change changes: the library's
+  verdicts, the copy counts and the comparison searches, for two schemes.
 - :mod:`.command`: the ``explore`` subcommand.
+- :mod:`.diff_command`: the ``diff`` subcommand.
 """
 
 from .compare import compare_schemes
 from .copies import WORKLOADS, CopyTable, copy_counts
 from .engine import layers, reachable
 from .results import Counterexample, Difference, ExploreResult, SchemeComparison
+from .rulediff import RuleDiff, rule_diff
 from .search import explore
 from .world import KNOWN_GAPS, KnownGap, WorldSpec
 
@@ -48,6 +52,7 @@ __all__ = [
     "Difference",
     "ExploreResult",
     "KnownGap",
+    "RuleDiff",
     "SchemeComparison",
     "WorldSpec",
     "compare_schemes",
@@ -55,4 +60,5 @@ __all__ = [
     "explore",
     "layers",
     "reachable",
+    "rule_diff",
 ]

@@ -15,6 +15,7 @@ from .. import model
 from ..ops import Op
 from ..results import ModelError
 from ..scenario.parser import scheme_named
+from ..schemes import Scheme
 from ..state import World
 from .alphabet import Alphabet, Names, enabled, parse_ops
 from .canon import Key, pair_key
@@ -34,7 +35,8 @@ class _Pair(NamedTuple):
     path: tuple[Op, ...]
 
 
-def compare_schemes(a: str, b: str, pages: str = "base:1", processes: int = 2, depth: int = 6,
+def compare_schemes(a: str | Scheme, b: str | Scheme, pages: str = "base:1", processes: int = 2,
+                    depth: int = 6,
                     ops: str = "all", handles: int = 1, values: int = 2, after: str = ""
                     ) -> SchemeComparison:
     """Drive two schemes with the same operation sequences; find where they differ.
@@ -53,6 +55,7 @@ def compare_schemes(a: str, b: str, pages: str = "base:1", processes: int = 2, d
     check_scheme("b", b)
     check_api(a, pages, processes, depth, ops, None, 1, handles, values, after)
     sa, sb = scheme_named(a), scheme_named(b)
+    a, b = sa.name, sb.name  # a scheme built in a notebook cell is named by its name field
     spec = WorldSpec.parse(pages, after)
     alphabet = Alphabet(parse_ops(ops), processes, handles, values)
     wa, wb = spec.initial(sa), spec.initial(sb)

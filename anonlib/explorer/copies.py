@@ -22,7 +22,7 @@ from ..invariants import check
 from ..results import ModelError
 from ..scenario import ScenarioError, parse
 from ..scenario.parser import scheme_named
-from ..schemes import SCHEMES
+from ..schemes import SCHEMES, Scheme
 from ..views.markup import esc
 
 
@@ -206,7 +206,7 @@ class CopyTable:
                 f"<tbody>{body}</tbody></table>")
 
 
-def run_workload(text: str, scheme: str) -> Cell:
+def run_workload(text: str, scheme: str | Scheme) -> Cell:
     """Run one workload under one scheme to the end, noting broken invariants and reads."""
     sc = parse(text, "<workload>")
     if isinstance(sc, ScenarioError):

@@ -86,6 +86,10 @@ def copy_present_pte(m: Mem, src: Loc, dst: Loc, e: Entry) -> None:
     mm/memory.c: copy_present_ptes -> folio_try_dup_anon_rmap_ptes (6.12). On -EBUSY
     (exclusive and maybe pinned) copy_present_page gives the child a copy and
     leaves the parent's PTE as it was: the pinned page stays with the parent.
+    For a large folio 6.12 takes a run of PTEs at once (folio_pte_batch, 6.9); a
+    run with an exclusive page of a maybe-pinned folio fails as a whole and is
+    retried one PTE at a time, so page by page the outcome is this function's:
+    every exclusive page of a folio pinned anywhere is copied, the others shared.
     """
     anon = e.folio != ZERO_FOLIO and m.folio(e.folio).kind is not FolioKind.KSM
     if anon and _early_cow(m, src.proc, e.folio, e.page, False):

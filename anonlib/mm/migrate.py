@@ -84,26 +84,29 @@ def remove_migration_ptes(m: Mem, old: int, new: int) -> None:
             m.set_exclusive(new, (e.page,), loc.huge)
 
 
-def migrate_pages(m: Mem, fid: int, page: int) -> int:
-    """Which folio ``kernel migrate`` moves: a partially mapped large folio is split first,
-    and the small folio of the requested page is migrated. Returns that folio's id.
+def migrate_pages(m: Mem, fid: int) -> list[int]:
+    """The folios ``kernel migrate`` moves for folio ``fid``: itself, or, for a partially
+    mapped large folio, the small folios it splits into that are still mapped.
 
     mm/migrate.c: migrate_pages -> migrate_pages_batch (6.12): a folio of more than two
     pages that is partially mapped (PG_partially_mapped) is split with
-    try_split_folio before it is unmapped; if it cannot be split, it is not
-    migrated.
+    try_split_folio first, and the small folios join the list being migrated; if
+    the split fails (a reference beyond the mappings), the folio is tried whole.
     """
     f = m.folio(fid)
-    if not (f.large and len(f.pages) > 2 and f.partially_mapped):
-        return fid
-    at = [loc for loc, e in m.mappings_of(fid, (EntryKind.PRESENT,)) if e.page == page]
-    reason = split_folio(m, fid)
-    if reason:
-        raise BackOff(f"the partially mapped folio could not be split: {reason}")
-    e = m.get(at[0]) if at else None
-    if e is None or e.kind is not EntryKind.PRESENT or e.folio == ZERO_FOLIO:
-        raise BackOff("after the split, no anonymous page is mapped there")
-    return e.folio
+    if not (len(f.pages) > 2 and f.partially_mapped):
+        return [fid]
+    locs = [loc for loc, _e in sorted(m.mappings_of(fid, (EntryKind.PRESENT,)),
+                                      key=lambda le: le[1].page)]
+    if split_folio(m, fid):
+        return [fid]
+    out: list[int] = []
+    for loc in locs:
+        e = m.get(loc)
+        if (e is not None and e.kind is EntryKind.PRESENT and e.folio != ZERO_FOLIO
+                and e.folio not in out):
+            out.append(e.folio)
+    return out
 
 
 def migration_entry_wait(m: Mem, fid: int) -> None:

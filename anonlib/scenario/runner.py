@@ -263,9 +263,11 @@ class _Run:
             self.lines.append("# note: the text starts with a UTF-8 byte-order mark (ignored)")
         if self.sc.config != Config():
             c = self.sc.config
+            mthp = ("" if c.mthp_pages == Config().mthp_pages else
+                    " mthp_pages=" + ":".join(str(n) for n in c.mthp_pages))
             self.lines.append(
                 f"# config thp_pages={c.thp_pages} hugetlb_pages={c.hugetlb_pages} "
-                f"swap_slots={c.swap_slots}"
+                f"swap_slots={c.swap_slots}{mthp}"
             )
         try:
             self._static_checks()
