@@ -76,6 +76,12 @@ def test_the_cow_files_cover_the_catalogue() -> None:
         "single-pte-swapped-thp",
         "partially-shared-thp",
         "hugetlb",
+        # the 16 kB mTHP runs (cow.c has no plain run for an mTHP size)
+        "pte-mthp",
+        "swapped-pte-mthp",
+        "single-pte-mthp",
+        "single-pte-swapped-mthp",
+        "partially-shared-mthp",
     ]
     for n in range(1, 15):
         for v in variants:
