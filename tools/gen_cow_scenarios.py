@@ -494,7 +494,13 @@ def mthp_verdicts(v: Variant) -> dict[str, Verdict]:
       same exclusivity, which holds in every variant but the partially shared one. There the
       fork shares subpage 0 and not subpages 1-3: clearing the one bit leaves the writable
       PTEs of subpages 1-3 on pages read as shared, INV-1 at the fork (the same rule as for
-      the partially shared PMD THP).
+      the partially shared PMD THP). One more difference is safe and invisible to these
+      cases: swapping out the whole mTHP clears the one bit at the first PTE
+      (``try_to_unmap_one``, mm/rmap.c), so subpages 1-3 get swap PTEs without the exclusive
+      bit (scenarios/mthp/m06-swap-whole-mthp.scn shows it); each comes back as a small
+      folio that nothing else references, which ``do_swap_page`` and
+      ``wp_can_reuse_anon_folio`` (mm/memory.c) prove exclusive by the reference count at
+      the first write fault or unshare, so no case copies away from its pin or leaks.
     """
     assert v.kind == "mthp", v.key
     out = {ML: PASS, HO: PASS}
