@@ -8,6 +8,7 @@ verdicts that differ.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +26,7 @@ FILES = find_scenarios([LIBRARY])
 
 def test_the_library_is_there() -> None:
     assert len(FILES) >= 150
-    assert {p.parent.name for p in FILES} == {"cow", "history"}
+    assert {p.parent.name for p in FILES} == {"cow", "history", "mthp"}
 
 
 def test_every_verdict_is_as_stated() -> None:
@@ -76,6 +77,12 @@ def test_the_cow_files_cover_the_catalogue() -> None:
         "single-pte-swapped-thp",
         "partially-shared-thp",
         "hugetlb",
+        # the 16 kB mTHP runs (cow.c has no plain run for an mTHP size)
+        "pte-mthp",
+        "swapped-pte-mthp",
+        "single-pte-mthp",
+        "single-pte-swapped-mthp",
+        "partially-shared-mthp",
     ]
     for n in range(1, 15):
         for v in variants:
@@ -85,6 +92,16 @@ def test_the_cow_files_cover_the_catalogue() -> None:
             )
     for prefix in ("c1-", "c2-", "c3-", "c4-", "n1-", "n2-", "n3-"):
         assert any(x.startswith(prefix) for x in names), prefix
+
+
+def test_mthp_files_name_only_the_schemes_of_kernels_with_mthp() -> None:
+    """mTHP is 6.8 and later: a file that maps an mTHP names mainline and head-only only
+    (docs/large-folios.md section 11)."""
+    mthp = [p for p in FILES if re.search(r"^\w+ mmap \w+ (\d+ )?mthp\b", p.read_text(), re.M)]
+    assert len(mthp) >= 70 + 9
+    for path in mthp:
+        header = read_expectations(path.read_text())
+        assert isinstance(header, dict) and set(header) == {"mainline", "head-only"}, path.name
 
 
 def test_hugetlb_vmsplice_is_the_known_mainline_failure() -> None:

@@ -29,8 +29,16 @@ Usage:
     python tools/gen_cow_scenarios.py            # (re)write scenarios/cow/
     python tools/gen_cow_scenarios.py --check    # exit 1 if a committed file is stale
 
-Variants not generated: "partially mremap()'ed THP" (needs ``mremap``, not in
-the scenario language) and the mTHP sizes (the model has one THP size).
+The mTHP variants (``*-mthp``) are cow.c's runs for the 16 kB size
+(``mthp_pages=4``): PTE-mapped, swapped-out PTE-mapped, single PTE, single PTE
+swapped out, partially shared. cow.c has no plain "with THP" run for a size
+below the PMD size (run_anon_test_case). mTHP is 6.8 and later, so their headers
+name only ``mainline`` and ``head-only`` (docs/large-folios.md §11, §12), with
+the verdicts of :func:`mthp_verdicts`.
+
+Variants not generated: "partially mremap()'ed THP", for the PMD size and the
+16 kB size alike (needs ``mremap``, not in the scenario language), and the mTHP
+sizes other than 16 kB (one size stands for all of them).
 """
 
 from __future__ import annotations
@@ -68,8 +76,9 @@ class Variant:
     setup: tuple[str, ...]
     pages: tuple[int, ...]
     swapped: bool = False
-    kind: str = "small"  # small | pmd | pte (PTE-mapped THP) | hugetlb
+    kind: str = "small"  # small | pmd | pte (PTE-mapped THP) | mthp | hugetlb
     note: str = ""
+    schemes: tuple[str, ...] = ()  # the schemes the header names; () for all of them
 
 
 def _fill(n: int) -> tuple[str, ...]:
@@ -81,6 +90,88 @@ _THP = ("P mmap A thp", *_fill(THP))
 _PTE = (*_THP, "kernel split-pmd P A")
 _SINGLE = (*_PTE, *(f"P madvise A[{i}] dontneed" for i in range(1, THP)))
 _SWAP = ("kernel swapout P A[0]",)
+MTHP = 4  # the default config: mthp_pages=4, the 16 kB size (order 2)
+_MTHP_ALL = tuple(range(MTHP))
+_MTHP = ("P mmap A mthp", *_fill(MTHP))
+_MTHP_SINGLE = (*_MTHP, *(f"P madvise A[{i}] dontneed" for i in range(1, MTHP)))
+_MTHP_SCHEMES = (ML, HO)  # mTHP is 6.8 and later: docs/large-folios.md §11
+_KB = f"({MTHP * 4} kB)"
+
+
+def _partially_shared(setup: tuple[str, ...], n: int) -> tuple[str, ...]:
+    return (
+        *setup,
+        *(f"P madvise A[{i}] dontfork" for i in range(1, n)),
+        "P fork C",
+        "C exit",
+        *(f"P madvise A[{i}] dofork" for i in range(1, n)),
+    )
+
+
+# cow.c's runs for one mTHP size (do_run_with_thp with thpsize = 16 kB), in its order.
+MTHP_VARIANTS: tuple[Variant, ...] = (
+    Variant(
+        "pte-mthp",
+        f"with PTE-mapped THP {_KB}",
+        _MTHP,
+        _MTHP_ALL,
+        kind="mthp",
+        note="The first write fault allocates a 16 kB folio mapped by four PTEs, every page "
+        "exclusive (alloc_anon_folio, folio_add_new_anon_rmap; mm/memory.c, mm/rmap.c, 6.12). "
+        "cow.c's mprotect(R) and mprotect(R/W) of subpage 1 is left out: the page is "
+        "exclusive, so can_change_pte_writable (mm/mprotect.c) makes its PTE writable again "
+        "and the state is as before.",
+        schemes=_MTHP_SCHEMES,
+    ),
+    Variant(
+        "swapped-pte-mthp",
+        f"with swapped-out, PTE-mapped THP {_KB}",
+        (*_MTHP, *_SWAP),
+        _MTHP_ALL,
+        swapped=True,
+        kind="mthp",
+        note="Reclaim swaps the whole mTHP out without splitting it (shrink_folio_list, "
+        "mm/vmscan.c, 6.10 and later): one swap PTE per page, each exclusive as its page was "
+        "(try_to_unmap_one, mm/rmap.c); each page comes back as its own small folio "
+        "(do_swap_page, mm/memory.c).",
+        schemes=_MTHP_SCHEMES,
+    ),
+    Variant(
+        "single-pte-mthp",
+        f"with single PTE of THP {_KB}",
+        _MTHP_SINGLE,
+        (0,),
+        kind="mthp",
+        note="MADV_DONTNEED of subpages 1-3 leaves subpage 0 as the only mapped page of the "
+        "mTHP, which is now partially mapped (__folio_remove_rmap -> deferred_split_folio, "
+        "mm/rmap.c, mm/huge_memory.c, 6.12).",
+        schemes=_MTHP_SCHEMES,
+    ),
+    Variant(
+        "single-pte-swapped-mthp",
+        f"with single PTE of swapped-out THP {_KB}",
+        (*_MTHP_SINGLE, *_SWAP),
+        (0,),
+        swapped=True,
+        kind="mthp",
+        note="cow.c's MADV_PAGEOUT of subpage 0 splits the folio it does not cover whole "
+        "(madvise_cold_or_pageout_pte_range, mm/madvise.c); 'kernel swapout' splits the "
+        "partially mapped mTHP first (shrink_folio_list, mm/vmscan.c, 6.12): either way the "
+        "small folio of subpage 0 is swapped out, exclusive.",
+        schemes=_MTHP_SCHEMES,
+    ),
+    Variant(
+        "partially-shared-mthp",
+        f"with partially shared THP {_KB}",
+        _partially_shared(_MTHP, MTHP),
+        _MTHP_ALL,
+        kind="mthp",
+        note="MADV_DONTFORK of subpages 1-3 splits the VMA, not the folio; the child C shares "
+        "only subpage 0 (copy_present_ptes, mm/memory.c) and exits at once: subpage 0 is left "
+        "shared (not exclusive) with map count 1, subpages 1-3 exclusive, all in one folio.",
+        schemes=_MTHP_SCHEMES,
+    ),
+)
 
 VARIANTS: tuple[Variant, ...] = (
     Variant("base", "with base page", ("P mmap A 1", *_fill(1)), (0,)),
@@ -91,6 +182,7 @@ VARIANTS: tuple[Variant, ...] = (
         (0,),
         swapped=True,
     ),
+    *MTHP_VARIANTS,  # cow.c runs the detected sizes smallest first: 16 kB before the PMD size
     Variant("thp", "with THP", _THP, _ALL, kind="pmd"),
     Variant("swapped-thp", "with swapped-out THP", (*_THP, *_SWAP), _ALL, swapped=True),
     Variant(
@@ -121,13 +213,7 @@ VARIANTS: tuple[Variant, ...] = (
     Variant(
         "partially-shared-thp",
         "with partially shared THP",
-        (
-            *_THP,
-            *(f"P madvise A[{i}] dontfork" for i in range(1, THP)),
-            "P fork C",
-            "C exit",
-            *(f"P madvise A[{i}] dofork" for i in range(1, THP)),
-        ),
+        _partially_shared(_THP, THP),
         _ALL,
         kind="pte",
         note="MADV_DONTFORK of subpages 1-3 splits the PMD; the child C shares only subpage 0 "
@@ -378,11 +464,59 @@ def _mainline_family(v: Variant, xfail: bool) -> dict[str, Verdict]:
     return out
 
 
+R_HEAD_ONLY_MTHP = (
+    "once subpage 0 has been shared with the child and subpages 1-3 have not, one bit for "
+    "the whole mTHP cannot describe the folio; read as shared, the writable PTEs of "
+    "subpages 1-3 break INV-1 (writable implies exclusive) at the fork"
+)
+
+
+def mthp_verdicts(v: Variant) -> dict[str, Verdict]:
+    """The verdicts of every case A1-A14 on a 16 kB mTHP variant, the same for every case.
+
+    mTHP allocation at fault is 6.8 and later (docs/large-folios.md §1), so only the
+    schemes for kernels that had it apply: ``mainline`` (6.12) and ``head-only``
+    (``mainline`` with one flag per large folio). The other schemes stand for kernels
+    without mTHP, and the header does not name them (§11).
+
+    - ``mainline`` passes every case, as cow.c reports PASS on 6.12 for each of them: the
+      flag is per page for a PTE-mapped folio from the first fault on
+      (``folio_add_new_anon_rmap``, mm/rmap.c, sets every page's flag when the folio is not
+      ``folio_test_pmd_mappable``); a write fault reuses only a page whose own flag is set,
+      and ``wp_can_reuse_anon_folio`` (mm/memory.c) refuses every other page of a large
+      folio, so a page the other process or a pipe holds is copied (A1-A6), never a page
+      this process pinned, which is exclusive (A7-A14); ``gup_must_unshare``
+      (mm/internal.h) asks the flag of the page the PTE maps, so a R/O pin on a shared page
+      unshares that one page (A9-A12); fork copies every exclusive page of a maybe-pinned
+      folio for the child (``__folio_try_dup_anon_rmap``, include/linux/rmap.h; A8).
+    - ``head-only`` keeps one bit per large folio, on its head page (docs/large-folios.md
+      §9): it reads the same as ``mainline`` wherever every mapped page of the folio has the
+      same exclusivity, which holds in every variant but the partially shared one. There the
+      fork shares subpage 0 and not subpages 1-3: clearing the one bit leaves the writable
+      PTEs of subpages 1-3 on pages read as shared, INV-1 at the fork (the same rule as for
+      the partially shared PMD THP). One more difference is safe and invisible to these
+      cases: swapping out the whole mTHP clears the one bit at the first PTE
+      (``try_to_unmap_one``, mm/rmap.c), so subpages 1-3 get swap PTEs without the exclusive
+      bit (scenarios/mthp/m06-swap-whole-mthp.scn shows it); each comes back as a small
+      folio that nothing else references, which ``do_swap_page`` and
+      ``wp_can_reuse_anon_folio`` (mm/memory.c) prove exclusive by the reference count at
+      the first write fault or unshare, so no case copies away from its pin or leaks.
+    """
+    assert v.kind == "mthp", v.key
+    out = {ML: PASS, HO: PASS}
+    if v.key == "partially-shared-mthp":
+        out[HO] = flag_gap(R_HEAD_ONLY_MTHP)
+    return out
+
+
 def verdicts_for(case: str) -> Callable[[Variant], dict[str, Verdict]]:
     """The verdict per scheme: A3-A6 fail by a leak into a pipe (INV-12), A7-A14 by a lost
-    pin (INV-11), and the partially shared THP under head-only by the one bit (INV-1)."""
+    pin (INV-11), and the partially shared THP under head-only by the one bit (INV-1).
+    The mTHP variants have their own rule, :func:`mthp_verdicts`."""
 
     def verdicts(v: Variant) -> dict[str, Verdict]:
+        if v.kind == "mthp":
+            return mthp_verdicts(v)
         out = _mainline_family(v, case in ("A3", "A4", "A5", "A6"))
         hugetlb, pmd = v.kind == "hugetlb", v.kind == "pmd"
         pc_pin = pin_lost(R_PC_PIN_THP if v.kind == "pte" else R_PC_PIN)
@@ -796,13 +930,24 @@ def generate() -> dict[str, str]:
             name = f"{case.id.lower()}-{case.slug}-{v.key}.scn"
             if case.id[1:].isdigit() and len(case.id) == 2:
                 name = f"a0{case.id[1]}-{case.slug}-{v.key}.scn"
+            verdicts = case.verdicts(v)
+            if v.schemes and set(verdicts) != set(v.schemes):
+                raise ValueError(f"{name}: verdicts for {sorted(verdicts)}, not {v.schemes}")
+            origin = (
+                "From tools/testing/selftests/mm/cow.c, anon_test_cases[] run by "
+                "run_anon_test_case(); see docs/cow-cases.md §3."
+            )
+            if v.kind == "mthp":
+                origin += (
+                    " The 16 kB mTHP run (mthp_pages=4); mTHP is 6.8 and later, so only "
+                    "mainline and head-only apply (docs/large-folios.md §11, §12)."
+                )
             files[name] = render(
                 f'cow.c {case.id} "{case.title}" ({case.function}), {v.log}.',
-                "From tools/testing/selftests/mm/cow.c, anon_test_cases[] run by "
-                "run_anon_test_case(); see docs/cow-cases.md §3.",
+                origin,
                 case.summary,
                 v.note,
-                case.verdicts(v),
+                verdicts,
                 list(v.setup),
                 case.body(v.pages),
             )
