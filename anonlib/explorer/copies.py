@@ -49,6 +49,15 @@ P madvise A[3] dontfork
 P fork Q
 """
 
+#: A 4-page mTHP, every page written by P.
+_MTHP = """spawn P
+P mmap A mthp
+P write A[0] a
+P write A[1] a
+P write A[2] a
+P write A[3] a
+"""
+
 WORKLOADS: tuple[Workload, ...] = (
     Workload(
         "fork-cow", "one page, both sides write after fork",
@@ -125,6 +134,37 @@ P pin A[2] ro as J
 unpin J
 P pin A[3] ro as K
 unpin K
+"""),
+    Workload(
+        "thp-fork-exit", "a PMD-mapped THP shared with a fork child that exits, then P writes "
+        "every subpage (do_huge_pmd_wp_page reuses the THP: nothing else refers to it)",
+        """config thp_pages=4
+spawn P
+P mmap A thp
+P write A[0] a
+P fork Q
+Q exit
+P write A[0] b
+P write A[1] b
+P write A[2] b
+P write A[3] b
+"""),
+    Workload(
+        "mthp-fork-cow", "a 4-page mTHP, both sides write one page after fork (one page "
+        "copied each, never the folio)",
+        _MTHP + """P fork Q
+Q write A[1] b
+P write A[2] c
+"""),
+    Workload(
+        "mthp-fork-exit", "a 4-page mTHP shared with a fork child that exits, then P writes "
+        "every page (6.12 reuses a page of a large folio only if it is exclusive)",
+        _MTHP + """P fork Q
+Q exit
+P write A[0] b
+P write A[1] b
+P write A[2] b
+P write A[3] b
 """),
     Workload(
         "thp-split-ro-pin", "a PTE-mapped THP (PMD split, nothing shared), R/O pin of a subpage",

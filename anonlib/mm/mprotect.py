@@ -86,7 +86,9 @@ def clear_refs_soft_dirty(m: Mem, proc: str) -> None:
     recorded (vma_soft_dirty_enabled). The flag is untouched. hugetlb mappings
     are not walked. A writable PTE of a maybe-pinned folio is skipped
     (pte_is_pinned, scheme point ``clear_refs_skips_pinned``): write-protecting
-    it would only make the next write fault break the pin.
+    it would only make the next write fault break the pin. Every non-present
+    entry (swap, migration, device-private, device-exclusive, hwpoison) loses
+    its soft-dirty bit too (is_swap_pte is true for all of them).
     """
     has_pinned = m.proc(proc).has_pinned
     for v in m.proc(proc).vmas:
@@ -104,5 +106,5 @@ def clear_refs_soft_dirty(m: Mem, proc: str) -> None:
                         and m.maybe_pinned(e.folio)):
                     continue
                 m.set(loc, replace(e, writable=False, soft_dirty=False))
-            elif e.kind is EntryKind.SWAP:
+            else:  # is_swap_pte(): every non-present entry (swap, migration, device, hwpoison)
                 m.set(loc, replace(e, soft_dirty=False))
