@@ -26,6 +26,14 @@ are the same as in the model). Writes, reads and GUP references cover the
 whole block (each subpage carries the value; a read reports when they
 differ; ``H read`` reads the first subpage); a kernel action on one page
 and every observation use the block's first subpage.
+
+An ``mthp`` mapping is *not* scaled: model page ``i`` is real page ``i``
+(block 1), because its folios are small enough to be real (``mthp_pages``
+sizes of 16 kB to 1 MiB). The slot is 4 MiB aligned, so the mapping starts
+aligned to every mTHP size, and it is ``MADV_HUGEPAGE`` (the sizes are set
+to ``madvise``, see :meth:`Plan.job`). ``kernel split-folio P A[i]`` there
+splits only the folio at ``A[i]`` (debugfs ``split_huge_pages`` on that one
+page), as the model does.
 """
 
 from __future__ import annotations
@@ -101,7 +109,7 @@ class Layout:
 
     @property
     def length(self) -> int:
-        if self.kind is MapKind.BASE:
+        if self.kind in (MapKind.BASE, MapKind.MTHP):
             return self.npages * PAGE
         return HUGE_PAGES * PAGE
 
@@ -118,6 +126,8 @@ class Observation:
     kind: MapKind
     addr: int
     model: model.PageState | ModelError
+    #: pages of the model's folio behind the page (None: no folio, or not asked)
+    folio_pages: int | None = None
 
 
 @dataclass
@@ -147,8 +157,15 @@ class Plan:
     cutoff_reason: str = ""
 
     def job(self, tag: str) -> str:
-        """The VM job for this scenario (``tag`` names it in the output)."""
-        lines = [f"scenario {tag}"]
+        """The VM job for this scenario (``tag`` names it in the output).
+
+        The second line sets the mTHP sizes: ``mthp`` and the sizes in kB of
+        ``config mthp_pages`` when the scenario maps an ``mthp`` mapping (each
+        ``hugepages-<size>kB/enabled`` then says ``madvise``), ``mthp -``
+        otherwise (every size below the PMD size ``never``, so ``thp``
+        mappings fault as they did before mTHP).
+        """
+        lines = [f"scenario {tag}", f"mthp {mthp_sizes_kb(self.scenario)}"]
         for st in self.steps:
             if self.cutoff is not None and st.index >= self.cutoff:
                 break
@@ -174,8 +191,21 @@ def decode_value(h: str) -> str:
     return "0" if h == "-" else bytes.fromhex(h).decode(errors="replace")
 
 
+def uses_mthp(scenario: Scenario) -> bool:
+    """Whether the scenario maps an ``mthp`` mapping."""
+    return any(isinstance(st.action, Mmap) and st.action.kind is MapKind.MTHP
+               for st in scenario.statements)
+
+
+def mthp_sizes_kb(scenario: Scenario) -> str:
+    """The job's mTHP sizes: ``16,32`` (kB, from ``config mthp_pages``), or ``-`` for none."""
+    if not uses_mthp(scenario):
+        return "-"
+    return ",".join(str(n * PAGE // 1024) for n in scenario.config.mthp_pages)
+
+
 def _block(kind: MapKind, pages: int) -> int | None:
-    if kind is MapKind.BASE:
+    if kind in (MapKind.BASE, MapKind.MTHP):
         return 1
     if pages > HUGE_PAGES or HUGE_PAGES % pages:
         return None
@@ -328,6 +358,8 @@ class _Compiler:
         if act is KernelAction.SPLIT_PMD:
             return f"splitpmd {ref.proc} {lay.addr:x}", None
         if act is KernelAction.SPLIT_FOLIO:
+            if lay.kind is MapKind.MTHP:  # only the folio at A[i], as the model
+                return f"splitfolio {ref.proc} {addr:x} {PAGE:x}", None
             return f"splitfolio {ref.proc} {lay.addr:x} {lay.length:x}", None
         if act is KernelAction.POISON:
             return f"poison {ref.proc} {addr:x}", None
@@ -342,8 +374,13 @@ class _Compiler:
         if lay is None or not 0 <= ref.index < lay.npages:
             return None
         self.obs_count += 1
-        return Observation(f"o{self.obs_count}", ref, lay.kind, lay.page_addr(ref.index),
-                           model.page_state(world, MAINLINE, ref))
+        ps = model.page_state(world, MAINLINE, ref)
+        folio_pages = None
+        if isinstance(ps, model.PageState) and ps.page is not None:
+            folio = world.folio(ps.page[0])
+            folio_pages = None if folio is None else len(folio.pages)
+        return Observation(f"o{self.obs_count}", ref, lay.kind, lay.page_addr(ref.index), ps,
+                           folio_pages)
 
 
 def all_pages(world: World) -> list[PageRef]:
