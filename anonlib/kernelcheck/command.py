@@ -16,7 +16,8 @@ Run scenario files on the model (scheme mainline, which stands for Linux
 6.12) and on the real Linux 6.12 (Debian's kernel under QEMU, all files in
 one boot), and compare every outcome (values read, signals, GUP results,
 skipped kernel actions) and every state word the kernel shows (present,
-swap, PMD-mapped, PG_anon_exclusive, same page). Statements the kernel
+swap, PMD-mapped, PG_anon_exclusive, same page), and the folio of each page
+of mthp and thp mappings (its size and the page's place in it). Statements the kernel
 cannot express or show are 'not checked', never 'agreed'. Prints the
 agreement table, and statement by statement each file that disagrees."""
 

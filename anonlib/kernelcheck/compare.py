@@ -20,9 +20,10 @@ What the kernel exposes, and what it does not
 * ``exclusive`` / ``shared`` on present anonymous pages: kpageflags bit 34
   (KPF_MAPPEDTODISK, which is PG_anon_exclusive on anonymous pages) of the
   head page for a PMD-mapped THP or a hugetlb page, of the page itself
-  for a small folio (and for the first page of a PTE-mapped THP). For the
-  other pages of a PTE-mapped THP it is not visible: 6.12's kpageflags
-  reads the *folio's* flags, so every subpage shows the head's flag
+  for a small folio (and for the first page of a PTE-mapped THP or an
+  mTHP). For the other pages of a PTE-mapped THP or an mTHP it is not
+  visible: 6.12's kpageflags reads the *folio's* flags, so every subpage
+  shows the head's flag
   (measured: a subpage that a write reuses as exclusive reads as shared
   while the head is shared). The zero page is never exclusive;
 * ``same-page``: the frame numbers;

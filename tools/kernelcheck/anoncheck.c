@@ -4,7 +4,9 @@
  * Part of `python -m anonlib kernel-check` (anonlib/kernelcheck/). The Python
  * side compiles each scenario into a job of low-level commands
  * (/job.txt in the initramfs); this program sets the machine up (proc, sys,
- * debugfs, swap on zram, THP, hugetlb, KSM knobs), carries the commands out
+ * debugfs, swap on zram, THP, hugetlb, KSM knobs; per scenario the mTHP sizes in
+ * hugepages-<size>kB/enabled; zswap on and off once so that zram swaps mTHPs
+ * back in as small folios), carries the commands out
  * and prints one result line per statement to /dev/ttyS1 (the console,
  * ttyS0, keeps the kernel's messages). Then it powers the VM off.
  *
