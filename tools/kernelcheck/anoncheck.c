@@ -995,12 +995,14 @@ static int swapout(struct proc *p, unsigned long addr, unsigned long map, unsign
 		close(fd);
 	/* an mTHP: its size's swap-out counters say whether it went out whole */
 	char stat[128] = "";
-	long out0 = -1, fb0 = -1;
+	long out0 = -1, fb0 = -1, split0 = -1, partial = -1;
 	if (npages > 1 && npages < 512) {
 		snprintf(stat, sizeof stat, THP_SYSFS "/hugepages-%llukB/stats/",
 			 (unsigned long long)(npages * PAGE / 1024));
 		out0 = read_stat(stat, "swpout");
 		fb0 = read_stat(stat, "swpout_fallback");
+		split0 = read_stat(stat, "split");
+		partial = read_stat(stat, "nr_anon_partially_mapped");
 	}
 	long r = syscall(__NR_process_madvise, p->pidfd, iov, niov, MADV_PAGEOUT, 0);
 	if (r < 0) {
@@ -1011,9 +1013,11 @@ static int swapout(struct proc *p, unsigned long addr, unsigned long map, unsign
 	snprintf(why, whymax, "%s", (pm & PM_SWAP) && !(pm & PM_PRESENT) ? "ok" : "skipped");
 	if (out0 >= 0)
 		snprintf(why + strlen(why), whymax - strlen(why),
-			 " %llu-page folio: swpout +%ld swpout_fallback +%ld",
+			 " %llu-page folio: swpout +%ld swpout_fallback +%ld split +%ld"
+			 " (nr_anon_partially_mapped was %ld)",
 			 (unsigned long long)npages, read_stat(stat, "swpout") - out0,
-			 read_stat(stat, "swpout_fallback") - fb0);
+			 read_stat(stat, "swpout_fallback") - fb0, read_stat(stat, "split") - split0,
+			 partial);
 	return 0;
 }
 
