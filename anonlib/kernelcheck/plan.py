@@ -29,9 +29,11 @@ and every observation use the block's first subpage.
 
 An ``mthp`` mapping is *not* scaled: model page ``i`` is real page ``i``
 (block 1), because its folios are small enough to be real (``mthp_pages``
-sizes of 16 kB to 1 MiB). The slot is 4 MiB aligned, so the mapping starts
-aligned to every mTHP size, and it is ``MADV_HUGEPAGE`` (the sizes are set
-to ``madvise``, see :meth:`Plan.job`). ``kernel split-folio P A[i]`` there
+sizes of 16 kB to 1 MiB). It starts 1 MiB into its slot
+(:data:`MTHP_OFFSET`): aligned to every mTHP size, and no 2 MiB-aligned
+range lies inside it (it is at most 512 pages), so not even a 512-page
+``mthp`` mapping can get a PMD THP, which the model never gives one. It is
+``MADV_HUGEPAGE`` (the sizes are set to ``madvise``, see :meth:`Plan.job`). ``kernel split-folio P A[i]`` there
 splits only the folio at ``A[i]`` (debugfs ``split_huge_pages`` on that one
 page), as the model does.
 """
@@ -76,6 +78,9 @@ PAGE = 4096
 HUGE_PAGES = 512  # subpages of a real 2 MiB THP or hugetlb page
 BASE_ADDR = 0x2_0000_0000
 SLOT = 4 << 20
+#: An mthp mapping starts here in its slot: aligned to the largest mTHP size (1 MiB) but
+#: not to the PMD size, so no PMD fits in it.
+MTHP_OFFSET = 1 << 20
 VALUE_BYTES = 63  # longest value the VM stores (the page's first 64 bytes, NUL padded)
 
 #: Why statements are not expressible from user space (the "not checked" reasons).
@@ -258,7 +263,10 @@ class _Compiler:
         block = _block(op.kind, pages)
         if block is None:
             return None, NOT_EXPRESSIBLE["size"]
-        lay = Layout(BASE_ADDR + SLOT * self.next_slot, op.kind, pages, block)
+        start = BASE_ADDR + SLOT * self.next_slot
+        if op.kind is MapKind.MTHP:
+            start += MTHP_OFFSET
+        lay = Layout(start, op.kind, pages, block)
         self.next_slot += 1
         self.layout[(op.proc, op.mapping)] = lay
         return f"mmap {op.proc} {lay.addr:x} {lay.length:x} {op.kind.value}", None
