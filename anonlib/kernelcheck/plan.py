@@ -33,9 +33,9 @@ sizes of 16 kB to 1 MiB). It starts 1 MiB into its slot
 (:data:`MTHP_OFFSET`): aligned to every mTHP size, and no 2 MiB-aligned
 range lies inside it (it is at most 512 pages), so not even a 512-page
 ``mthp`` mapping can get a PMD THP, which the model never gives one. It is
-``MADV_HUGEPAGE`` (the sizes are set to ``madvise``, see :meth:`Plan.job`). ``kernel split-folio P A[i]`` there
-splits only the folio at ``A[i]`` (debugfs ``split_huge_pages`` on that one
-page), as the model does.
+``MADV_HUGEPAGE`` (the sizes are set to ``madvise``, see :meth:`Plan.job`).
+``kernel split-folio P A[i]`` there splits only the folio at ``A[i]``
+(debugfs ``split_huge_pages`` on that one page), as the model does.
 """
 
 from __future__ import annotations
