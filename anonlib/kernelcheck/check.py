@@ -101,6 +101,10 @@ def kernel_check(
     log(f"booting Linux {kernel.release} under QEMU (TCG) for {len(plans)} scenario file(s)")
     boot = vm.boot(kernel, vm.make_initramfs(program, kernel, job), timeout=timeout)
     output = parse_output(boot.results)
+    zswap = output.header.get("zswap", "")
+    if not large_swapin and "on=0" not in zswap:
+        log(f"note: zswap could not be turned on once in the VM ({zswap or 'no report'}), so "
+            "zram may swap mTHPs back in as large folios (see docs/real-kernel.md)")
     files, used = compare_all(plans, output, known)
     release = output.header.get("kernel", kernel.release)
     return Report(files, release, boot.seconds, known, used)
