@@ -137,8 +137,35 @@ def test_plan_compiles_statements_and_spreads_thp_pages_over_blocks() -> None:
     assert cmds[3] == f"get P H {0x200000000 + 3 * 128 * 4096:x} 128"
     assert p.cutoff is None
     job = p.job("s0")
-    assert job.startswith("scenario s0\n0 spawn P\n") and job.endswith("end\n")
+    assert job.startswith("scenario s0\nmthp -\n0 spawn P\n") and job.endswith("end\n")
     assert "observe P o" in job
+
+
+def test_mthp_mapping_is_one_real_page_per_model_page_and_sets_the_sizes() -> None:
+    p = planned("config mthp_pages=8:4\nspawn P\nP mmap A 12 mthp\nP mmap B mthp\n"
+                "P write A[5] v\nP madvise A[2] dontneed\nkernel split-folio P A[4]\n"
+                "kernel swapout P A[8]\n")
+    cmds = [s.command for s in p.steps]
+    base = 0x200000000 + (1 << 20)  # 1 MiB into the slot: no PMD fits in the mapping
+    assert cmds[1] == f"mmap P {base:x} {12 * 4096:x} mthp"
+    # P mmap B mthp: the largest enabled size, in its own 4 MiB slot
+    assert cmds[2] == f"mmap P {base + (4 << 20):x} {8 * 4096:x} mthp"
+    assert cmds[3] == f"write P {base + 5 * 4096:x} 1 76"
+    assert cmds[4] == f"madvise P {base + 2 * 4096:x} 1000 dontneed"
+    # split only the folio at A[4], not every folio of the mapping
+    assert cmds[5] == f"splitfolio P {base + 4 * 4096:x} 1000"
+    assert cmds[6] == f"swapout P {base + 8 * 4096:x} {base:x} {12 * 4096:x}"
+    assert p.cutoff is None
+    assert p.job("s0").startswith("scenario s0\nmthp 32,16\n")
+    # the model's folio sizes ride along with the observations: A[5] is in an 8-page mTHP
+    ob = next(o for o in p.steps[3].observations if str(o.ref) == "P A[5]")
+    assert ob.kind is MapKind.MTHP and ob.folio_pages == 8 and ob.addr == base + 5 * 4096
+
+
+def test_job_starts_with_the_zswap_setting() -> None:
+    plans = plan_files([REPO / "tools/kernelcheck/probes/mthp-cow.scn"])
+    assert make_job(plans).startswith("zswap once\nscenario s0\nmthp 16\n")
+    assert make_job(plans, large_swapin=True).startswith("zswap never\n")
 
 
 def test_fork_child_inherits_addresses_and_new_mappings_get_new_slots() -> None:
@@ -241,6 +268,69 @@ def test_a_different_flag_or_frame_disagrees() -> None:
                                        "Q A[0]": obs(0x101, ANON)})
     bad = {c.name for c in r.statements[5].disagreements}
     assert "P A[0]: exclusive" in bad and "same-page P A[0] Q A[0]" in bad
+
+
+MTHP_TEXT = "spawn P\nP mmap A mthp\nP write A[1] 1\nexpect P A[2] present exclusive\n"
+
+
+def mthp_pages(np: int, flags: int = ANON | THP | EXCL) -> Callable[[int], dict[str, str]]:
+    """After the write: a folio of ``np`` frames from 0x200, page i at frame 0x200 + i."""
+    def pages(index: int) -> dict[str, str]:
+        if index < 2:
+            return {f"P A[{i}]": "pm=0 kf=0 head=0 hkf=0 kc=0 ahp=0" for i in range(4)}
+        return {f"P A[{i}]": obs(0x200 + i, flags, head=0x200 + (i // np) * np)
+                + f" np={np}" for i in range(4)}
+    return pages
+
+
+def test_decode_mthp_folio_and_tail_flags() -> None:
+    head = decode_page(obs(0x200, ANON | THP | EXCL) + " np=4", MapKind.MTHP)
+    assert head.folio == (4, 0) and head.exclusive is True and not head.pmd
+    tail = decode_page(obs(0x203, ANON | THP | EXCL, head=0x200) + " np=4", MapKind.MTHP)
+    assert tail.folio == (4, 3) and tail.exclusive is None
+    assert "head page" in tail.exclusive_why
+    assert decode_page(obs(0x200, ANON), MapKind.MTHP).folio is None  # an older guest
+
+
+def test_mthp_folio_size_and_place_are_compared() -> None:
+    r = _result(MTHP_TEXT, {}, mthp_pages(4))
+    assert [s.verdict for s in r.statements] == [AGREED] * 4
+    names = {c.name: c for c in r.statements[2].checks}
+    assert names["P A[3]: folio"].model == "page 3 of a 4-page folio"
+    assert names["P A[3]: folio"].agreed
+    # the tail pages' flags are not visible: not checked, never agreed
+    assert names["P A[3]: exclusive"].agreed is None
+    assert names["P A[0]: exclusive"].agreed is True
+    # the fault gave small folios where the model made an mTHP: a disagreement
+    r = _result(MTHP_TEXT, {}, mthp_pages(1, ANON | EXCL))
+    assert r.statements[2].verdict == DISAGREED
+    bad = {c.name: c for c in r.statements[2].disagreements}
+    assert bad["P A[1]: folio"].kernel == "small folio"
+
+
+def test_an_mthp_in_a_thp_mapping_is_a_known_difference() -> None:
+    text = ("spawn P\nP mmap T thp\nP mmap A mthp\nP write T[0] 1\nP madvise T[1] dontneed\n"
+            "P write T[1] 2\n")
+
+    def pages(index: int) -> dict[str, str]:
+        if index < 3:
+            return {}
+        thp = {f"P T[{i}]": obs(0x400 + 128 * i, ANON | THP | EXCL, head=0x400,
+                                ahp=2048) + " np=512" for i in range(4)}
+        if index >= 4:
+            thp = {k: v.replace("ahp=2048", "ahp=0") for k, v in thp.items()}
+            thp["P T[1]"] = "pm=0 kf=0 head=0 hkf=0 kc=0 ahp=0"
+        if index >= 5:  # the PTE fault got a 4-page mTHP
+            thp["P T[1]"] = obs(0x900, ANON | THP | EXCL) + " np=4"
+        return {**thp, **{f"P A[{i}]": "pm=0 kf=0 head=0 hkf=0 kc=0 ahp=0" for i in range(4)}}
+
+    r = _result(text, {}, pages)
+    st = r.statements[5]
+    assert st.verdict == DISAGREED
+    assert [c.name for c in st.disagreements] == ["P T[1]: folio (mTHP in a thp mapping)"]
+    assert r.statements[3].verdict == AGREED  # the PMD THP: model page 1 is real page 128
+    apply_known(r, "probes/x.scn", load_known())
+    assert st.verdict == KNOWN
 
 
 def test_unobservable_words_are_never_agreed() -> None:

@@ -39,7 +39,8 @@ fixed buffers for `pin rw longterm`, MADV_PAGEOUT on zram for `kernel swapout`, 
 and how its state is read (pagemap, `/proc/kpageflags` bit 34) is described in
 `anonlib/kernelcheck/` and `tools/kernelcheck/anoncheck.c`. One limit worth knowing:
 6.12's `kpageflags` shows the head page's flag on every page of a large folio, so the
-flag of a PTE-mapped THP's other subpages is not checked."""
+flag of the other pages of a PTE-mapped THP or of an mTHP is not checked (their folio, frame
+and every outcome are)."""
 
 
 def write_appendix(run: Path = LAST_RUN, out: Path = DEFAULT_OUT) -> Path:

@@ -16,7 +16,8 @@ Run scenario files on the model (scheme mainline, which stands for Linux
 6.12) and on the real Linux 6.12 (Debian's kernel under QEMU, all files in
 one boot), and compare every outcome (values read, signals, GUP results,
 skipped kernel actions) and every state word the kernel shows (present,
-swap, PMD-mapped, PG_anon_exclusive, same page). Statements the kernel
+swap, PMD-mapped, PG_anon_exclusive, same page), and the folio of each page
+of mthp and thp mappings (its size and the page's place in it). Statements the kernel
 cannot express or show are 'not checked', never 'agreed'. Prints the
 agreement table, and statement by statement each file that disagrees."""
 
@@ -55,6 +56,11 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=Path, metavar="OUT", help="also write the results as JSON")
     p.add_argument("--markdown", type=Path, metavar="OUT",
                    help="also write the agreement table as a markdown page")
+    p.add_argument("--large-swapin", action="store_true",
+                   help="leave zswap never enabled in the VM, so zram (SWP_SYNCHRONOUS_IO) "
+                        "may swap a whole mTHP back in as one large folio, which the model "
+                        "does not do (default: zswap on and off once at boot, and 6.12 swaps "
+                        "in small folios)")
     p.add_argument("--no-install", action="store_true",
                    help="never install or download anything (even as root)")
     p.add_argument("--skip-unavailable", action="store_true",
@@ -123,6 +129,7 @@ def _run(args: argparse.Namespace) -> int:
         report = kernel_check(
             files, known_file=args.known, timeout=args.timeout, deep=not args.shallow,
             install=False if args.no_install else None,
+            large_swapin=args.large_swapin,
             log=lambda s: print(s, file=sys.stderr, flush=True),
         )
     except KnownDifferencesError as e:

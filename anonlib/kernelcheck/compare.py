@@ -20,12 +20,20 @@ What the kernel exposes, and what it does not
 * ``exclusive`` / ``shared`` on present anonymous pages: kpageflags bit 34
   (KPF_MAPPEDTODISK, which is PG_anon_exclusive on anonymous pages) of the
   head page for a PMD-mapped THP or a hugetlb page, of the page itself
-  for a small folio (and for the first page of a PTE-mapped THP). For the
-  other pages of a PTE-mapped THP it is not visible: 6.12's kpageflags
-  reads the *folio's* flags, so every subpage shows the head's flag
+  for a small folio (and for the first page of a PTE-mapped THP or an
+  mTHP). For the other pages of a PTE-mapped THP or an mTHP it is not
+  visible: 6.12's kpageflags reads the *folio's* flags, so every subpage
+  shows the head's flag
   (measured: a subpage that a write reuses as exclusive reads as shared
   while the head is shared). The zero page is never exclusive;
-* ``same-page``: the frame numbers.
+* ``same-page``: the frame numbers;
+* in an ``mthp`` mapping, the folio: how many pages the page's folio has and
+  which of them the page is. The guest finds the folio from the frame's
+  kpageflags (KPF_COMPOUND_HEAD / KPF_COMPOUND_TAIL: the head is the nearest
+  frame below that is not a tail, the size the run of tails after it), so an
+  mTHP the model expects is checked to be real, of the size expected, with
+  the page at the expected place in it (a buddy allocation is physically
+  contiguous and naturally aligned, so this is also the alignment check).
 
 Not exposed, so never compared: ``writable``/``readonly`` (pagemap has no
 write bit), ``pinned``/``unpinned``, and the swap PTE's exclusive bit.
@@ -39,7 +47,7 @@ from dataclasses import dataclass, field
 from ..model import PageState
 from ..ops import MapKind
 from ..results import ModelError
-from .plan import Observation, Plan, Step, decode_value
+from .plan import HUGE_PAGES, Observation, Plan, Step, decode_value
 
 AGREED, DISAGREED, KNOWN, NOT_CHECKED = "agreed", "disagreed", "known difference", "not checked"
 
@@ -65,6 +73,11 @@ SWP_MIGRATION = (MAX_SWAPFILES + 1, MAX_SWAPFILES + 2, MAX_SWAPFILES + 3)
 TAIL_FLAG = ("kpageflags shows the head page's flag for every page of a large folio, "
              "so a PTE-mapped subpage's own flag is not visible")
 
+#: The name of a folio check where a thp mapping has an mTHP the model has a small folio
+#: for (the mTHP sizes are on for the scenario's mthp mappings, and the thp mapping is
+#: MADV_HUGEPAGE too): tools/kernelcheck/known-differences.toml explains it.
+MTHP_IN_THP = "mTHP in a thp mapping"
+
 UNOBSERVABLE_WORDS = {
     "writable": "pagemap has no write bit",
     "readonly": "pagemap has no write bit",
@@ -84,6 +97,8 @@ class KernelPage:
     phys: int | None = None
     flags: tuple[str, ...] = ()
     raw: str = ""
+    #: (pages of the frame's folio, the frame's index in it); None: not reported
+    folio: tuple[int, int] | None = None
 
     def describe(self) -> str:
         words = [self.kind]
@@ -130,7 +145,10 @@ def decode_page(text: str, kind: MapKind) -> KernelPage:
                 excl, why = _bit(kf, KPF_ANON_EXCLUSIVE), ""
         else:
             excl, why = None, "not an anonymous page"
-        return KernelPage("present", pmd, excl, why, pm & PFN_MASK, flags, text)
+        folio = None
+        if "np" in f:
+            folio = (int(f["np"]), (pm & PFN_MASK) - int(f.get("head", "0"), 16))
+        return KernelPage("present", pmd, excl, why, pm & PFN_MASK, flags, text, folio)
     if pm & PM_SWAP:
         frame = pm & PFN_MASK
         swp_type, offset = frame & ((1 << SWP_TYPE_BITS) - 1), frame >> SWP_TYPE_BITS
@@ -309,6 +327,12 @@ def compare_page(ob: Observation, kp: KernelPage) -> list[Check]:
     if ps.kind == "present" and ob.kind is MapKind.THP:
         checks.append(Check(f"{where}: pmd", "pmd" if ps.pmd else "pte",
                             "pmd" if kp.pmd else "pte", bool(ps.pmd) == bool(kp.pmd)))
+    mf = _model_folio(ob)
+    if ps.kind == "present" and mf is not None and kp.folio is not None:
+        name = f"{where}: folio"
+        if ob.kind is MapKind.THP and mf == (1, 0) and 1 < kp.folio[0] < HUGE_PAGES:
+            name += f" ({MTHP_IN_THP})"
+        checks.append(Check(name, _folio_text(mf), _folio_text(kp.folio), mf == kp.folio))
     if ps.exclusive is not None:
         if kp.exclusive is None:
             checks.append(Check(f"{where}: exclusive", mw, kw, None,
@@ -319,6 +343,35 @@ def compare_page(ob: Observation, kp: KernelPage) -> list[Check]:
                                 "exclusive" if kp.exclusive else "shared",
                                 ps.exclusive == kp.exclusive))
     return checks
+
+
+def _model_folio(ob: Observation) -> tuple[int, int] | None:
+    """The real folio the model's stands for: (pages, index of the observed frame).
+
+    In an ``mthp`` mapping a model page is a real page. In a ``thp`` mapping
+    model page ``i`` is the first of a block of ``512 / thp_pages`` real
+    subpages, so a model THP stands for the real 512-page THP and a small
+    folio for a small one (so an mTHP where the model has a small folio, as
+    a PTE fault in a ``thp`` mapping of a scenario with ``mthp`` sizes may
+    give, shows). Other mappings: not compared.
+    """
+    ps = ob.model
+    if not isinstance(ps, PageState) or ps.page is None or ob.folio_pages is None:
+        return None
+    if ob.kind is MapKind.MTHP:
+        return ob.folio_pages, ps.page[1]
+    if ob.kind is MapKind.THP:
+        if ob.folio_pages == 1:
+            return 1, 0
+        if HUGE_PAGES % ob.folio_pages:
+            return None
+        block = HUGE_PAGES // ob.folio_pages
+        return HUGE_PAGES, ps.page[1] * block
+    return None
+
+
+def _folio_text(f: tuple[int, int]) -> str:
+    return "small folio" if f == (1, 0) else f"page {f[1]} of a {f[0]}-page folio"
 
 
 def _same_page_checks(step: Step, pages: dict[str, KernelPage]) -> list[Check]:

@@ -68,6 +68,8 @@ class KnownDifference:
             where += f":{self.line}"
         if self.statement:
             where += f" `{self.statement}`"
+        if self.check:
+            where += f" (check {self.check})"
         return where
 
 

@@ -26,6 +26,16 @@ are the same as in the model). Writes, reads and GUP references cover the
 whole block (each subpage carries the value; a read reports when they
 differ; ``H read`` reads the first subpage); a kernel action on one page
 and every observation use the block's first subpage.
+
+An ``mthp`` mapping is *not* scaled: model page ``i`` is real page ``i``
+(block 1), because its folios are small enough to be real (``mthp_pages``
+sizes of 16 kB to 1 MiB). It starts 1 MiB into its slot
+(:data:`MTHP_OFFSET`): aligned to every mTHP size, and no 2 MiB-aligned
+range lies inside it (it is at most 512 pages), so not even a 512-page
+``mthp`` mapping can get a PMD THP, which the model never gives one. It is
+``MADV_HUGEPAGE`` (the sizes are set to ``madvise``, see :meth:`Plan.job`).
+``kernel split-folio P A[i]`` there splits only the folio at ``A[i]``
+(debugfs ``split_huge_pages`` on that one page), as the model does.
 """
 
 from __future__ import annotations
@@ -68,6 +78,9 @@ PAGE = 4096
 HUGE_PAGES = 512  # subpages of a real 2 MiB THP or hugetlb page
 BASE_ADDR = 0x2_0000_0000
 SLOT = 4 << 20
+#: An mthp mapping starts here in its slot: aligned to the largest mTHP size (1 MiB) but
+#: not to the PMD size, so no PMD fits in it.
+MTHP_OFFSET = 1 << 20
 VALUE_BYTES = 63  # longest value the VM stores (the page's first 64 bytes, NUL padded)
 
 #: Why statements are not expressible from user space (the "not checked" reasons).
@@ -101,7 +114,7 @@ class Layout:
 
     @property
     def length(self) -> int:
-        if self.kind is MapKind.BASE:
+        if self.kind in (MapKind.BASE, MapKind.MTHP):
             return self.npages * PAGE
         return HUGE_PAGES * PAGE
 
@@ -118,6 +131,8 @@ class Observation:
     kind: MapKind
     addr: int
     model: model.PageState | ModelError
+    #: pages of the model's folio behind the page (None: no folio, or not asked)
+    folio_pages: int | None = None
 
 
 @dataclass
@@ -147,8 +162,15 @@ class Plan:
     cutoff_reason: str = ""
 
     def job(self, tag: str) -> str:
-        """The VM job for this scenario (``tag`` names it in the output)."""
-        lines = [f"scenario {tag}"]
+        """The VM job for this scenario (``tag`` names it in the output).
+
+        The second line sets the mTHP sizes: ``mthp`` and the sizes in kB of
+        ``config mthp_pages`` when the scenario maps an ``mthp`` mapping (each
+        ``hugepages-<size>kB/enabled`` then says ``madvise``), ``mthp -``
+        otherwise (every size below the PMD size ``never``, so ``thp``
+        mappings fault as they did before mTHP).
+        """
+        lines = [f"scenario {tag}", f"mthp {mthp_sizes_kb(self.scenario)}"]
         for st in self.steps:
             if self.cutoff is not None and st.index >= self.cutoff:
                 break
@@ -174,8 +196,21 @@ def decode_value(h: str) -> str:
     return "0" if h == "-" else bytes.fromhex(h).decode(errors="replace")
 
 
+def uses_mthp(scenario: Scenario) -> bool:
+    """Whether the scenario maps an ``mthp`` mapping."""
+    return any(isinstance(st.action, Mmap) and st.action.kind is MapKind.MTHP
+               for st in scenario.statements)
+
+
+def mthp_sizes_kb(scenario: Scenario) -> str:
+    """The job's mTHP sizes: ``16,32`` (kB, from ``config mthp_pages``), or ``-`` for none."""
+    if not uses_mthp(scenario):
+        return "-"
+    return ",".join(str(n * PAGE // 1024) for n in scenario.config.mthp_pages)
+
+
 def _block(kind: MapKind, pages: int) -> int | None:
-    if kind is MapKind.BASE:
+    if kind in (MapKind.BASE, MapKind.MTHP):
         return 1
     if pages > HUGE_PAGES or HUGE_PAGES % pages:
         return None
@@ -228,7 +263,10 @@ class _Compiler:
         block = _block(op.kind, pages)
         if block is None:
             return None, NOT_EXPRESSIBLE["size"]
-        lay = Layout(BASE_ADDR + SLOT * self.next_slot, op.kind, pages, block)
+        start = BASE_ADDR + SLOT * self.next_slot
+        if op.kind is MapKind.MTHP:
+            start += MTHP_OFFSET
+        lay = Layout(start, op.kind, pages, block)
         self.next_slot += 1
         self.layout[(op.proc, op.mapping)] = lay
         return f"mmap {op.proc} {lay.addr:x} {lay.length:x} {op.kind.value}", None
@@ -328,6 +366,8 @@ class _Compiler:
         if act is KernelAction.SPLIT_PMD:
             return f"splitpmd {ref.proc} {lay.addr:x}", None
         if act is KernelAction.SPLIT_FOLIO:
+            if lay.kind is MapKind.MTHP:  # only the folio at A[i], as the model
+                return f"splitfolio {ref.proc} {addr:x} {PAGE:x}", None
             return f"splitfolio {ref.proc} {lay.addr:x} {lay.length:x}", None
         if act is KernelAction.POISON:
             return f"poison {ref.proc} {addr:x}", None
@@ -342,8 +382,13 @@ class _Compiler:
         if lay is None or not 0 <= ref.index < lay.npages:
             return None
         self.obs_count += 1
-        return Observation(f"o{self.obs_count}", ref, lay.kind, lay.page_addr(ref.index),
-                           model.page_state(world, MAINLINE, ref))
+        ps = model.page_state(world, MAINLINE, ref)
+        folio_pages = None
+        if isinstance(ps, model.PageState) and ps.page is not None:
+            folio = world.folio(ps.page[0])
+            folio_pages = None if folio is None else len(folio.pages)
+        return Observation(f"o{self.obs_count}", ref, lay.kind, lay.page_addr(ref.index), ps,
+                           folio_pages)
 
 
 def all_pages(world: World) -> list[PageRef]:

@@ -170,12 +170,14 @@ def markdown(report: Report, *, rerun: str = "") -> str:
         "# Appendix: the model checked against Linux",
         "",
         "Every scenario in `scenarios/`, and the probes in `tools/kernelcheck/probes/` that "
-        "exercise what the library does not (migration, KSM, memory failure, folio splits), "
+        "exercise what the library does not (migration, KSM, memory failure, folio splits, "
+        "mTHP), "
         "was run twice: on the model (scheme `mainline`) and "
         f"on Linux {report.kernel or '6.12'} (Debian's kernel, booted once under QEMU for "
         "all of them). Each statement is *agreed* when every outcome and every state "
         "word the real kernel shows (present, swap, PMD-mapped, PG_anon_exclusive, same "
-        "page, values read, signals, GUP results, skipped kernel actions) matches the "
+        "page, the folio a page belongs to, values read, signals, GUP results, skipped "
+        "kernel actions) matches the "
         "model; *not checked* when user space cannot express it or observe anything about "
         "it (R/O long-term pins without `gup_test`, device-private and device-exclusive "
         "entries, the swap PTE's exclusive bit, swap-cache drops); a *known difference* "

@@ -4,7 +4,9 @@
  * Part of `python -m anonlib kernel-check` (anonlib/kernelcheck/). The Python
  * side compiles each scenario into a job of low-level commands
  * (/job.txt in the initramfs); this program sets the machine up (proc, sys,
- * debugfs, swap on zram, THP, hugetlb, KSM knobs), carries the commands out
+ * debugfs, swap on zram, THP, hugetlb, KSM knobs; per scenario the mTHP sizes in
+ * hugepages-<size>kB/enabled; zswap on and off once so that zram swaps mTHPs
+ * back in as small folios), carries the commands out
  * and prints one result line per statement to /dev/ttyS1 (the console,
  * ttyS0, keeps the kernel's messages). Then it powers the VM off.
  *
@@ -65,6 +67,7 @@
 #define REPLY_TIMEOUT_MS 20000
 #define MADV_COLLAPSE_ 25
 #define MPOL_MF_MOVE_ALL_ (1 << 2)
+#define THP_SYSFS "/sys/kernel/mm/transparent_hugepage"
 
 static int out_fd = 1;
 
@@ -454,7 +457,7 @@ static void proc_command(char *line)
 			reply("%s", errname(errno));
 			return;
 		}
-		if (!strcmp(w[3], "thp"))
+		if (!strcmp(w[3], "thp") || !strcmp(w[3], "mthp"))
 			madvise(p, len, MADV_HUGEPAGE);
 		else if (!strcmp(w[3], "base"))
 			madvise(p, len, MADV_NOHUGEPAGE);
@@ -935,12 +938,22 @@ static void observe(const char *seq, struct proc *p, const char *id, unsigned lo
 		hkf = kflags(head);
 	}
 	long huge = anon_huge_kb(p->pid, addr);
-	out("@o %s %s pm=%llx kf=%llx head=%llx hkf=%llx kc=%llu ahp=%ld", seq, id,
+	char np[32] = "";
+	if (pm & PM_PRESENT)
+		snprintf(np, sizeof np, " np=%llu", (unsigned long long)folio_pages(head));
+	out("@o %s %s pm=%llx kf=%llx head=%llx hkf=%llx kc=%llu ahp=%ld%s", seq, id,
 	    (unsigned long long)pm, (unsigned long long)kf, (unsigned long long)head,
-	    (unsigned long long)hkf, (unsigned long long)kc, huge);
+	    (unsigned long long)hkf, (unsigned long long)kc, huge, np);
 }
 
 /* ---------------------------------------------------------------- kernel actions */
+
+static long read_stat(const char *dir, const char *name)
+{
+	char path[192];
+	snprintf(path, sizeof path, "%s%s", dir, name);
+	return read_long(path);
+}
 
 static int swapout(struct proc *p, unsigned long addr, unsigned long map, unsigned long len,
 		   char *why, size_t whymax)
@@ -980,6 +993,17 @@ static int swapout(struct proc *p, unsigned long addr, unsigned long map, unsign
 	}
 	if (fd >= 0)
 		close(fd);
+	/* an mTHP: its size's swap-out counters say whether it went out whole */
+	char stat[128] = "";
+	long out0 = -1, fb0 = -1, split0 = -1, partial = -1;
+	if (npages > 1 && npages < 512) {
+		snprintf(stat, sizeof stat, THP_SYSFS "/hugepages-%llukB/stats/",
+			 (unsigned long long)(npages * PAGE / 1024));
+		out0 = read_stat(stat, "swpout");
+		fb0 = read_stat(stat, "swpout_fallback");
+		split0 = read_stat(stat, "split");
+		partial = read_stat(stat, "nr_anon_partially_mapped");
+	}
 	long r = syscall(__NR_process_madvise, p->pidfd, iov, niov, MADV_PAGEOUT, 0);
 	if (r < 0) {
 		snprintf(why, whymax, "error process_madvise %s", errname(errno));
@@ -987,6 +1011,13 @@ static int swapout(struct proc *p, unsigned long addr, unsigned long map, unsign
 	}
 	pm = pagemap_of(p->pid, addr, &ok);
 	snprintf(why, whymax, "%s", (pm & PM_SWAP) && !(pm & PM_PRESENT) ? "ok" : "skipped");
+	if (out0 >= 0)
+		snprintf(why + strlen(why), whymax - strlen(why),
+			 " %llu-page folio: swpout +%ld swpout_fallback +%ld split +%ld"
+			 " (nr_anon_partially_mapped was %ld)",
+			 (unsigned long long)npages, read_stat(stat, "swpout") - out0,
+			 read_stat(stat, "swpout_fallback") - fb0, read_stat(stat, "split") - split0,
+			 partial);
 	return 0;
 }
 
@@ -1273,9 +1304,56 @@ static void controller_command(char **w, int n, struct scen *s)
 	proc_reply_to_result(seq, p, r, rep, s);
 }
 
+/*
+ * mTHP sizes: every hugepages-<size>kB/enabled below the PMD size says "never",
+ * then each size of `kb_list` ("16,32", or "-" for none) "madvise". Returns the
+ * number of sizes that could not be set (their directory or enabled file is missing).
+ */
+#define PMD_KB 2048
+
+static int set_mthp_sizes(const char *kb_list)
+{
+	char path[128];
+	for (int kb = 8; kb < PMD_KB; kb *= 2) {
+		snprintf(path, sizeof path, THP_SYSFS "/hugepages-%dkB/enabled", kb);
+		if (access(path, F_OK) == 0)
+			write_file(path, "never");
+	}
+	if (!strcmp(kb_list, "-"))
+		return 0;
+	int bad = 0;
+	char copy[256];
+	snprintf(copy, sizeof copy, "%s", kb_list);
+	char *save = NULL;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		snprintf(path, sizeof path, THP_SYSFS "/hugepages-%skB/enabled", t);
+		int e = write_file(path, "madvise");
+		if (e < 0) {
+			out("@log mthp: cannot set %s: %s", path, strerror(-e));
+			bad++;
+		}
+	}
+	return bad;
+}
+
+/*
+ * zswap on and off once, before anything is swapped: zswap_never_enabled() is
+ * false from then on, so do_swap_page's alloc_swap_folio swaps in small folios
+ * from zram (6.12 does not swap a large folio in while zswap may hold part of it),
+ * while every page still goes to zram (zswap is off again).
+ */
+static void zswap_once(void)
+{
+	const char *p = "/sys/module/zswap/parameters/enabled";
+	int on = write_file(p, "1");
+	int off = write_file(p, "0");
+	out("@zswap once on=%d off=%d", on, off);
+}
+
 static void reset_machine(void)
 {
 	kill_all();
+	set_mthp_sizes("-");
 	write_file("/sys/kernel/mm/ksm/run", "0");
 	write_file("/proc/sys/vm/nr_hugepages", "16");
 }
@@ -1303,6 +1381,20 @@ static void run_job(const char *path)
 			memset(&s, 0, sizeof s);
 			snprintf(s.name, sizeof s.name, "%s", n > 1 ? w[1] : "?");
 			out("@begin %s", s.name);
+			continue;
+		}
+		if (!strcmp(w[0], "mthp") && n == 2) {
+			if (set_mthp_sizes(w[1])) {
+				s.stopped = 1;
+				out("@stopped %s at mthp sizes %s", s.name, w[1]);
+			}
+			continue;
+		}
+		if (!strcmp(w[0], "zswap") && n == 2) {
+			if (!strcmp(w[1], "once"))
+				zswap_once();
+			else
+				out("@zswap never");
 			continue;
 		}
 		if (!strcmp(w[0], "end")) {
