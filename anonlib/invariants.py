@@ -353,6 +353,11 @@ def _inv2(m: CheckedMem) -> list[Offender]:
         if (e.folio, page) == (h.folio, h.page) and not m.exclusive(h.folio, h.page, huge):
             out.append(Offender("pinned-shared", proc=h.owner, mapping=h.mapping,
                                 index=h.index, page=(h.folio, h.page), handle=h.name))
+        elif h.release_head and not huge and not m.exclusive(h.folio, 0):
+            # the page the pin is recorded by: for a PTE-mapped large folio the unpin's check
+            # accepts that page or the head exclusive, and here both are the head
+            out.append(Offender("pinned-shared", proc=h.owner, mapping=h.mapping,
+                                index=h.index, page=(h.folio, 0), handle=h.name))
     return out
 
 

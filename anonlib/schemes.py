@@ -31,6 +31,28 @@ class ForkPinned(Enum):
     COPY_PINNED_EXCLUSIVE = "copy for the child if the page is exclusive and maybe pinned"
 
 
+class HugeZeroWp(Enum):
+    """A write (or unshare) fault on the huge zero page's PMD."""
+
+    SPLIT = "split the PMD; the PTE fault copies one page (6.12)"
+    ALLOC_THP = "allocate a THP and map it by the PMD, exclusive (6.13+)"
+
+
+class MprotectBatch(Enum):
+    """How mprotect(PROT_WRITE) decides which PTEs of a large folio to make writable."""
+
+    PER_PAGE = "each PTE by its own page's flag (6.12; 6.17 after cf1b80dc31a1)"
+    FOLIO_HEAD = ("a run of PTEs starting at folio page k decides PTE k+i by page i "
+                  "(cac1db8c3aad, 6.17-rc1: a bug)")
+
+
+class PinRecord(Enum):
+    """Which page a FOLL_PIN user records to unpin (and the debug check looks at)."""
+
+    PINNED_PAGE = "the page it pinned"
+    FOLIO_HEAD = "the head page of the pinned page's folio (io_uring, a8edbb424b13: a bug)"
+
+
 @dataclass(frozen=True)
 class Scheme:
     """One kernel era. Fields after ``description`` are the decision points."""
@@ -49,7 +71,8 @@ class Scheme:
     #: pages with PG_anon_exclusive", 5.19). Before, migration entries were only writable or
     #: readable, and a read-only page came back from migration shared.
     readable_exclusive_migration: bool = True
-    #: the flag of a large (THP) folio lives on its head page only (the seed review's question).
+    #: the flag of a large folio (THP or mTHP) lives on its head page only (the seed review's
+    #: question).
     head_only: bool = False
     #: do_wp_page on a PTE (mm/memory.c).
     wp_reuse: Reuse = Reuse.ANON_EXCLUSIVE
@@ -93,6 +116,22 @@ class Scheme:
     mprotect_upgrade: bool = True
     #: make_device_exclusive exists (5.14).
     device_exclusive: bool = True
+    #: a write fault on the huge zero PMD: 6.12 splits it and copies one page; 1ced09e0331f
+    #: ("mm: allocate THP on hugezeropage wp-fault", 6.13) allocates a THP instead
+    #: (do_huge_zero_wp_pmd), also for an unshare fault.
+    huge_zero_wp: HugeZeroWp = HugeZeroWp.SPLIT
+    #: mprotect's batching of a large folio's PTEs (mm/mprotect.c:change_pte_range). Only the
+    #: mutant ``mprotect-batch-head`` has FOLIO_HEAD: cac1db8c3aad ("mm: optimize mprotect()
+    #: by PTE batching", 6.17-rc1) read the folio's first pages' flags for a run that starts
+    #: further in; cf1b80dc31a1 ("mm: pass page directly instead of using folio_page",
+    #: 6.17-rc2) fixed it.
+    mprotect_batch: MprotectBatch = MprotectBatch.PER_PAGE
+    #: which page a pin is recorded by, for the unpin (mm/gup.c: sanity_check_pinned_pages
+    #: checks that page). Only the mutant ``iouring-unpin-head`` has FOLIO_HEAD: io_uring's
+    #: buffer coalescing (a8edbb424b13, 6.12-rc1) kept the folio's head page and unpinned it;
+    #: 53fd75f25b22 ("io_uring/rsrc: fix folio unpinning", 6.16-rc, in the 6.12 stable
+    #: series the model follows) unpins the folio.
+    pin_record: PinRecord = PinRecord.PINNED_PAGE
 
 
 MAINLINE = Scheme(
@@ -132,6 +171,20 @@ LEGACY_MAPCOUNT = replace(
     clear_refs_skips_pinned=False,
     mprotect_upgrade=False,
     device_exclusive=False,
+)
+
+LTS_6_18 = replace(
+    MAINLINE,
+    name="lts-6.18",
+    versions="Linux 6.18 (LTS), the rules that changed since 6.12 (6.13 to 6.18)",
+    commits=(
+        "1ced09e0331f mm: allocate THP on hugezeropage wp-fault (6.13)",
+    ),
+    description=(
+        "mainline's rules with the changes since 6.12 that touch the flag: a write fault on "
+        "the huge zero page allocates a THP (6.13)."
+    ),
+    huge_zero_wp=HugeZeroWp.ALLOC_THP,
 )
 
 SCHEMES: dict[str, Scheme] = {
@@ -193,10 +246,38 @@ SCHEMES: dict[str, Scheme] = {
             versions="hypothetical: the alternative asked about in the 5.19 review (11 Mar 2022)",
             commits=("none: Matthew Wilcox's question on the PG_anon_exclusive v1 series",),
             description=(
-                "mainline, but a THP's flag lives on its head page only; where one bit cannot "
+                "mainline, but a large folio's (THP or mTHP) flag lives on its head page only; "
+                "where one bit cannot "
                 "describe every subpage it reads as shared (the conservative choice)."
             ),
             head_only=True,
+        ),
+        LTS_6_18,
+        replace(
+            LTS_6_18,
+            name="mprotect-batch-head",
+            versions="6.17-rc1 (a regression, fixed in 6.17-rc2)",
+            commits=("cac1db8c3aad mm: optimize mprotect() by PTE batching (introduced)",
+                     "cf1b80dc31a1 mm: pass page directly instead of using folio_page (fixed)"),
+            description=(
+                "lts-6.18, but mprotect's PTE batching decides a run of a large folio's PTEs "
+                "by the flags of the folio's first pages: a shared page can become writable."
+            ),
+            mprotect_batch=MprotectBatch.FOLIO_HEAD,
+        ),
+        replace(
+            MAINLINE,
+            name="iouring-unpin-head",
+            versions="6.12-rc1 to 6.16-rc (a GUP user's bug; the 6.12 stable series has the fix)",
+            commits=("a8edbb424b13 io_uring/rsrc: enable multi-hugepage buffer coalescing "
+                     "(introduced)",
+                     "53fd75f25b22 io_uring/rsrc: fix folio unpinning (fixed)"),
+            description=(
+                "mainline, but a pin of a page of a large folio is recorded by the folio's "
+                "head page, as io_uring's buffer coalescing did: the unpin's check looks at "
+                "a page that may be shared."
+            ),
+            pin_record=PinRecord.FOLIO_HEAD,
         ),
     )
 }

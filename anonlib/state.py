@@ -254,6 +254,10 @@ class Handle:
     index: int
     tracking: bool = True
     allowed: frozenset[str] = frozenset()
+    #: the pin is recorded by its folio's head page, not the pinned page (the mutant
+    #: ``iouring-unpin-head``, scheme point ``pin_record``); the unpin's debug check
+    #: (sanity_check_pinned_pages) then looks at the head
+    release_head: bool = False
 
 
 @dataclass(frozen=True, slots=True)

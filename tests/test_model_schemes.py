@@ -17,7 +17,14 @@ from modelkit import Advice, P, Q, base, hread, kernel, ksm, run, thp, unpin
 
 from anonlib.ops import Op
 from anonlib.scenario.runner import run_scenario
-from anonlib.schemes import DECISION_POINTS, SCHEMES, Reuse, Scheme, describe_difference
+from anonlib.schemes import (
+    DECISION_POINTS,
+    SCHEMES,
+    ForkPinned,
+    Reuse,
+    Scheme,
+    describe_difference,
+)
 
 A0 = P["A", 0]
 
@@ -191,6 +198,9 @@ def test_clear_refs_leaves_pinned_ptes_writable_since_5_11() -> None:
 
 #: Small scenarios that reach each field's decision point, tried before the library.
 WITNESSES: dict[str, tuple[str, ...]] = {
+    # mm/huge_memory.c: a write fault on the huge zero PMD splits it (6.12) or maps a new
+    # THP by the PMD (6.13): the state shows which
+    "huge_zero_wp": ("spawn P\nP mmap A thp\nP read A[1]\nP write A[2] x\nshow\n",),
     # mm/vmscan.c -> mm/memory.c: a page kept in the swap cache by a FOLL_GET reference,
     # swapped in by a read fault: only the swap PTE's bit can say it is exclusive
     "swp_exclusive": (
@@ -271,6 +281,15 @@ NEEDS: dict[str, dict[str, Any]] = {
     # without the swap PTE's bit, ANON_EXCLUSIVE and PAGE_COUNT at swap-in agree
     "swapin_reuse": {"anon_exclusive": True, "swp_exclusive": True,
                      "wp_reuse": Reuse.PAGE_COUNT},
+    # the batch asks the wrong page's flag: only where there are flags per page and
+    # mprotect upgrades by them
+    # (and where fork clears the flags of what it shares, 5.19's folio_try_dup_anon_rmap)
+    "mprotect_batch": {"anon_exclusive": True, "mprotect_upgrade": True, "head_only": False,
+                       "fork_pinned": ForkPinned.COPY_PINNED_EXCLUSIVE},
+    # the recorded page's flag is what the unpin's check reads
+    "pin_record": {"anon_exclusive": True, "head_only": False,
+                   "fork_pinned": ForkPinned.COPY_PINNED_EXCLUSIVE, "gup_unshare": True,
+                   "gup_cow_break": False},
 }
 
 LIBRARY = tuple(sorted(Path(__file__).parent.parent.glob("scenarios/*/*.scn")))

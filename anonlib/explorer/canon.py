@@ -55,7 +55,7 @@ ENCODED_FIELDS: dict[str, tuple[str, ...]] = {
     "Folio": ("id", "kind", "pages", "swapcache", "partially_mapped"),
     "Page": ("data", "anon_exclusive", "hwpoison"),
     "Handle": ("name", "owner", "pin", "write", "longterm", "folio", "page", "mapping", "index",
-               "tracking", "allowed"),
+               "tracking", "allowed", "release_head"),
     "Slot": ("id", "data"),
 }
 #: Fields deliberately left out of the key (ghost counters that no transition reads).
@@ -214,7 +214,7 @@ def _encode(world: World, order: tuple[Process, ...], values: dict[str, int] | N
         ordered = sorted(world.handles, key=lambda h: (rank.get(h.name, big), hkey(h)))
     handles = tuple(
         (index.get(h.owner, -1), h.mapping, places[h.name][0], h.pin, h.write, h.longterm,
-         h.tracking, n.folio(h.folio), places[h.name][1], n.vset(h.allowed))
+         h.tracking, n.folio(h.folio), places[h.name][1], n.vset(h.allowed), h.release_head)
         for h in ordered
     )
     # folios in the order first reached; then any nothing reaches (in id order)

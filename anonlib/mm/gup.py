@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from ..mem import Mem
+from ..mem import LARGE_ANON, Mem
 from ..ops import Gup
 from ..results import ErrorKind, OpFailed, Outcome
+from ..schemes import PinRecord
 from ..state import ZERO_FOLIO, Entry, EntryKind, FolioKind, Handle, replace
 from .memory import handle_mm_fault
 
@@ -44,12 +45,20 @@ def gup_must_unshare(m: Mem, op: Gup, e: Entry, page: int, huge: bool, have_vma:
 
 
 def _grab(m: Mem, op: Gup, e: Entry, page: int) -> None:
-    """try_grab_folio(): take the reference (or pin) and remember it as a handle."""
+    """try_grab_folio(): take the reference (or pin) and remember it as a handle.
+
+    Scheme point ``pin_record``: under the mutant ``iouring-unpin-head`` a pin of a page
+    of a large folio is recorded by the folio's head page, as io_uring's buffer
+    coalescing did (io_uring/rsrc.c: io_coalesce_buffer, a8edbb424b13, 6.12-rc1 to
+    6.16-rc); reads and writes still go to the pinned page.
+    """
     ref = op.page
+    head = (op.pin and m.scheme.pin_record is PinRecord.FOLIO_HEAD and e.folio != ZERO_FOLIO
+            and m.folio(e.folio).kind in LARGE_ANON)
     m.handles[op.handle] = Handle(
         name=op.handle, owner=ref.proc, pin=op.pin, write=op.write, longterm=op.longterm,
         folio=e.folio, page=page, mapping=ref.mapping, index=ref.index,
-        allowed=frozenset({m.data(e.folio, page)}),
+        allowed=frozenset({m.data(e.folio, page)}), release_head=head,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..mem import Loc, Mem
 from ..ops import MapKind
 from ..results import ErrorKind, OpFailed
+from ..schemes import HugeZeroWp
 from ..state import ZERO_FOLIO, ZERO_VALUE, Entry, EntryKind, FolioKind, Vma, replace
 from .anon_rmap import folio_add_new_anon_rmap
 from .internal import can_reuse_anon_page, folio_expected_ref_count
@@ -45,8 +46,9 @@ def do_huge_pmd_wp_page(m: Mem, loc: Loc, page: int, unshare: bool) -> None:
 
     mm/huge_memory.c: do_huge_pmd_wp_page (6.12). On the huge zero page 6.12 falls
     back at once: the PMD is split into PTEs of the small zero page and only the
-    faulting page gets a copy (allocating a whole THP, do_huge_zero_wp_pmd, came
-    in 6.13; the real-kernel check showed 6.12's split). Reuse needs the head
+    faulting page gets a copy (the real-kernel check showed 6.12's split); from
+    6.13 a whole THP is allocated instead (:func:`do_huge_zero_wp_pmd`, scheme
+    point ``huge_zero_wp``). Reuse needs the head
     flag or refcount == 1 (5.18+, 3bff7e3f1f16); the scheme's ``pmd_reuse``
     decision point gives the older map-count rule
     (:func:`~anonlib.mm.internal.can_reuse_anon_page`).
@@ -55,7 +57,10 @@ def do_huge_pmd_wp_page(m: Mem, loc: Loc, page: int, unshare: bool) -> None:
     e = m.get(loc)
     assert e is not None and e.kind is EntryKind.PRESENT
     if e.folio == ZERO_FOLIO:
-        split_huge_pmd(m, loc.proc, loc.vma)
+        if m.scheme.huge_zero_wp is HugeZeroWp.ALLOC_THP:
+            do_huge_zero_wp_pmd(m, loc)
+        else:
+            split_huge_pmd(m, loc.proc, loc.vma)
         return
     if can_reuse_anon_page(m, m.scheme.pmd_reuse, e.folio, page, huge=True):
         m.set_exclusive(e.folio, (0,), huge=True)
@@ -63,6 +68,24 @@ def do_huge_pmd_wp_page(m: Mem, loc: Loc, page: int, unshare: bool) -> None:
             m.set(loc, replace(e, writable=True, soft_dirty=True))
         return
     split_huge_pmd(m, loc.proc, loc.vma)
+
+
+def do_huge_zero_wp_pmd(m: Mem, loc: Loc) -> None:
+    """A write (or unshare) fault on the huge zero PMD allocates a THP and maps it by the PMD.
+
+    mm/huge_memory.c: do_huge_zero_wp_pmd (1ced09e0331f, 6.13): a PMD-sized folio of
+    zeros, folio_add_new_anon_rmap with RMAP_EXCLUSIVE (the head carries the flag),
+    mapped writable and dirty if the VMA has VM_WRITE (map_anon_folio_pmd), for an
+    unshare fault too: the zero-page test comes before the unshare branch. An
+    allocation, not a copy: ``World.copies`` does not count it. (The kernel falls
+    back to the split when the allocation fails; the model's never fails.)
+    """
+    v = m.vma(loc.proc, loc.vma)
+    e = m.get(loc)
+    assert e is not None
+    f = m.new_folio(FolioKind.THP, (ZERO_VALUE,) * v.npages)
+    folio_add_new_anon_rmap(m, f.id, huge=True)
+    m.set(loc, Entry(EntryKind.PRESENT, f.id, 0, writable=v.writable, soft_dirty=True))
 
 
 def split_huge_pmd(m: Mem, proc: str, vma: str) -> bool:

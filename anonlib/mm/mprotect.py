@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..mem import Loc, Mem
 from ..ops import MapKind
+from ..schemes import MprotectBatch
 from ..state import ZERO_FOLIO, Entry, EntryKind, FolioKind, Vma, replace
 
 
@@ -62,6 +63,8 @@ def change_pte_range(m: Mem, proc: str, vma: str, write: bool) -> None:
     v = m.vma(proc, vma)
     locs = [Loc(proc, vma, True, 0)] if v.huge is not None else [
         Loc(proc, vma, False, i) for i in range(len(v.ptes))]
+    asks = (_batch_pages(v) if write and v.huge is None
+            and m.scheme.mprotect_batch is MprotectBatch.FOLIO_HEAD else {})
     for loc in locs:
         e = m.get(loc)
         if e is None:
@@ -74,8 +77,38 @@ def change_pte_range(m: Mem, proc: str, vma: str, write: bool) -> None:
             if e.kind is EntryKind.PRESENT:
                 m.set(loc, replace(e, writable=False))
         elif (e.kind is EntryKind.PRESENT and not e.writable and v.kind is not MapKind.HUGETLB
-              and can_change_pte_writable(m, v, loc, e)):
+              and can_change_pte_writable(m, v, loc, replace(e, page=asks.get(loc.index,
+                                                                              e.page)))):
             m.set(loc, replace(e, writable=True))
+
+
+def _batch_pages(v: Vma) -> dict[int, int]:
+    """Under the mutant ``mprotect-batch-head``: for each PTE in a run of a large folio, the
+    page whose flag cac1db8c3aad's batching asked about.
+
+    mm/mprotect.c: change_pte_range -> mprotect_folio_pte_batch and
+    commit_anon_folio_batch (6.17-rc1): a run is the present PTEs that follow one
+    another in one VMA and map consecutive pages of one folio with the same write
+    and soft-dirty bits; it was committed testing folio_page(folio, 0) + i for its
+    i-th PTE, the folio's first pages, instead of the pages the run maps (fixed by
+    cf1b80dc31a1, 6.17-rc2). A run does not cross the edge of an MADV_DONTFORK
+    range (a VMA boundary in the kernel) or a page a fork child lacks.
+    """
+    asks: dict[int, int] = {}
+    start: int | None = None
+    for i, e in enumerate(v.ptes):
+        prev = v.ptes[i - 1] if i else None
+        joins = (start is not None and e is not None and prev is not None
+                 and e.kind is EntryKind.PRESENT and e.folio == prev.folio
+                 and e.page == prev.page + 1 and e.writable == prev.writable
+                 and e.soft_dirty == prev.soft_dirty and i not in v.holes
+                 and (i in v.dontfork) == (i - 1 in v.dontfork))
+        if not joins:
+            start = (i if e is not None and e.kind is EntryKind.PRESENT
+                     and e.folio != ZERO_FOLIO and i not in v.holes else None)
+        if start is not None:
+            asks[i] = i - start
+    return asks
 
 
 def clear_refs_soft_dirty(m: Mem, proc: str) -> None:

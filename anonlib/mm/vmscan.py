@@ -71,15 +71,14 @@ def _reclaim_split(m: Mem, fid: int, why: str) -> None:
 
     mm/vmscan.c: shrink_folio_list, split_folio_to_list (6.12): the split folios join
     the list being reclaimed; unmapped pages are freed without I/O. The model
-    backs off only if the split fails or no small folio could be swapped out
-    (each one that fails stays, as in the kernel).
+    backs off only if the split fails; a small folio that cannot be swapped
+    out stays, as in the kernel, and the split stays even if none could.
     """
     mapped = sorted(m.mappings_of(fid), key=lambda le: le[1].page)
     reason = split_folio(m, fid)
     if reason:
         raise BackOff(f"{why}, but {reason}")
     done: set[int] = set()
-    reclaimed = False
     for loc, _e in mapped:
         e = m.get(loc)
         if e is None or e.kind is not EntryKind.PRESENT or e.folio in done:
@@ -91,11 +90,8 @@ def _reclaim_split(m: Mem, fid: int, why: str) -> None:
             # a split folio has no reference beyond its mappings (can_split_folio held), so
             # the only refusal left is a full swap device, before anything changed
             shrink_folio_list(m, e.folio)
-            reclaimed = True
         except BackOff:
-            continue
-    if not reclaimed:
-        raise BackOff(f"{why}; none of its pages could be swapped out")
+            continue  # stays mapped; the split stays, even if nothing was swapped out
 
 
 def try_to_unmap_one(m: Mem, loc: Loc, e: Entry) -> None:

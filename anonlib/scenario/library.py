@@ -27,7 +27,7 @@ from .runner import ScenarioResult, run_scenario
 from .source import read_source
 
 EXPECT_RE = re.compile(r"#\s*expect:(.*)")
-ITEM_RE = re.compile(r"([a-z0-9-]+)=([0-9]{1,9})(?::(INV-[0-9]+|expect))?")
+ITEM_RE = re.compile(r"([a-z0-9.-]+)=([0-9]{1,9})(?::(INV-[0-9]+|expect))?")
 
 
 @dataclass(frozen=True)
