@@ -107,6 +107,8 @@ PROSE: dict[str, str] = {
     "writable-migration-shared": "{at}: writable migration entry that is not exclusive",
     "writable-shared": "{at}: writable {kind} entry maps {page}, which is not exclusive",
     "pinned-shared": "{handle} pins {page}, mapped by {at}, which is not exclusive",
+    "pin-recorded-by-shared-head": "{handle} pinned the page at {at} but is recorded by the "
+                                   "folio's head {page}, which is not exclusive",
     "cleared-while-pinned": "{page} lost PG_anon_exclusive while its folio was pinned",
     "exclusive-mapped-twice": "{page} is exclusive but mapped by {mapped_by}",
     "ksm-exclusive": "KSM {page} has PG_anon_exclusive set",
@@ -356,8 +358,9 @@ def _inv2(m: CheckedMem) -> list[Offender]:
         elif h.release_head and not huge and not m.exclusive(h.folio, 0):
             # the page the pin is recorded by: for a PTE-mapped large folio the unpin's check
             # accepts that page or the head exclusive, and here both are the head
-            out.append(Offender("pinned-shared", proc=h.owner, mapping=h.mapping,
-                                index=h.index, page=(h.folio, 0), handle=h.name))
+            out.append(Offender("pin-recorded-by-shared-head", proc=h.owner,
+                                mapping=h.mapping, index=h.index, page=(h.folio, 0),
+                                handle=h.name))
     return out
 
 
