@@ -103,6 +103,7 @@ from .mm import (
     migrate_device,
     mmap,
     mprotect,
+    mremap,
     rmap,
     vmscan,
 )
@@ -121,6 +122,7 @@ from .ops import (
     MapKind,
     Mmap,
     Mprotect,
+    Mremap,
     Munmap,
     Op,
     Operation,
@@ -305,6 +307,16 @@ def _munmap(m: Mem, op: Munmap) -> Outcome:
         return Outcome("ok", "nothing was mapped there")
     mmap.do_munmap(m, op.proc, op.mapping)
     return OK
+
+
+@transition(Mremap)
+def _mremap(m: Mem, op: Mremap) -> Outcome:
+    if not _mapped(m, op.proc, op.mapping):
+        return Outcome("EFAULT", "the range is not mapped")
+    _check_page(m, PageRef(op.proc, op.mapping, op.index))
+    if m.proc(op.proc).vma(op.new) is not None:
+        raise OpFailed(f"process {op.proc} already has a mapping {op.new!r}", ErrorKind.INVALID)
+    return mremap.move_vma(m, op.proc, op.mapping, op.index, op.new) or OK
 
 
 @transition(Exit)

@@ -198,6 +198,14 @@ class Reader(Protocol):
         """Record that ``proc`` unmaps ``name``."""
         ...
 
+    def mapping_pages(self, proc: str, name: str) -> int:
+        """How many pages mapping ``name`` of ``proc`` has now."""
+        ...
+
+    def resize(self, proc: str, name: str, npages: int) -> None:
+        """Record that mapping ``name`` of ``proc`` now has ``npages`` pages."""
+        ...
+
     def pages_for(self, kind: MapKind) -> int:
         """Pages of a THP or hugetlb mapping, as the scenario's config sets them."""
         ...
@@ -805,6 +813,54 @@ class Munmap(Operation):
 
     def scope(self) -> Scope:
         return Scope(mapping=(self.proc, self.mapping))
+
+
+@dataclass(frozen=True)
+class Mremap(Operation):
+    """``P mremap A[i] B``: move pages ``i`` to the end of mapping ``A`` to a new mapping ``B``.
+
+    mremap(MREMAP_MAYMOVE | MREMAP_FIXED) of the tail of a mapping to an address
+    nothing else uses, as ``cow.c``'s "partially mremap()'ed THP" does. The
+    explorer does not try it (no alphabet rule): on the flag its effect is a PMD
+    split and entries moving with their bits, both of which the explorer covers.
+    """
+
+    subject = Subject.PROCESS
+    verbs = ("mremap",)
+    families = ("mremap",)
+    explored = False
+
+    proc: str
+    mapping: str
+    index: int
+    new: str
+
+    @classmethod
+    def read(cls, r: Reader, subject: str, tokens: list[Word]) -> Mremap:
+        page_tok, new_tok = r.args(tokens, 2, "the first page to move and the new mapping's "
+                                              "name: 'P mremap A[2] B'", start=2)
+        page = r.page(page_tok, subject)
+        if page.index == 0:
+            r.fail(page_tok.column, "mremap moves the tail of a mapping: name its first page "
+                                    "to move, from A[1] on ('P munmap' and 'P mmap' move all)")
+        new = r.new_mapping_name(new_tok, subject)
+        size = r.mapping_pages(subject, page.mapping)
+        r.resize(subject, page.mapping, page.index)
+        r.map(subject, new, MapKind.BASE, size - page.index)
+        return cls(subject, page.mapping, page.index, new)
+
+    def text(self) -> str:
+        return f"{self.proc} mremap {self.mapping}[{self.index}] {self.new}"
+
+    def scope(self) -> Scope:
+        return Scope(mapping=(self.proc, self.mapping))
+
+    def effect(self) -> Effect:
+        # the PMD split carries the head's flag to every subpage; nothing is cleared
+        return Effect(Clears.NEVER, Sets.CARRIED)
+
+    def new_names(self) -> tuple[str, ...]:
+        return (f"{self.proc} {self.new}",)
 
 
 @dataclass(frozen=True)

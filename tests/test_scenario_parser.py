@@ -449,7 +449,7 @@ E = [
         3,
         3,
         "unknown operation 'reed'; did you mean 'read'? a process can: mmap, write, read, fork, "
-        "pin, get, mprotect, madvise, clear-softdirty, munmap, exit",
+        "pin, get, mprotect, madvise, clear-softdirty, munmap, mremap, exit",
     ),
     (
         PRELUDE + "X read A[0]\n",

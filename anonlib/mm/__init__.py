@@ -26,7 +26,7 @@ actions that take faults on top.
    migrating it, through ``huge_memory``.
 4. ``memory`` (mm/memory.c: handle_mm_fault and zapping), ``vmscan`` and
    ``ksm``: they split huge mappings and folios through layer 2.
-5. ``fork``, ``gup``, ``madvise``, ``mmap``, ``mprotect``, ``memory_failure``
+5. ``fork``, ``gup``, ``madvise``, ``mmap``, ``mprotect``, ``mremap``, ``memory_failure``
    and ``rmap`` (mm/rmap.c: make_device_exclusive_range, which faults the
    page in first): entry points that may take faults.
 
@@ -42,5 +42,5 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("huge_memory", "hugetlb", "migrate_device"),
     ("migrate",),
     ("memory", "vmscan", "ksm"),
-    ("fork", "gup", "madvise", "mmap", "mprotect", "memory_failure", "rmap"),
+    ("fork", "gup", "madvise", "mmap", "mprotect", "mremap", "memory_failure", "rmap"),
 )

@@ -764,6 +764,12 @@ class Parser:
     def unmap(self, proc: str, name: str) -> None:
         self.procs[proc].mappings[name].unmapped = True
 
+    def mapping_pages(self, proc: str, name: str) -> int:
+        return self.procs[proc].mappings[name].npages
+
+    def resize(self, proc: str, name: str, npages: int) -> None:
+        self.procs[proc].mappings[name].npages = npages
+
     def exit(self, proc: str) -> None:
         self.procs[proc].exited = self.procs[proc].exited or self.line
 
