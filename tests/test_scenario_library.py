@@ -75,6 +75,7 @@ def test_the_cow_files_cover_the_catalogue() -> None:
         "swapped-pte-thp",
         "single-pte-thp",
         "single-pte-swapped-thp",
+        "partially-mremapped-thp",
         "partially-shared-thp",
         "hugetlb",
         # the 16 kB mTHP runs (cow.c has no plain run for an mTHP size)
@@ -82,6 +83,7 @@ def test_the_cow_files_cover_the_catalogue() -> None:
         "swapped-pte-mthp",
         "single-pte-mthp",
         "single-pte-swapped-mthp",
+        "partially-mremapped-mthp",
         "partially-shared-mthp",
     ]
     for n in range(1, 15):

@@ -31,14 +31,14 @@ Usage:
 
 The mTHP variants (``*-mthp``) are cow.c's runs for the 16 kB size
 (``mthp_pages=4``): PTE-mapped, swapped-out PTE-mapped, single PTE, single PTE
-swapped out, partially shared. cow.c has no plain "with THP" run for a size
+swapped out, partially mremap()'ed, partially shared. cow.c has no plain "with THP" run for a size
 below the PMD size (run_anon_test_case). mTHP is 6.8 and later, so their headers
 name only ``mainline`` and ``head-only`` (docs/large-folios.md §11, §12), with
 the verdicts of :func:`mthp_verdicts`.
 
-Variants not generated: "partially mremap()'ed THP", for the PMD size and the
-16 kB size alike (needs ``mremap``, not in the scenario language), and the mTHP
-sizes other than 16 kB (one size stands for all of them).
+Variants not generated: the mTHP sizes other than 16 kB (one size stands for all
+of them). The "partially mremap()'ed THP" runs move half of the folio with
+``P mremap A[i] B``.
 """
 
 from __future__ import annotations
@@ -161,6 +161,17 @@ MTHP_VARIANTS: tuple[Variant, ...] = (
         schemes=_MTHP_SCHEMES,
     ),
     Variant(
+        "partially-mremapped-mthp",
+        f"with partially mremap()'ed THP {_KB}",
+        (*_MTHP, f"P mremap A[{MTHP // 2}] B"),
+        tuple(range(MTHP // 2)),
+        kind="mthp",
+        note="cow.c moves the second half of the mTHP to another address (mremap with "
+        "MREMAP_MAYMOVE | MREMAP_FIXED) and runs the case on the first half; the pages keep "
+        "their flags and the folio is now mapped by two VMAs (move_vma, mm/mremap.c, 6.12).",
+        schemes=_MTHP_SCHEMES,
+    ),
+    Variant(
         "partially-shared-mthp",
         f"with partially shared THP {_KB}",
         _partially_shared(_MTHP, MTHP),
@@ -209,6 +220,17 @@ VARIANTS: tuple[Variant, ...] = (
         (*_SINGLE, *_SWAP),
         (0,),
         swapped=True,
+    ),
+    Variant(
+        "partially-mremapped-thp",
+        "with partially mremap()'ed THP",
+        (*_THP, f"P mremap A[{THP // 2}] B"),
+        tuple(range(THP // 2)),
+        kind="pte",
+        note="cow.c moves the second half of the THP to another address (mremap with "
+        "MREMAP_MAYMOVE | MREMAP_FIXED), which splits the PMD: every subpage keeps the head's "
+        "flag, and the case runs on the first half, PTE-mapped (move_vma, mm/mremap.c; "
+        "__split_huge_pmd_locked, mm/huge_memory.c, 6.12).",
     ),
     Variant(
         "partially-shared-thp",
