@@ -343,8 +343,9 @@ def _kernel(m: Mem, op: Kernel) -> Outcome:
         migrate_device.migrate_vma_pages(m, loc, ref.index)
         return OK
     if act is KernelAction.DEVICE_EXCLUSIVE:
-        rmap.make_device_exclusive(m, ref.proc, ref.mapping, ref.index)
-        return OK
+        why = rmap.make_device_exclusive(m, ref.proc, ref.mapping, ref.index)
+        # not converted: what the walk converted (and the fault) stays, unlike a back-off
+        return Outcome("skipped", why) if why else OK
     if act is KernelAction.POISON:
         memory_failure.memory_failure(m, ref)
         return OK
@@ -452,5 +453,4 @@ def page_state(world: World, scheme: Scheme, ref: PageRef) -> PageState | ModelE
         return PageState("migration", pmd, e.writable, e.exclusive if has_flag else None,
                          pinned, phys)
     excl = m.exclusive(e.folio, page, loc.huge) if has_flag else None
-    writable = True if e.kind is EntryKind.DEVICE_EXCLUSIVE else e.writable
-    return PageState(e.kind.value, pmd, writable, excl, pinned, phys)
+    return PageState(e.kind.value, pmd, e.writable, excl, pinned, phys)

@@ -23,6 +23,15 @@ class Reuse(Enum):
     MAPCOUNT = "mapcount + swapcount == 1 (reuse_swap_page)"
 
 
+class DeviceExclusive(Enum):
+    """How make_device_exclusive converts PTEs, and what a device-exclusive entry is then."""
+
+    RMAP_WALK = ("5.14 to 6.14: an rmap walk converts every PTE of the folio, in every mm, "
+                 "to a writable or readable entry that holds no map count")
+    FOLIO_WALK = ("6.15+: a folio walk converts the requested PTE only, to the one entry "
+                  "type, which keeps its map count")
+
+
 class ForkPinned(Enum):
     """What fork does with a page that may be pinned."""
 
@@ -93,6 +102,16 @@ class Scheme:
     mprotect_upgrade: bool = True
     #: make_device_exclusive exists (5.14).
     device_exclusive: bool = True
+    #: how device-exclusive entries are made and what they are. RMAP_WALK is
+    #: make_device_exclusive_range (mm/rmap.c, 5.14 to 6.14): a tail page is skipped; for a
+    #: small or head page an rmap walk (folio_make_device_exclusive) turns every present PTE
+    #: of the folio, in every mm, into a writable or a readable entry as the PTE was, and
+    #: drops its map count; mprotect makes a writable entry readable. FOLIO_WALK is the
+    #: series "mm: device-exclusive memory access fixes + cleanups" (David Hildenbrand,
+    #: 6.15: 599b684a7854, 438354724f69, 9a914592140e, c25465eb7630, f495bd7e0d9b):
+    #: make_device_exclusive converts the requested PTE only, any subpage, into the single
+    #: entry type, which keeps its map count (docs/after-6.12.md, section 2).
+    device_exclusive_walk: DeviceExclusive = DeviceExclusive.RMAP_WALK
 
 
 MAINLINE = Scheme(

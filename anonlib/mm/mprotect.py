@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..mem import Loc, Mem
 from ..ops import MapKind
+from ..schemes import DeviceExclusive
 from ..state import ZERO_FOLIO, Entry, EntryKind, FolioKind, Vma, replace
 
 
@@ -54,10 +55,11 @@ def change_pte_range(m: Mem, proc: str, vma: str, write: bool) -> None:
     in the scenario language, whose mprotect only toggles write; this
     function is also tested on its own.) The flag is untouched. Adding write
     upgrades only what can_change_pte_writable allows; hugetlb entries are
-    never upgraded. 6.12 demotes writable device-exclusive entries the same
-    way; the model's device-exclusive entry has one type, always writable
-    (6.15, see the simplifications in :mod:`anonlib.model`), so it is left
-    alone.
+    never upgraded. Device-exclusive entries are the scheme's
+    ``device_exclusive_walk``: 6.12 (RMAP_WALK) demotes a writable one to readable
+    on every change, keeping its soft-dirty bit, so a later CPU access restores
+    a read-only PTE; 6.15 (FOLIO_WALK, c25465eb7630) has one entry type and
+    leaves it alone.
     """
     v = m.vma(proc, vma)
     locs = [Loc(proc, vma, True, 0)] if v.huge is not None else [
@@ -70,6 +72,9 @@ def change_pte_range(m: Mem, proc: str, vma: str, write: bool) -> None:
             m.set(loc, replace(e, writable=False))
         elif e.kind is EntryKind.DEVICE_PRIVATE and e.writable:
             m.set(loc, replace(e, writable=False, soft_dirty=False))
+        elif (e.kind is EntryKind.DEVICE_EXCLUSIVE and e.writable
+              and m.scheme.device_exclusive_walk is DeviceExclusive.RMAP_WALK):
+            m.set(loc, replace(e, writable=False))  # 6.12: readable entry, soft-dirty kept
         elif not write:
             if e.kind is EntryKind.PRESENT:
                 m.set(loc, replace(e, writable=False))
