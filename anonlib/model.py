@@ -60,15 +60,15 @@ Devices and failures
   * Only small folios move to device-private memory (6.12 skips a page of a
     PTE-mapped large folio; a PMD-mapped THP, which 6.12 splits and migrates,
     makes the model back off).
-  * Device-exclusive entries follow 6.15 where 6.12 differs: the page keeps
-    its map count (6.12 dropped it while the entry held a reference), there
-    is one entry type, always writable (6.12 also had a readable one, made
-    from a read-only PTE by the rmap walk and by every mprotect that changed
-    the protection; here mprotect leaves the entry alone and the restore
-    follows the mapping's protection), and only the requested page is
-    converted, whichever subpage it is (6.12 skipped a tail page of a large
-    folio, and for a head or small page its rmap walk converted every PTE
-    that maps the folio, in any mm).
+  * Device-exclusive entries (6.12's rmap walk, scheme point
+    ``device_exclusive_walk``): where the walk meets an entry of the folio
+    that is already device-exclusive, which ends it in the kernel, the model
+    has converted the requested PTE only (it keeps no anon_vma tree or
+    address order, and its explorer renames processes and permutes tail
+    pages), so it may report ``skipped`` where the kernel, walking in a
+    luckier order, converts every mapping. Reclaim, migration and KSM back
+    off from a folio with a device-exclusive entry, where 6.12's rmap walkers
+    do not handle such entries consistently (:mod:`anonlib.mm.anon_rmap`).
   * Memory failure on a large folio that cannot be split (pinned) backs off instead
     of the kernel's partial handling, and so does memory failure on a pinned
     exclusive page in the swap cache, whose unmap the pin check refuses (the
