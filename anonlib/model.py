@@ -65,7 +65,7 @@ Devices and failures
     that is already device-exclusive, which ends it in the kernel, the model
     has converted the requested PTE only (it keeps no anon_vma tree or
     address order, and its explorer renames processes and permutes tail
-    pages), so it may report ``skipped`` where the kernel, walking in a
+    pages), so it may report ``EBUSY`` where the kernel, walking in a
     luckier order, converts every mapping. Reclaim, migration and KSM back
     off from a folio with a device-exclusive entry, where 6.12's rmap walkers
     do not handle such entries consistently (:mod:`anonlib.mm.anon_rmap`).
@@ -344,8 +344,9 @@ def _kernel(m: Mem, op: Kernel) -> Outcome:
         return OK
     if act is KernelAction.DEVICE_EXCLUSIVE:
         why = rmap.make_device_exclusive(m, ref.proc, ref.mapping, ref.index)
-        # not converted: what the walk converted (and the fault) stays, unlike a back-off
-        return Outcome("skipped", why) if why else OK
+        # not converted (6.12): the driver sees no page and fails with EBUSY (lib/test_hmm.c:
+        # dmirror_exclusive); unlike a back-off, the lookup's fault and the entries stay
+        return Outcome("EBUSY", why) if why else OK
     if act is KernelAction.POISON:
         memory_failure.memory_failure(m, ref)
         return OK

@@ -14,8 +14,7 @@ from ..schemes import DeviceExclusive
 from ..state import ZERO_FOLIO, ZERO_VALUE, Entry, EntryKind, FolioKind, replace
 from . import huge_memory, hugetlb, migrate, migrate_device
 from .anon_rmap import folio_add_new_anon_rmap, folio_remove_rmap
-from .internal import SwapIn, can_reuse_anon_page, copy_anon_folio
-from .mprotect import can_change_pte_writable
+from .internal import SwapIn, can_change_pte_writable, can_reuse_anon_page, copy_anon_folio
 from .swapfile import folio_free_swap, free_swap_and_cache
 
 SIGSEGV = "SIGSEGV"

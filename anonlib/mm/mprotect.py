@@ -6,24 +6,8 @@ from __future__ import annotations
 from ..mem import Loc, Mem
 from ..ops import MapKind
 from ..schemes import DeviceExclusive
-from ..state import ZERO_FOLIO, Entry, EntryKind, FolioKind, Vma, replace
-
-
-def can_change_pte_writable(m: Mem, v: Vma, loc: Loc, e: Entry) -> bool:
-    """May mprotect make this private PTE (or PMD) writable without a write fault?
-
-    mm/mprotect.c: can_change_pte_writable / can_change_pmd_writable (6.12): only an
-    exclusive anonymous page, and not while soft-dirty tracking needs the write
-    fault. Scheme point ``mprotect_upgrade``: 6.2's rule (d84887739d5c), clean or dirty;
-    6.0-6.1 (64fe24a3e05e) also required a dirty PTE, which the model does not track.
-    """
-    if not m.scheme.mprotect_upgrade or e.kind is not EntryKind.PRESENT:
-        return False
-    if v.softdirty_tracking and not e.soft_dirty:
-        return False
-    if e.folio == ZERO_FOLIO or m.folio(e.folio).kind is FolioKind.KSM:
-        return False
-    return m.exclusive(e.folio, e.page, loc.huge)
+from ..state import EntryKind, replace
+from .internal import can_change_pte_writable
 
 
 def change_protection(m: Mem, proc: str, vma: str, write: bool) -> None:

@@ -50,8 +50,11 @@ def make_device_exclusive(m: Mem, proc: str, vma: str, index: int) -> str | None
       into the one device-exclusive entry type (always writable); the page
       keeps its map count.
 
-    Returns the reason why the kernel reports the page as not converted
-    (``skipped``, with whatever was converted or faulted in kept), or None.
+    Returns the reason why the kernel reports the page as not converted, or
+    None. The statement's outcome is then ``EBUSY``, what lib/test_hmm.c's
+    dmirror_exclusive returns when make_device_exclusive_range leaves a page
+    out; unlike ``skipped`` it keeps what the call did (the lookup's fault and
+    the entries the walk made).
     """
     v = m.vma(proc, vma)
     if v.kind is MapKind.HUGETLB:
