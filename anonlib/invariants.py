@@ -325,8 +325,9 @@ def _inv1(m: CheckedMem) -> list[Offender]:
             continue
         if e.kind not in MAPPING_KINDS or e.folio == ZERO_FOLIO:
             continue
-        writable = e.writable or e.kind is EntryKind.DEVICE_EXCLUSIVE
-        if writable and not m.exclusive(e.folio, e.page, loc.huge):
+        # a device-exclusive entry is writable as its bit says: always from 6.15, and
+        # in 6.12 unless it is a readable one (device_exclusive_walk, anonlib.mm.rmap)
+        if e.writable and not m.exclusive(e.folio, e.page, loc.huge):
             out.append(Offender("writable-shared", **_at(loc), page=(e.folio, e.page),
                                 kind=e.kind.value))
     return out

@@ -14,7 +14,8 @@ The derived quantities follow the kernel's accounting:
   migration code isolated it). Migration and hwpoison entries themselves
   hold no reference.
 * ``mapcount``: per page, the PTE-level entries that map it plus the
-  "entire" (PMD or hugetlb) mappings of its folio.
+  "entire" (PMD or hugetlb) mappings of its folio; a device-exclusive entry
+  counts only from 6.15 (:meth:`Mem.mapped_kinds`).
 * ``swap_count(slot)``: the swap entries that refer to the slot.
 """
 
@@ -25,7 +26,7 @@ from typing import NamedTuple, TypeVar
 
 from .ops import MapKind
 from .results import ErrorKind, OpFailed
-from .schemes import Scheme
+from .schemes import DeviceExclusive, Scheme
 from .state import (
     ZERO_FOLIO,
     ZERO_VALUE,
@@ -46,6 +47,9 @@ from .state import (
 LARGE_ANON = frozenset({FolioKind.THP, FolioKind.MTHP})
 #: Entry kinds that map a page and hold a reference on its folio.
 MAPPING_KINDS = (EntryKind.PRESENT, EntryKind.DEVICE_PRIVATE, EntryKind.DEVICE_EXCLUSIVE)
+#: Entry kinds that count in a page's map count where device-exclusive entries hold none
+#: (scheme point ``device_exclusive_walk`` = RMAP_WALK, 5.14 to 6.14: see :meth:`Mem.mapped_kinds`).
+MAPCOUNT_KINDS_RMAP_WALK = (EntryKind.PRESENT, EntryKind.DEVICE_PRIVATE)
 #: Entry kinds that name a physical page (including those that hold no reference).
 PAGE_KINDS = MAPPING_KINDS + (EntryKind.MIGRATION, EntryKind.HWPOISON)
 
@@ -269,17 +273,30 @@ class Mem:
         """folio_maybe_dma_pinned() (include/linux/mm.h), exact: no refcount-bias false hits."""
         return fid != ZERO_FOLIO and self.pincount(fid) > 0
 
+    def mapped_kinds(self) -> tuple[EntryKind, ...]:
+        """The entry kinds that hold a map count (scheme point ``device_exclusive_walk``).
+
+        Every mapping entry holds a reference (:meth:`refcount`). Up to 6.14
+        (RMAP_WALK) a device-exclusive entry holds no map count: mm/rmap.c:
+        page_make_device_exclusive_one (6.12) calls folio_remove_rmap_pte when it
+        converts the PTE, and restore_exclusive_pte (mm/memory.c) adds it back.
+        From 6.15 (FOLIO_WALK, f495bd7e0d9b) the entry keeps it.
+        """
+        if self.scheme.device_exclusive_walk is DeviceExclusive.RMAP_WALK:
+            return MAPCOUNT_KINDS_RMAP_WALK
+        return MAPPING_KINDS
+
     def mapcount(self, fid: int, index: int) -> int:
         """page_mapcount(): PTE mappings of this page plus entire mappings of its folio."""
         n = 0
-        for loc, e in self.mappings_of(fid):
+        for loc, e in self.mappings_of(fid, self.mapped_kinds()):
             if loc.huge or e.page == index:
                 n += 1
         return n
 
     def folio_mapcount(self, fid: int) -> int:
         """folio_mapcount(): every PTE mapping of any page, plus each entire mapping."""
-        return len(self.mappings_of(fid))
+        return len(self.mappings_of(fid, self.mapped_kinds()))
 
     def swap_count(self, slot: int) -> int:
         swap = EntryKind.SWAP

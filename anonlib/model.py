@@ -60,15 +60,15 @@ Devices and failures
   * Only small folios move to device-private memory (6.12 skips a page of a
     PTE-mapped large folio; a PMD-mapped THP, which 6.12 splits and migrates,
     makes the model back off).
-  * Device-exclusive entries follow 6.15 where 6.12 differs: the page keeps
-    its map count (6.12 dropped it while the entry held a reference), there
-    is one entry type, always writable (6.12 also had a readable one, made
-    from a read-only PTE by the rmap walk and by every mprotect that changed
-    the protection; here mprotect leaves the entry alone and the restore
-    follows the mapping's protection), and only the requested page is
-    converted, whichever subpage it is (6.12 skipped a tail page of a large
-    folio, and for a head or small page its rmap walk converted every PTE
-    that maps the folio, in any mm).
+  * Device-exclusive entries (6.12's rmap walk, scheme point
+    ``device_exclusive_walk``): where the walk meets an entry of the folio
+    that is already device-exclusive, which ends it in the kernel, the model
+    has converted the requested PTE only (it keeps no anon_vma tree or
+    address order, and its explorer renames processes and permutes tail
+    pages), so it may report ``EBUSY`` where the kernel, walking in a
+    luckier order, converts every mapping. Reclaim, migration and KSM back
+    off from a folio with a device-exclusive entry, where 6.12's rmap walkers
+    do not handle such entries consistently (:mod:`anonlib.mm.anon_rmap`).
   * Memory failure on a large folio that cannot be split (pinned) backs off instead
     of the kernel's partial handling, and so does memory failure on a pinned
     exclusive page in the swap cache, whose unmap the pin check refuses (the
@@ -355,8 +355,10 @@ def _kernel(m: Mem, op: Kernel) -> Outcome:
         migrate_device.migrate_vma_pages(m, loc, ref.index)
         return OK
     if act is KernelAction.DEVICE_EXCLUSIVE:
-        rmap.make_device_exclusive(m, ref.proc, ref.mapping, ref.index)
-        return OK
+        why = rmap.make_device_exclusive(m, ref.proc, ref.mapping, ref.index)
+        # not converted (6.12): the driver sees no page and fails with EBUSY (lib/test_hmm.c:
+        # dmirror_exclusive); unlike a back-off, the lookup's fault and the entries stay
+        return Outcome("EBUSY", why) if why else OK
     if act is KernelAction.POISON:
         memory_failure.memory_failure(m, ref)
         return OK
@@ -464,5 +466,4 @@ def page_state(world: World, scheme: Scheme, ref: PageRef) -> PageState | ModelE
         return PageState("migration", pmd, e.writable, e.exclusive if has_flag else None,
                          pinned, phys)
     excl = m.exclusive(e.folio, page, loc.huge) if has_flag else None
-    writable = True if e.kind is EntryKind.DEVICE_EXCLUSIVE else e.writable
-    return PageState(e.kind.value, pmd, writable, excl, pinned, phys)
+    return PageState(e.kind.value, pmd, e.writable, excl, pinned, phys)

@@ -11,7 +11,8 @@ class Outcome:
     """The outcome of one operation, as the scenario transcript prints it.
 
     ``word`` is what ``expect OUTCOME`` compares: ``ok``, a value read,
-    ``SIGSEGV``, ``SIGBUS``, ``EFAULT``, ``EHWPOISON``, ``skipped`` (the
+    ``SIGSEGV``, ``SIGBUS``, ``EFAULT``, ``EHWPOISON``, ``EBUSY`` (6.12's
+    make_device_exclusive_range did not convert the page; what it did stays), ``skipped`` (the
     kernel backed off; nothing changed) or ``restored`` (``migrate-end``
     failed and mapped the old folio back from the migration entries).
     ``detail`` says why (the reason for ``skipped`` or ``restored``, or which

@@ -23,6 +23,15 @@ class Reuse(Enum):
     MAPCOUNT = "mapcount + swapcount == 1 (reuse_swap_page)"
 
 
+class DeviceExclusive(Enum):
+    """How make_device_exclusive converts PTEs, and what a device-exclusive entry is then."""
+
+    RMAP_WALK = ("5.14 to 6.14: an rmap walk converts every PTE of the folio, in every mm, "
+                 "to a writable or readable entry that holds no map count")
+    FOLIO_WALK = ("6.15+: a folio walk converts the requested PTE only, to the one entry "
+                  "type, which keeps its map count")
+
+
 class ForkPinned(Enum):
     """What fork does with a page that may be pinned."""
 
@@ -132,6 +141,16 @@ class Scheme:
     #: 53fd75f25b22 ("io_uring/rsrc: fix folio unpinning", 6.16-rc, in the 6.12 stable
     #: series the model follows) unpins the folio.
     pin_record: PinRecord = PinRecord.PINNED_PAGE
+    #: how device-exclusive entries are made and what they are. RMAP_WALK is
+    #: make_device_exclusive_range (mm/rmap.c, 5.14 to 6.14): a tail page is skipped; for a
+    #: small or head page an rmap walk (folio_make_device_exclusive) turns every present PTE
+    #: of the folio, in every mm, into a writable or a readable entry as the PTE was, and
+    #: drops its map count; mprotect makes a writable entry readable. FOLIO_WALK is the
+    #: series "mm: device-exclusive memory access fixes + cleanups" (David Hildenbrand,
+    #: 6.15: 599b684a7854, 438354724f69, 9a914592140e, c25465eb7630, f495bd7e0d9b):
+    #: make_device_exclusive converts the requested PTE only, any subpage, into the single
+    #: entry type, which keeps its map count (docs/after-6.12.md, section 2).
+    device_exclusive_walk: DeviceExclusive = DeviceExclusive.RMAP_WALK
 
 
 MAINLINE = Scheme(
@@ -179,12 +198,16 @@ LTS_6_18 = replace(
     versions="Linux 6.18 (LTS), the rules that changed since 6.12 (6.13 to 6.18)",
     commits=(
         "1ced09e0331f mm: allocate THP on hugezeropage wp-fault (6.13)",
+        "599b684a7854 mm/rmap: convert make_device_exclusive_range() to "
+        "make_device_exclusive() (6.15, with the series around it)",
     ),
     description=(
         "mainline's rules with the changes since 6.12 that touch the flag: a write fault on "
-        "the huge zero page allocates a THP (6.13)."
+        "the huge zero page allocates a THP (6.13); device-exclusive entries made one PTE "
+        "at a time, keeping the map count (6.15)."
     ),
     huge_zero_wp=HugeZeroWp.ALLOC_THP,
+    device_exclusive_walk=DeviceExclusive.FOLIO_WALK,
 )
 
 SCHEMES: dict[str, Scheme] = {

@@ -219,7 +219,10 @@ def test_tail_symmetry_is_sound_for_the_model(scheme: str, world: str) -> None:
     full = reachable(scheme, world, 2, key="names")
     reduced = reachable(scheme, world, 2, key="canonical")
     assert {canonical_key(w) for w in full.values()} == set(reduced)
-    assert len(reduced) < len(full) / 2
+    # about half: 6.12's make_device_exclusive_range skips a tail page (device_exclusive_walk
+    # RMAP_WALK), so there are fewer tail-order variants to collapse (page-count, thp:4:
+    # 1263 states to 639)
+    assert len(reduced) < 0.55 * len(full)
 
 
 def test_head_only_keeps_tail_order() -> None:

@@ -7,10 +7,16 @@ mm/migrate_device.c, mm/memory.c (remove_device_exclusive_entry).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from modelkit import FolioKind, P, Q, Run, base, hread, kernel, run, thp
 
 from anonlib.ops import PageRef
+from anonlib.schemes import MAINLINE, DeviceExclusive
+
+#: 6.15's device-exclusive rules on 6.12 (lts-6.18 will have them)
+DEVX_615 = replace(MAINLINE, name="devx-6.15", device_exclusive_walk=DeviceExclusive.FOLIO_WALK)
 
 A0, QA0 = P["A", 0], Q["A", 0]
 
@@ -196,15 +202,19 @@ def test_device_exclusive_page_keeps_a_pin_coherent() -> None:
 def test_device_exclusive_on_an_untouched_thp_range_is_pte_level() -> None:
     """mm/rmap.c (6.12): make_device_exclusive_range -> get_user_pages_remote(FOLL_GET |
     FOLL_WRITE | FOLL_SPLIT_PMD); mm/gup.c: follow_pmd_mask splits a trans-huge PMD for
-    FOLL_SPLIT_PMD before follow_page_pte, so the device-exclusive entry is a PTE; the other
-    subpages stay present, exclusive (the split propagated the head flag). Device-exclusive
-    entries exist only at PTE level, so fork must not see a PMD one."""
-    r = run(P.spawn(), P.thp("T"), kernel("device-exclusive", P["T", 0]), check=False)
-    st = r.state(P["T", 0])
-    assert (st.kind, st.pmd) == ("device-exclusive", False)
-    assert r.words(P["T", 1]) == ("present", "writable", "exclusive", "unpinned")
-    r.then(P.fork(Q))
-    assert r.violations == []
+    FOLL_SPLIT_PMD before follow_page_pte, so the device-exclusive entry is a PTE; the
+    split propagated the head flag to every subpage. T[0] is the head page, so 6.12's rmap
+    walk (folio_make_device_exclusive) converts the other subpages' PTEs too, writable
+    entries as the PTEs were; 6.15 converts T[0] alone. Device-exclusive entries exist only
+    at PTE level, so fork must not see a PMD one."""
+    for scheme, other in ((MAINLINE, "device-exclusive"), (DEVX_615, "present")):
+        r = run(P.spawn(), P.thp("T"), kernel("device-exclusive", P["T", 0]), scheme=scheme,
+                check=False)
+        st = r.state(P["T", 0])
+        assert (st.kind, st.pmd) == ("device-exclusive", False)
+        assert r.words(P["T", 1]) == (other, "writable", "exclusive", "unpinned")
+        r.then(P.fork(Q))
+        assert r.violations == [], scheme.name
 
 
 def test_failed_migration_end_maps_the_old_folio_back() -> None:

@@ -26,7 +26,7 @@ FILES = find_scenarios([LIBRARY])
 
 def test_the_library_is_there() -> None:
     assert len(FILES) >= 150
-    assert {p.parent.name for p in FILES} == {"cow", "history", "mthp", "since-6.12"}
+    assert {p.parent.name for p in FILES} == {"cow", "device", "history", "mthp", "since-6.12"}
 
 
 def test_every_verdict_is_as_stated() -> None:

@@ -11,7 +11,9 @@ of :mod:`anonlib.mm`'s layers; the mm/rmap.c function that faults pages in
 from __future__ import annotations
 
 from ..mem import Mem
-from ..state import replace
+from ..results import BackOff
+from ..schemes import DeviceExclusive
+from ..state import EntryKind, replace
 
 
 def folio_add_new_anon_rmap(m: Mem, fid: int, huge: bool = False) -> None:
@@ -70,3 +72,25 @@ def folio_remove_rmap(m: Mem, fid: int, pages: tuple[int, ...] | list[int] | ran
     if not any(m.mapcount(fid, i) == 0 for i in pages) or not m.folio_mapcount(fid):
         return
     m.set_folio(replace(f, partially_mapped=True))
+
+
+def back_off_from_device_exclusive(m: Mem, fid: int, who: str) -> None:
+    """Reclaim, migration and KSM leave a folio with a device-exclusive entry alone (6.12).
+
+    Scheme point ``device_exclusive_walk``. Under RMAP_WALK (5.14 to 6.14) the
+    rmap walkers are handed device-exclusive entries by page_vma_mapped_walk
+    (mm/page_vma_mapped.c: map_pte and check_pte accept them) but were written
+    for present PTEs: in 6.12 mm/rmap.c: try_to_migrate_one takes the entry's
+    page from pte_pfn, which is meaningless for a swap-type PTE, and the folio's
+    references exceed its map count, since the entries hold no map count. The
+    6.15 series ("mm: device-exclusive memory access fixes + cleanups") says
+    the old handling was broken and made swap-out and migration of such folios
+    work. The model does not pretend to know what 6.12 does there: it backs off.
+    Under FOLIO_WALK the callers decide as before (reclaim and migration still
+    refuse a folio mapped by any non-present entry).
+    """
+    if m.scheme.device_exclusive_walk is not DeviceExclusive.RMAP_WALK:
+        return
+    if m.mappings_of(fid, (EntryKind.DEVICE_EXCLUSIVE,)):
+        raise BackOff(f"{who}: the folio has a device-exclusive entry, which the 6.12 rmap "
+                      "walk does not handle (no map count, pte_pfn of a swap PTE)")

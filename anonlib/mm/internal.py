@@ -5,6 +5,8 @@ Two rules that several files apply, each written once here:
 * :func:`folio_expected_ref_count`: the references a folio's mappings and
   the swap cache account for, so that a caller can tell whether anyone else
   (a GUP reference, a pin) holds it.
+* :func:`can_change_pte_writable`: whether a PTE may be made writable without
+  a write fault (mprotect, and 6.15's restore of a device-exclusive entry).
 * :func:`copy_anon_folio`: a COW copy, made exclusive and counted in
   ``World.copies``, so that no copying path can leave a copy uncounted.
 * :func:`can_reuse_anon_page`: whether a fault may keep a page instead of
@@ -17,9 +19,9 @@ from __future__ import annotations
 
 from typing import NamedTuple, assert_never
 
-from ..mem import Mem
+from ..mem import Loc, Mem
 from ..schemes import Reuse
-from ..state import Folio, FolioKind, replace
+from ..state import ZERO_FOLIO, Entry, EntryKind, Folio, FolioKind, Vma, replace
 from .anon_rmap import folio_add_new_anon_rmap
 from .swapfile import folio_free_swap, reuse_swap_page
 
@@ -53,6 +55,26 @@ def folio_expected_ref_count(m: Mem, fid: int) -> int:
     f = m.folio(fid)
     swapcache = len(f.pages) if f.swapcache is not None else 0
     return swapcache + m.folio_mapcount(fid)
+
+
+def can_change_pte_writable(m: Mem, v: Vma, loc: Loc, e: Entry) -> bool:
+    """May mprotect make this private PTE (or PMD) writable without a write fault?
+
+    mm/mprotect.c: can_change_pte_writable / can_change_pmd_writable (6.12): only an
+    exclusive anonymous page, and not while soft-dirty tracking needs the write
+    fault. Scheme point ``mprotect_upgrade``: 6.2's rule (d84887739d5c), clean or dirty;
+    6.0-6.1 (64fe24a3e05e) also required a dirty PTE, which the model does not track.
+    It lives in mm/mprotect.c; here, with the rules several files share, because
+    6.15's restore_exclusive_pte (mm/memory.c, 9a914592140e) asks it too
+    (scheme point ``device_exclusive_walk``, :func:`.memory.remove_device_exclusive_entry`).
+    """
+    if not m.scheme.mprotect_upgrade or e.kind is not EntryKind.PRESENT:
+        return False
+    if v.softdirty_tracking and not e.soft_dirty:
+        return False
+    if e.folio == ZERO_FOLIO or m.folio(e.folio).kind is FolioKind.KSM:
+        return False
+    return m.exclusive(e.folio, e.page, loc.huge)
 
 
 def copy_anon_folio(m: Mem, kind: FolioKind, data: tuple[str, ...], huge: bool = False

@@ -6,7 +6,7 @@ from ..mem import Loc, Mem
 from ..ops import PageRef
 from ..results import BackOff
 from ..state import ZERO_FOLIO, Entry, EntryKind, FolioKind, replace
-from .anon_rmap import folio_try_share_anon_rmap
+from .anon_rmap import back_off_from_device_exclusive, folio_try_share_anon_rmap
 from .huge_memory import split_folio
 from .internal import folio_expected_ref_count
 
@@ -20,6 +20,7 @@ def _candidate(m: Mem, ref: PageRef) -> tuple[Loc, Entry]:
     f = m.folio(e.folio)
     if f.kind is FolioKind.HUGETLB:
         raise BackOff("KSM does not merge hugetlb pages")
+    back_off_from_device_exclusive(m, f.id, "KSM")
     if f.large:
         reason = split_folio(m, f.id)  # KSM splits large folios first
         if reason:

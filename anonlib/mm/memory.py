@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from ..mem import Loc, Mem
 from ..ops import MapKind
+from ..schemes import DeviceExclusive
 from ..state import ZERO_FOLIO, ZERO_VALUE, Entry, EntryKind, FolioKind, replace
 from . import huge_memory, hugetlb, migrate, migrate_device
 from .anon_rmap import folio_add_new_anon_rmap, folio_remove_rmap
-from .internal import SwapIn, can_reuse_anon_page, copy_anon_folio
+from .internal import SwapIn, can_change_pte_writable, can_reuse_anon_page, copy_anon_folio
 from .swapfile import folio_free_swap, free_swap_and_cache
 
 SIGSEGV = "SIGSEGV"
@@ -262,14 +263,32 @@ def should_try_to_free_swap(m: Mem, fid: int, write: bool) -> bool:
 def remove_device_exclusive_entry(m: Mem, loc: Loc) -> None:
     """A CPU access to a device-exclusive entry revokes device access and restores the PTE.
 
-    mm/memory.c: remove_device_exclusive_entry -> restore_exclusive_pte (6.12): writable
-    (and dirty) if the mapping has VM_WRITE; the page stays exclusive.
+    mm/memory.c: remove_device_exclusive_entry -> restore_exclusive_pte; fork restores the
+    parent's PTE the same way first (copy_nonpresent_pte -> try_restore_exclusive_pte).
+    The page stays as exclusive or shared as it was, and the PTE maps it again
+    (in 6.12 folio_add_anon_rmap_pte with RMAP_NONE gives the map count back).
+    Whether the PTE is writable is the scheme's ``device_exclusive_walk``:
+
+    * RMAP_WALK (6.12): only a writable entry, and only if the mapping has
+      VM_WRITE (maybe_mkwrite); it is marked dirty then (pte_mkdirty, soft-dirty
+      too on x86), whether or not VM_WRITE is set. A readable entry gives a
+      read-only PTE, so the next write faults (and reuses an exclusive page).
+    * FOLIO_WALK (6.15, 9a914592140e): VM_WRITE and can_change_pte_writable,
+      mprotect's test: an exclusive page, and no soft-dirty tracking that needs
+      the write fault.
     """
     e = m.get(loc)
     assert e is not None and e.kind is EntryKind.DEVICE_EXCLUSIVE
     v = m.vma(loc.proc, loc.vma)
-    m.set(loc, Entry(EntryKind.PRESENT, e.folio, e.page, writable=v.writable,
-                     soft_dirty=e.soft_dirty or v.writable))
+    if m.scheme.device_exclusive_walk is DeviceExclusive.RMAP_WALK:
+        writable = e.writable and v.writable
+        soft_dirty = e.soft_dirty or e.writable
+    else:
+        restored = Entry(EntryKind.PRESENT, e.folio, e.page, soft_dirty=e.soft_dirty)
+        writable = v.writable and can_change_pte_writable(m, v, loc, restored)
+        soft_dirty = e.soft_dirty or writable
+    m.set(loc, Entry(EntryKind.PRESENT, e.folio, e.page, writable=writable,
+                     soft_dirty=soft_dirty))
 
 
 def zap_pte_range(m: Mem, proc: str, vma: str, indexes: range | list[int]) -> None:
@@ -285,6 +304,10 @@ def zap_pte_range(m: Mem, proc: str, vma: str, indexes: range | list[int]) -> No
     verdict in every state the model reaches (a page of a large folio that is
     not partially mapped is always mapped somewhere) and does not depend on the
     order of the pages, which keeps the explorer's tail symmetry sound.
+    A device-exclusive entry drops its reference; its map count too only under
+    ``device_exclusive_walk`` = FOLIO_WALK (6.15): in 6.12 zap_nonpresent_ptes calls
+    folio_remove_rmap_pte for a device-private entry only, as a device-exclusive one
+    has no map count.
     """
     v = m.vma(proc, vma)
     idx = list(indexes)
@@ -306,6 +329,9 @@ def zap_pte_range(m: Mem, proc: str, vma: str, indexes: range | list[int]) -> No
             free_swap_and_cache(m, e.slot)
         elif e.kind is EntryKind.PRESENT and e.folio != ZERO_FOLIO:
             zapped.setdefault(e.folio, []).append(e.page)
+        elif (e.kind is EntryKind.DEVICE_EXCLUSIVE
+              and m.scheme.device_exclusive_walk is DeviceExclusive.FOLIO_WALK):
+            zapped.setdefault(e.folio, []).append(e.page)  # 6.15: the entry had a map count
         v = m.vma(proc, vma)
     for fid, pages in zapped.items():
         folio_remove_rmap(m, fid, pages)

@@ -5,7 +5,11 @@ from __future__ import annotations
 from ..mem import Loc, Mem
 from ..results import BackOff
 from ..state import ZERO_FOLIO, Entry, EntryKind, replace
-from .anon_rmap import folio_remove_rmap, folio_try_share_anon_rmap
+from .anon_rmap import (
+    back_off_from_device_exclusive,
+    folio_remove_rmap,
+    folio_try_share_anon_rmap,
+)
 from .huge_memory import split_folio
 from .internal import folio_expected_ref_count
 
@@ -38,6 +42,7 @@ def migrate_folio_unmap(m: Mem, fid: int) -> None:
     """
     if m.mappings_of(fid, (EntryKind.MIGRATION,)):
         raise BackOff("the folio is already under migration")
+    back_off_from_device_exclusive(m, fid, "migration")
     for _loc, e in m.mappings_of(fid):
         if e.kind is not EntryKind.PRESENT:
             raise BackOff(f"the folio is mapped by a {e.kind.value} entry")

@@ -5,25 +5,9 @@ from __future__ import annotations
 
 from ..mem import Loc, Mem
 from ..ops import MapKind
-from ..schemes import MprotectBatch
-from ..state import ZERO_FOLIO, Entry, EntryKind, FolioKind, Vma, replace
-
-
-def can_change_pte_writable(m: Mem, v: Vma, loc: Loc, e: Entry) -> bool:
-    """May mprotect make this private PTE (or PMD) writable without a write fault?
-
-    mm/mprotect.c: can_change_pte_writable / can_change_pmd_writable (6.12): only an
-    exclusive anonymous page, and not while soft-dirty tracking needs the write
-    fault. Scheme point ``mprotect_upgrade``: 6.2's rule (d84887739d5c), clean or dirty;
-    6.0-6.1 (64fe24a3e05e) also required a dirty PTE, which the model does not track.
-    """
-    if not m.scheme.mprotect_upgrade or e.kind is not EntryKind.PRESENT:
-        return False
-    if v.softdirty_tracking and not e.soft_dirty:
-        return False
-    if e.folio == ZERO_FOLIO or m.folio(e.folio).kind is FolioKind.KSM:
-        return False
-    return m.exclusive(e.folio, e.page, loc.huge)
+from ..schemes import DeviceExclusive, MprotectBatch
+from ..state import ZERO_FOLIO, EntryKind, Vma, replace
+from .internal import can_change_pte_writable
 
 
 def change_protection(m: Mem, proc: str, vma: str, write: bool) -> None:
@@ -55,10 +39,11 @@ def change_pte_range(m: Mem, proc: str, vma: str, write: bool) -> None:
     in the scenario language, whose mprotect only toggles write; this
     function is also tested on its own.) The flag is untouched. Adding write
     upgrades only what can_change_pte_writable allows; hugetlb entries are
-    never upgraded. 6.12 demotes writable device-exclusive entries the same
-    way; the model's device-exclusive entry has one type, always writable
-    (6.15, see the simplifications in :mod:`anonlib.model`), so it is left
-    alone.
+    never upgraded. Device-exclusive entries are the scheme's
+    ``device_exclusive_walk``: 6.12 (RMAP_WALK) demotes a writable one to readable
+    on every change, keeping its soft-dirty bit, so a later CPU access restores
+    a read-only PTE; 6.15 (FOLIO_WALK, c25465eb7630) has one entry type and
+    leaves it alone.
     """
     v = m.vma(proc, vma)
     locs = [Loc(proc, vma, True, 0)] if v.huge is not None else [
@@ -73,6 +58,9 @@ def change_pte_range(m: Mem, proc: str, vma: str, write: bool) -> None:
             m.set(loc, replace(e, writable=False))
         elif e.kind is EntryKind.DEVICE_PRIVATE and e.writable:
             m.set(loc, replace(e, writable=False, soft_dirty=False))
+        elif (e.kind is EntryKind.DEVICE_EXCLUSIVE and e.writable
+              and m.scheme.device_exclusive_walk is DeviceExclusive.RMAP_WALK):
+            m.set(loc, replace(e, writable=False))  # 6.12: readable entry, soft-dirty kept
         elif not write:
             if e.kind is EntryKind.PRESENT:
                 m.set(loc, replace(e, writable=False))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..mem import Loc, Mem
 from ..results import BackOff, ErrorKind, OpFailed
 from ..state import ZERO_FOLIO, Entry, EntryKind, FolioKind, replace
-from .anon_rmap import folio_try_share_anon_rmap
+from .anon_rmap import back_off_from_device_exclusive, folio_try_share_anon_rmap
 from .huge_memory import can_split_folio, split_folio, split_huge_pmd
 from .internal import folio_expected_ref_count
 
@@ -31,6 +31,7 @@ def shrink_folio_list(m: Mem, fid: int) -> None:
         raise BackOff("the model does not swap out KSM pages")
     if f.kind is FolioKind.DEVICE:
         raise BackOff("device-private pages are not reclaimed to swap")
+    back_off_from_device_exclusive(m, fid, "reclaim")
     if f.swapcache is None:
         if m.scheme.reclaim_skips_pinned and m.maybe_pinned(fid):
             raise BackOff("folio_maybe_dma_pinned: reclaim keeps pinned folios out of swap")

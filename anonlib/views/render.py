@@ -157,7 +157,7 @@ def entry_fields(m: Mem, e: Entry | None, index: int, huge: bool) -> tuple[tuple
         excl = ("excl" if e.exclusive else "shared") if flag else ""
         return (("kind", "migration"), ("write", mtype), ("excl", excl), ("target", target),
                 ("sd", ""))
-    rw = "rw" if (e.writable or e.kind is EntryKind.DEVICE_EXCLUSIVE) else "ro"
+    rw = "rw" if e.writable else "ro"
     excl = ""
     if flag and e.folio != ZERO_FOLIO:
         excl = "excl" if m.exclusive(e.folio, page, huge) else "shared"
