@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from anonlib import run_scenario
-from anonlib.kernelcheck.plan import NOT_EXPRESSIBLE, _Compiler
+from anonlib.kernelcheck.plan import _Compiler
 from anonlib.ops import Mremap
 from anonlib.scenario import Scenario, ScenarioError, parse
 
@@ -87,8 +87,8 @@ def test_bad_mremaps_are_refused_where_they_are(text: str, column: int, message:
     assert e.line == 3 and e.column == column and message in e.message, e
 
 
-def test_the_statement_prints_back_and_the_real_kernel_check_says_it_cannot_run_it() -> None:
-    sc = parse("spawn P\nP mmap A 4\nP mremap A[2] B\nP read B[1]\n")
+def test_the_statement_prints_back_and_the_real_kernel_check_moves_the_real_pages() -> None:
+    sc = parse("spawn P\nP mmap A thp\nP mremap A[2] B\nP read B[1]\n")
     assert isinstance(sc, Scenario)
     op = sc.statements[2].action
     assert isinstance(op, Mremap) and op.text() == "P mremap A[2] B"
@@ -96,4 +96,12 @@ def test_the_statement_prints_back_and_the_real_kernel_check_says_it_cannot_run_
     for st in sc.statements[:2]:
         assert st.op is not None
         comp.compile(st.op)
-    assert comp.compile(op) == (None, NOT_EXPRESSIBLE["statement"])
+    a = comp.layout[("P", "A")]
+    command, why = comp.compile(op)
+    assert why is None and command is not None
+    # the second half of the 2 MiB THP (the model's pages 2-3, 128 real pages each) moves
+    # to a fresh slot; P's A keeps the first half, P's B is the moved half
+    half = 2 * a.block * 4096
+    b = comp.layout[("P", "B")]
+    assert command == f"mremap P {a.page_addr(2):x} {half:x} {b.addr:x}"
+    assert comp.layout[("P", "A")].length == half and b.length == half

@@ -60,6 +60,7 @@ from ..ops import (
     MapKind,
     Mmap,
     Mprotect,
+    Mremap,
     Munmap,
     Op,
     Operation,
@@ -114,9 +115,7 @@ class Layout:
 
     @property
     def length(self) -> int:
-        if self.kind in (MapKind.BASE, MapKind.MTHP):
-            return self.npages * PAGE
-        return HUGE_PAGES * PAGE
+        return self.npages * self.block * PAGE
 
     def page_addr(self, index: int) -> int:
         return self.addr + index * self.block * PAGE
@@ -343,6 +342,17 @@ class _Compiler:
     def _munmap(self, op: Munmap) -> Compiled:
         lay = self.layout[(op.proc, op.mapping)]
         return f"munmap {op.proc} {lay.addr:x} {lay.length:x}", None
+
+    @_command(Mremap)
+    def _mremap(self, op: Mremap) -> Compiled:
+        lay = self.layout[(op.proc, op.mapping)]
+        start = BASE_ADDR + SLOT * self.next_slot
+        self.next_slot += 1
+        moved = Layout(start, MapKind.BASE, lay.npages - op.index, lay.block)
+        old = lay.page_addr(op.index)
+        self.layout[(op.proc, op.mapping)] = Layout(lay.addr, lay.kind, op.index, lay.block)
+        self.layout[(op.proc, op.new)] = moved
+        return f"mremap {op.proc} {old:x} {moved.length:x} {start:x}", None
 
     @_command(Exit)
     def _exit(self, op: Exit) -> Compiled:

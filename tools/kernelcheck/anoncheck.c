@@ -667,6 +667,14 @@ static void proc_command(char *line)
 			reply("%s", errname(errno));
 		else
 			reply("ok");
+	} else if (!strcmp(c, "mremap") && n == 4) {
+		/* move [old, old + len) to the unused slot at new (P mremap A[i] B) */
+		void *to = mremap((void *)parse_addr(w[1]), parse_addr(w[2]), parse_addr(w[2]),
+				  MREMAP_MAYMOVE | MREMAP_FIXED, (void *)parse_addr(w[3]));
+		if (to == MAP_FAILED)
+			reply("%s", errname(errno));
+		else
+			reply("ok");
 	} else if (!strcmp(c, "exit") && n == 1) {
 		for (int i = 0; i < MAXHANDLE; i++)
 			if (handles[i].used)
