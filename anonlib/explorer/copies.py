@@ -58,6 +58,9 @@ P write A[2] a
 P write A[3] a
 """
 
+#: A fork child that exits at once, then P writes each of the four pages.
+_FORK_EXIT_WRITE_ALL = "P fork Q\nQ exit\n" + "".join(f"P write A[{i}] b\n" for i in range(4))
+
 WORKLOADS: tuple[Workload, ...] = (
     Workload(
         "fork-cow", "one page, both sides write after fork",
@@ -142,13 +145,7 @@ unpin K
 spawn P
 P mmap A thp
 P write A[0] a
-P fork Q
-Q exit
-P write A[0] b
-P write A[1] b
-P write A[2] b
-P write A[3] b
-"""),
+""" + _FORK_EXIT_WRITE_ALL),
     Workload(
         "mthp-fork-cow", "a 4-page mTHP, both sides write one page after fork (one page "
         "copied each, never the folio)",
@@ -159,13 +156,7 @@ P write A[2] c
     Workload(
         "mthp-fork-exit", "a 4-page mTHP shared with a fork child that exits, then P writes "
         "every page (6.12 reuses a page of a large folio only if it is exclusive)",
-        _MTHP + """P fork Q
-Q exit
-P write A[0] b
-P write A[1] b
-P write A[2] b
-P write A[3] b
-"""),
+        _MTHP + _FORK_EXIT_WRITE_ALL),
     Workload(
         "thp-split-ro-pin", "a PTE-mapped THP (PMD split, nothing shared), R/O pin of a subpage",
         """config thp_pages=4
