@@ -100,12 +100,12 @@ def run(text: str, schemes: list[str] | tuple[str, ...] = (), name: str = "",
     """
     path = scenario_path(text, name)
     runs = []
-    for scheme in list(schemes) or [None]:
+    for scheme in list(schemes) or [""]:
         argv = ["run", path] + (["--scheme", scheme] if scheme else [])
         output, status = cli(argv)
         html = ""
         if player and status != 2:
-            result = run_scenario(text, scheme, name=path)
+            result = run_scenario(text, scheme or None, name=path)
             html = static_player(result, source=text, view="both", drawing="svg")
         runs.append({"scheme": scheme or "", "argv": argv, "output": output,
                      "status": status, "player": html})
@@ -133,7 +133,7 @@ def explore(scheme: str = "mainline", pages: str = "base:1", depth: int = 4,
     counterexample = ""
     if status == 1:
         lines = output.splitlines(keepends=True)
-        body = []
+        body: list[str] = []
         for line in lines:
             if line.startswith("# ") and body and not body[-1].strip():
                 break
