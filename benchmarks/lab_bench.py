@@ -181,7 +181,8 @@ def main() -> int:
         "# The scenario lab in the browser",
         "",
         "Written by `python benchmarks/lab_bench.py` (see its docstring) on "
-        f"{platform.machine()}, {os.cpu_count()} CPUs shared with other work: headless "
+        f"{platform.machine()}, {os.cpu_count()} CPUs shared with other work (load average "
+        f"{os.getloadavg()[0]:.1f} at the end): headless "
         f"Chromium ({CHROMIUM}) running anonlib on Python {version['python']} "
         f"(Pyodide {version['pyodide']}) in the lab's Web Worker, next to CPython "
         f"{platform.python_version()} in one process. Medians of {REPEAT} runs (3 page loads "

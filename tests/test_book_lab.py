@@ -246,3 +246,28 @@ def test_the_lab_from_file_says_how_to_serve_the_book(browser, book):  # noqa: F
         w.check()
     finally:
         w.close()
+
+
+def test_edit_in_the_lab_from_a_scenario_cell(lab, base_url):  # noqa: F811
+    """Each %%scenario cell of a chapter links its text and its --scheme to the lab."""
+    page = lab.page
+    page.goto(f"{base_url}/notebooks/02-present-ptes.html")
+    cells = page.locator("div.cell").filter(
+        has=page.locator(".cell_input pre", has_text=re.compile(r"^%%scenario")))
+    assert cells.count() > 1
+    for i in range(cells.count()):
+        assert cells.nth(i).locator("a.anonlib-edit-lab").count() == 1
+    with_scheme = cells.filter(has=page.locator(".cell_input pre",
+                                                has_text=re.compile(r"^%%scenario.*--scheme")))
+    cell = with_scheme.first if with_scheme.count() else cells.first
+    source = cell.locator(".cell_input pre").text_content()
+    head, _, body = source.partition("\n")
+    scheme = re.search(r"--scheme[= ]+(\S+)", head)
+    cell.locator("a.anonlib-edit-lab").click()
+    page.wait_for_url(re.compile(r".*/lab\.html#.*"))
+    page.wait_for_selector(".lab-run")
+    wait_idle(page)
+    assert page.input_value("#lab-text") == body.rstrip() + "\n"
+    if scheme:
+        assert page.is_checked(f"#lab-schemes input[value='{scheme.group(1)}']")
+    lab.check()

@@ -82,13 +82,14 @@ def test_player_svg_drawing():
 
 
 def test_player_with_svg_needs_no_matplotlib():
-    """What the book's lab runs in Pyodide: the runner and the SVG player, no matplotlib."""
+    """What the book's lab runs in Pyodide: the command line and the SVG player, without
+    matplotlib and without the modules Pyodide leaves out of its standard library."""
     code = (
         "import sys\n"
         "class Block:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
         "        if name.split('.')[0] in ('matplotlib', 'PIL', 'ipywidgets', 'IPython',"
-        " 'numpy'):\n"
+        " 'numpy', 'lzma', '_lzma', 'ssl', 'sqlite3'):\n"
         "            raise ImportError('blocked: ' + name)\n"
         "sys.meta_path.insert(0, Block())\n"
         "import anonlib\n"
@@ -97,6 +98,10 @@ def test_player_with_svg_needs_no_matplotlib():
         "html = static_player('spawn P\\nP mmap A 1\\nP write A[0] 1\\n', view='figure',"
         " drawing='svg')\n"
         "assert '<svg ' in html\n"
+        "import contextlib, io\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['run', 'scenarios/history/b02-cve-2020-29374.scn']) == 0\n"
+        "    assert main(['explore', '--depth', '1']) == 0\n"
         "print(anonlib.compare('spawn P\\n').verdicts()['mainline'])\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
