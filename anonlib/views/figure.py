@@ -10,8 +10,9 @@ per entry kind. Colours are the Okabe-Ito palette, and every colour is
 doubled by a hatch, a line style or a word, so the figure reads without
 colour vision.
 
-The layout is a pure function of the World: the same World always gives the
-same figure. Artists carry ``gid`` labels (``entry:P A[0]``, ``page:3.0``,
+The layout is a pure function of the World (:func:`anonlib.views.svg.layout`,
+shared with the SVG drawing, which needs no matplotlib): the same World
+always gives the same figure. Artists carry ``gid`` labels (``entry:P A[0]``, ``page:3.0``,
 ``arrow:pte:P A[0]->3.0``, ``holder:pin:H``, ...) so tests can check the
 structure without looking at pixels.
 """
