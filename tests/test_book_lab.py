@@ -165,6 +165,7 @@ def test_explore_finds_a_counterexample_and_a_large_one_can_be_cancelled(lab, ba
     page = lab.page
     open_lab(lab, base_url)
     page.click("[role=tab][data-tab=explore]")
+    assert page.inner_text("#lab-ex-families").startswith("families: write, read, fork")
     page.select_option("#lab-ex-scheme", "page-count")
     page.fill("#lab-ex-pages", "base:1")
     page.fill("#lab-ex-depth", "4")

@@ -85,6 +85,11 @@ def test_explore_progress_goes_to_the_callback():
     assert err.out.getvalue() == "time: 1 s\n"
 
 
+def test_families_name_what_ops_takes():
+    line = lab.families()
+    assert line.startswith("families: ") and "groups: " in line and "fork" in line
+
+
 def test_library_and_schemes():
     names = [s["name"] for s in lab.schemes()]
     assert names[0] == "mainline" and "legacy-mapcount" in names

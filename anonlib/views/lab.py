@@ -12,7 +12,8 @@ need neither matplotlib nor a kernel:
   of the same run, its states drawn as SVG;
 * :func:`explore`: ``python -m anonlib explore ...``'s output, a progress
   line through a callback, and the counterexample as scenario text;
-* :func:`library`: the book's example scenarios for the lab's menu;
+* :func:`library`, :func:`schemes`, :func:`families`: the lab's menus (the
+  book's example scenarios, the kernel eras, what ``--ops`` takes);
 * :func:`cli`: any command line, its output and status.
 
 The scenario is run from a file, as the command line runs it: a library
@@ -159,6 +160,15 @@ def schemes() -> list[dict[str, str]]:
     """The schemes, in the order ``python -m anonlib schemes`` lists them: name and summary."""
     return [{"name": name, "summary": f"{s.versions}: {s.description.split(chr(10))[0]}"}
             for name, s in SCHEMES.items()]
+
+
+def families() -> str:
+    """What ``--ops`` takes: the operation families and the groups of them, as one line."""
+    from ..explorer.alphabet import groups
+    from ..ops import STATEMENTS
+
+    return (f"families: {', '.join(STATEMENTS.families())}; groups: {', '.join(groups())}; "
+            "-NAME leaves one out (all,-poison)")
 
 
 def python_version() -> str:

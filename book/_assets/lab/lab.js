@@ -105,6 +105,7 @@
   }
   schemesBox.addEventListener("change", function () { unknownSchemes = []; });
   function fillMenus() {
+    $("#lab-ex-families").textContent = info.families;
     var groups = {};
     info.library.forEach(function (s) {
       if (!groups[s.group]) {

@@ -33,6 +33,7 @@ var ready = (async function () {
     pyodide: py.version,
     library: lab.library().toJs({ dict_converter: Object.fromEntries }),
     schemes: lab.schemes().toJs({ dict_converter: Object.fromEntries }),
+    families: lab.families(),
     seconds: (performance.now() - t0) / 1000,
     pyodideSeconds: (t1 - t0) / 1000,
   };
