@@ -56,9 +56,14 @@ $(WIDGETS_STATIC)/embed.js: $(NPM_INSTALLED)
 
 # ---- the book ------------------------------------------------------------------
 
+# The scenario lab (book/lab.md) runs anonlib in the reader's browser: Pyodide from npm
+# and a zip of anonlib/ and scenarios/ of this tree, into book/_assets/lab/ (git-ignored).
+LAB_STATIC := book/_assets/lab
+
 # --all rebuilds every page so that -W sees every warning, not just new ones.
-book: $(INSTALLED) $(WIDGETS_STATIC)/embed.js
+book: $(INSTALLED) $(WIDGETS_STATIC)/embed.js $(NPM_INSTALLED)
 	$(BIN)/python tools/book_source.py
+	$(BIN)/python tools/lab_bundle.py
 	$(BIN)/jupyter-book build --all --warningiserror --nitpick --keep-going book
 	@echo
 	@echo "The book is in $(HTML). Open $(CURDIR)/$(HTML)/index.html in a browser,"
@@ -129,7 +134,7 @@ links: $(INSTALLED)
 # ---- cleaning ------------------------------------------------------------------
 
 clean:
-	rm -rf book/_build $(WIDGETS_STATIC) tests/_output .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf book/_build $(WIDGETS_STATIC) $(LAB_STATIC)/pyodide $(LAB_STATIC)/anonlib.zip tests/_output .pytest_cache .ruff_cache .mypy_cache .hypothesis
 	find . -path ./.venv -prune -o -path ./node_modules -prune -o \
 	  -name __pycache__ -type d -exec rm -rf {} +
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import lzma
 import os
 import re
 import shutil
@@ -177,6 +176,10 @@ def ensure_kernel(install: bool | None = None) -> Kernel:
             p = index[name]
             data = p.read_bytes()
             if p.name.endswith(".xz"):
+                # imported here: Pyodide (the book's lab) ships without lzma, and every
+                # command line, the lab's too, imports this module
+                import lzma
+
                 data = lzma.decompress(data)
             elif p.name.endswith(".zst"):
                 data = subprocess.run(["zstd", "-dc", str(p)], check=True,

@@ -10,8 +10,9 @@ per entry kind. Colours are the Okabe-Ito palette, and every colour is
 doubled by a hatch, a line style or a word, so the figure reads without
 colour vision.
 
-The layout is a pure function of the World: the same World always gives the
-same figure. Artists carry ``gid`` labels (``entry:P A[0]``, ``page:3.0``,
+The layout is a pure function of the World (:func:`anonlib.views.svg.layout`,
+shared with the SVG drawing, which needs no matplotlib): the same World
+always gives the same figure. Artists carry ``gid`` labels (``entry:P A[0]``, ``page:3.0``,
 ``arrow:pte:P A[0]->3.0``, ``holder:pin:H``, ...) so tests can check the
 structure without looking at pixels.
 """
@@ -19,7 +20,6 @@ structure without looking at pixels.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from matplotlib.artist import Artist
@@ -32,64 +32,47 @@ from matplotlib.text import Text
 from matplotlib.transforms import Affine2D, Bbox, BboxTransformTo, Transform, TransformedBbox
 
 from ..mem import Mem
-from ..ops import MapKind
 from ..schemes import Scheme
-from ..state import ZERO_FOLIO, Entry, EntryKind, Process, Vma, World
-from .render import OKABE_ITO, entry_fields
+from ..state import ZERO_FOLIO, EntryKind, World
+from .render import OKABE_ITO
+from .svg import (
+    EXCLUSIVE_FILL,
+    H_BOX,
+    HOLDER_STYLE,
+    KIND_STYLE,
+    W_ENTRY,
+    W_FLAG,
+    W_FOLIO,
+    W_HOLDER,
+    W_PAGE,
+    X_ENTRY,
+    X_FOLIO,
+    X_HOLDER,
+    X_MAP,
+    X_PAGE,
+    X_PROC,
+    XMAX,
+    entry_label,
+    layout,
+    legend_html,
+    short,
+)
 
 if TYPE_CHECKING:
     from matplotlib.typing import LineStyleType
 
-#: Fill colour, hatch and arrow line style per entry kind.
-KIND_STYLE: dict[str, tuple[str, str, LineStyleType]] = {
-    "present": (OKABE_ITO["blue"], "", "-"),
-    "swap": (OKABE_ITO["orange"], "..", "--"),
-    "migration": (OKABE_ITO["vermillion"], "//", "--"),
-    "device-private": (OKABE_ITO["purple"], "xx", ":"),
-    "device-exclusive": (OKABE_ITO["sky"], "\\\\", "-."),
-    "hwpoison": (OKABE_ITO["black"], "++", ":"),
-    "none": ("#bbbbbb", "", "-"),
-}
-EXCLUSIVE_FILL = OKABE_ITO["green"]
-HOLDER_STYLE: dict[str, tuple[str, LineStyleType, float]] = {
-    "pin": (OKABE_ITO["black"], "-", 1.6), "get": ("#555555", "--", 1.2)}
+__all__ = ["EXCLUSIVE_FILL", "HOLDER_STYLE", "KIND_STYLE", "WorldFigure", "figure_png",
+           "legend_html", "world_figure"]
 
-# x positions (data units; the axes span 0..12)
-_X_PROC, _X_MAP, _X_ENTRY, _W_ENTRY = 0.05, 0.25, 0.55, 3.1
-_X_FOLIO, _W_FOLIO = 4.9, 3.75
-_X_PAGE, _W_PAGE, _W_FLAG = 5.05, 3.2, 0.6
-_X_HOLDER, _W_HOLDER = 9.35, 2.6
-_XMAX = 12.0
-_H_BOX = 0.78  # box height in row units
-
-
-def _short(value: str, width: int = 10) -> str:
-    text = repr(value)
-    return text if len(text) <= width else text[: width - 2] + "…'"
-
-
-def _entry_label(m: Mem, e: Entry | None, index: int, huge: bool, idx: str) -> str:
-    """The short label of an entry box, from the fields the text and the table use."""
-    f = dict(entry_fields(m, e, index, huge))
-    kind = f["kind"]
-    if kind == "swap":
-        return f"{idx} swap{' ' + f['excl'] if f['excl'] else ''}"
-    if kind == "migration":
-        return f"{idx} migration {f['write'].replace('exclusive', 'excl')}"
-    if kind in ("none", "hwpoison"):
-        return f"{idx} {kind}"
-    return f"{idx} {kind} {f['write']}"
-
-
-@dataclass(frozen=True)
-class _Left:
-    """One row of the page-table column: a process, a mapping, or an entry."""
-
-    what: str  # proc, vma, entry
-    key: str
-    proc: Process
-    vma: Vma | None = None
-    index: int = -1  # -1: the huge (PMD / hugetlb) entry
+# The styles and the layout are shared with the SVG drawing (anonlib.views.svg).
+_X_PROC, _X_MAP, _X_ENTRY, _W_ENTRY = X_PROC, X_MAP, X_ENTRY, W_ENTRY
+_X_FOLIO, _W_FOLIO = X_FOLIO, W_FOLIO
+_X_PAGE, _W_PAGE, _W_FLAG = X_PAGE, W_PAGE, W_FLAG
+_X_HOLDER, _W_HOLDER = X_HOLDER, W_HOLDER
+_XMAX = XMAX
+_H_BOX = H_BOX
+_short = short
+_entry_label = entry_label
 
 
 class _Canvas:
@@ -153,52 +136,10 @@ def world_figure(world: World, scheme: Scheme, ax: Axes | None = None,
     m = Mem(world, scheme)
     own = ax is None
 
-    # --- rows -----------------------------------------------------------------------
-    left: list[_Left] = []
-    for p in world.procs:
-        left.append(_Left("proc", p.name, p))
-        for v in p.vmas:
-            left.append(_Left("vma", f"{p.name} {v.name}", p, v))
-            if v.huge is not None or v.kind is MapKind.HUGETLB:  # hugetlb: never PTEs
-                left.append(_Left("entry", f"{p.name} {v.name}[*]", p, v))
-            else:
-                left += [_Left("entry", f"{p.name} {v.name}[{i}]", p, v, i)
-                         for i in range(len(v.ptes)) if i not in v.holes]
-    mid = 0.0
-    page_rows: dict[tuple[int, int], float] = {}
-    folio_span: dict[int, tuple[float, float]] = {}
-    zero_used = any(
-        e is not None and e.kind is EntryKind.PRESENT and e.folio == ZERO_FOLIO
-        for p in world.procs for v in p.vmas for e in ((v.huge,) + v.ptes)
-    ) or any(h.folio == ZERO_FOLIO for h in world.handles)
-    zero_row = None
-    if zero_used:
-        zero_row, mid = 0.5, 1.4
-    for f in world.folios:
-        start = mid
-        mid += 1.0  # the folio's label
-        for i in range(len(f.pages)):
-            page_rows[(f.id, i)] = mid + 0.5
-            mid += 1.0
-        folio_span[f.id] = (start, mid + 0.1)
-        mid += 0.4
-    slot_rows: dict[int, float] = {}
-    slots_label = 0.0
-    if world.slots:
-        slots_label = mid + 0.7
-        mid += 1.2
-        for sl in world.slots:
-            slot_rows[sl.id] = mid + 0.5
-            mid += 1.0
-    # holders sit beside the page they hold, pushed down to avoid overlaps
-    holder_rows: dict[str, float] = {}
-    next_free = 0.0
-    for h in sorted(world.handles, key=lambda h: (page_rows.get((h.folio, h.page), 0.0), h.name)):
-        want = zero_row if h.folio == ZERO_FOLIO else page_rows.get((h.folio, h.page))
-        at = max(want if want is not None else 0.5, next_free + 0.5)
-        holder_rows[h.name] = at
-        next_free = at + 0.6
-    top = max(float(len(left)), mid, next_free, 6.0)
+    lay = layout(world)
+    left, page_rows, folio_span = lay.left, lay.page_rows, lay.folio_span
+    zero_row, slots_label, slot_rows = lay.zero_row, lay.slots_label, lay.slot_rows
+    holder_rows, top = lay.holder_rows, lay.top
     head = 1.0 if title else 0.0
     span = top + 0.9 + head  # the layout's height, in rows
     fig: Figure
@@ -441,42 +382,3 @@ def figure_png(fig: Figure, dpi: int = 100, palette: bool = False) -> bytes:
     out = io.BytesIO()
     img.save(out, format="png", optimize=True)
     return out.getvalue()
-
-
-_SWATCH = "display:inline-block;width:18px;height:11px;vertical-align:-1px;margin-right:4px;"
-
-
-def _hatch_css(kind: str, color: str) -> str:
-    line = f"{color} 0 1px,transparent 1px 4px"
-    return {
-        "..": f"radial-gradient({color} 0.9px,transparent 1.3px) 0 0/4px 4px,",
-        "//": f"repeating-linear-gradient(-45deg,{line}),",
-        "\\\\": f"repeating-linear-gradient(45deg,{line}),",
-        "xx": f"repeating-linear-gradient(45deg,{line}),repeating-linear-gradient(-45deg,{line}),",
-        "++": f"repeating-linear-gradient(0deg,{line}),repeating-linear-gradient(90deg,{line}),",
-    }.get(kind, "")
-
-
-def legend_html(flag: bool = True) -> str:
-    """The figure's key as HTML (inline CSS swatches, hatches as CSS gradients)."""
-    items = []
-    for kind in ("present", "swap", "migration", "device-private", "device-exclusive",
-                 "hwpoison"):
-        color, hatch, _ls = KIND_STYLE[kind]
-        r, g, b, _a = to_rgba(color)
-        tint = f"rgba({round(r * 255)},{round(g * 255)},{round(b * 255)},0.25)"
-        items.append((f"background:{_hatch_css(hatch, color)}{tint};border:1px solid {color}",
-                      f"{kind} entry"))
-    if flag:
-        items.append((f"background:{EXCLUSIVE_FILL};border:1px solid #333", "PG_anon_exclusive"))
-        items.append(("background:repeating-linear-gradient(-45deg,#333 0 1px,#fff 1px 3px);"
-                      "border:1px solid #333", "flag clear (shared)"))
-    blue = KIND_STYLE["present"][0]
-    items.append((f"height:0;border-top:2px solid {blue};margin-bottom:4px", "PTE"))
-    items.append((f"height:0;border-top:4px solid {blue};margin-bottom:3px", "PMD / hugetlb"))
-    items.append(("height:0;border-top:2px solid #000;margin-bottom:4px", "FOLL_PIN (DMA device)"))
-    items.append(("height:0;border-top:2px dashed #555;margin-bottom:4px", "FOLL_GET (pipe)"))
-    spans = "".join(f'<span style="margin-right:12px;white-space:nowrap">'
-                    f'<span style="{_SWATCH}{css}"></span>{label}</span>' for css, label in items)
-    return (f'<div class="anonlib-key" style="font:11px/1.8 system-ui,sans-serif;color:#000;'
-            f'background:#fff">{spans}</div>')

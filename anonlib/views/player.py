@@ -26,10 +26,10 @@ from ..ops import Op
 from ..scenario.runner import ScenarioResult, run_scenario
 from ..schemes import MAINLINE, SCHEMES, Scheme
 from ..state import World
-from .figure import legend_html
 from .htmlsteps import BOX_CSS, controls_html, element_id, noscript_html, script_html
 from .markup import esc
 from .render import changes_cells, changes_words, diff_rows, world_html, world_text
+from .svg import legend_html, world_svg
 
 
 @dataclass(frozen=True)
@@ -212,7 +212,8 @@ def display_name(result: ScenarioResult) -> str:
 
 def static_player(result: ScenarioResult | str, *, source: str | None = None,
                   view: str = "both", dpi: int = 100, scheme: str | Scheme | None = None,
-                  notes: dict[int, str] | None = None, caption: str = "") -> str:
+                  notes: dict[int, str] | None = None, caption: str = "",
+                  drawing: str = "png") -> str:
     """A self-contained HTML player for a run (or scenario text, which is run first).
 
     ``view`` is ``table`` (the world as HTML tables), ``figure`` (PNG frames
@@ -220,11 +221,15 @@ def static_player(result: ScenarioResult | str, *, source: str | None = None,
     (default: the text of ``result`` when it is a string, else the
     statements). ``notes`` maps a frame index to HTML shown at the end of
     that frame (the static predict-then-reveal puts its questions there);
-    ``caption`` is HTML shown under the title. Deterministic: the same run
-    gives the same string.
+    ``caption`` is HTML shown under the title. ``drawing`` is how a figure
+    frame is drawn: ``png`` (matplotlib, a PNG data: URI) or ``svg``
+    (:func:`anonlib.views.svg.world_svg`, inline; no matplotlib: the book's
+    lab draws this way). Deterministic: the same run gives the same string.
     """
     if view not in ("table", "figure", "both"):
         raise ValueError(f"view must be 'table', 'figure' or 'both', not {view!r}")
+    if drawing not in ("png", "svg"):
+        raise ValueError(f"drawing must be 'png' or 'svg', not {drawing!r}")
     if isinstance(result, str):
         source = result if source is None else source
     res = as_result(result, scheme)
@@ -235,7 +240,8 @@ def static_player(result: ScenarioResult | str, *, source: str | None = None,
     notes = notes or {}
     content = "\n".join([text, view, str(dpi), caption] + [f"{n}:{t}" for n, t in lines]
                         + [world_text(f.world, sch) for f in frames]
-                        + [f"note {i}:{notes[i]}" for i in sorted(notes)])
+                        + [f"note {i}:{notes[i]}" for i in sorted(notes)]
+                        + (["drawing svg"] if drawing == "svg" else []))
     pid = element_id("anonlib-player", content)
     n = len(frames)
     out = [f'<div class="anonlib-player" id="{pid}" tabindex="0" role="group" '
@@ -265,7 +271,9 @@ def static_player(result: ScenarioResult | str, *, source: str | None = None,
         out.append(f"<h4>{esc(fr.title(n))}</h4>")
         out.append(_diff_html(fr.diff) if fr.index else "")
         out.append(invariants_html(fr))
-        if view != "table":
+        if view != "table" and drawing == "svg":
+            out.append('<div class="anonlib-fig">' + world_svg(fr.world, sch) + "</div>")
+        elif view != "table":
             out.append(f'<img class="anonlib-fig" alt="{esc(fr.title(n))}" '
                        f'src="{_data_uri(frame_png(fr, sch, dpi))}">')
         if view == "table":
@@ -294,19 +302,21 @@ class Player:
     """
 
     def __init__(self, result: ScenarioResult | str, *, source: str | None = None,
-                 view: str = "both", dpi: int = 100, scheme: str | Scheme | None = None) -> None:
+                 view: str = "both", dpi: int = 100, scheme: str | Scheme | None = None,
+                 drawing: str = "png") -> None:
         if isinstance(result, str):
             source = result if source is None else source
         self.result = as_result(result, scheme)
         self.source = source
         self.view = view
         self.dpi = dpi
+        self.drawing = drawing
         self._html: str | None = None
 
     def to_html(self) -> str:
         if self._html is None:
             self._html = static_player(self.result, source=self.source, view=self.view,
-                                       dpi=self.dpi)
+                                       dpi=self.dpi, drawing=self.drawing)
         return self._html
 
     def text(self) -> str:
