@@ -112,16 +112,24 @@ def test_player_is_deterministic_and_ids_come_from_the_content():
     assert static_player(COW, view="table") != one  # the view is part of the content
 
 
+@pytest.mark.parametrize("drawing", ["svg", "png"])
 @pytest.mark.parametrize("view", ["table", "figure", "both"])
-def test_player_is_self_contained(view: str):
-    html = static_player(COW, view=view)
-    assert not re.search(r"https?://", html)
+def test_player_is_self_contained(view: str, drawing: str):
+    html = static_player(COW, view=view, drawing=drawing)
+    # the SVG namespace names the vocabulary; nothing is fetched from it
+    assert not re.search(r"https?://", html.replace('xmlns="http://www.w3.org/2000/svg"', ""))
     assert not re.search(r"""(src|href)=["'](?!data:)""", html)
     assert "<link" not in html and "@import" not in html
+    frames = 0 if view == "table" else 6
     imgs = [a for t, a in tags(html) if t == "img"]
-    assert len(imgs) == (0 if view == "table" else 6)
-    assert all((a["src"] or "").startswith("data:image/png;base64,") for a in imgs)
-    assert all(a.get("alt") for a in imgs)
+    svgs = [a for t, a in tags(html) if t == "svg"]
+    if drawing == "png":
+        assert len(imgs) == frames and not svgs
+        assert all((a["src"] or "").startswith("data:image/png;base64,") for a in imgs)
+        assert all(a.get("alt") for a in imgs)
+    else:
+        assert not imgs and len(svgs) == frames
+        assert all(a.get("role") == "img" and a.get("aria-label") for a in svgs)
 
 
 def test_player_controls_are_labelled_for_people_and_tests():

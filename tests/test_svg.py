@@ -74,9 +74,10 @@ def test_player_svg_drawing():
     assert html.count("<svg ") == html.count('class="anonlib-frame"') > 1
     assert "data:image/png" not in html
     assert static_player(text, view="figure", drawing="svg") == html
-    # the default stays PNG: the chapters' stored outputs do not change
-    assert "<svg " not in static_player(text, view="figure")
-    assert "<svg " in Player(text, view="figure", drawing="svg").to_html()
+    # the default is the same SVG: the chapters and the lab show one picture
+    assert static_player(text, view="figure") == html
+    assert "<svg " in Player(text, view="figure").to_html()
+    assert "data:image/png" in static_player(text, view="figure", drawing="png")
     with pytest.raises(ValueError, match="drawing"):
         static_player(text, drawing="gif")
 

@@ -213,7 +213,7 @@ def display_name(result: ScenarioResult) -> str:
 def static_player(result: ScenarioResult | str, *, source: str | None = None,
                   view: str = "both", dpi: int = 100, scheme: str | Scheme | None = None,
                   notes: dict[int, str] | None = None, caption: str = "",
-                  drawing: str = "png") -> str:
+                  drawing: str = "svg") -> str:
     """A self-contained HTML player for a run (or scenario text, which is run first).
 
     ``view`` is ``table`` (the world as HTML tables), ``figure`` (PNG frames
@@ -222,9 +222,10 @@ def static_player(result: ScenarioResult | str, *, source: str | None = None,
     statements). ``notes`` maps a frame index to HTML shown at the end of
     that frame (the static predict-then-reveal puts its questions there);
     ``caption`` is HTML shown under the title. ``drawing`` is how a figure
-    frame is drawn: ``png`` (matplotlib, a PNG data: URI) or ``svg``
-    (:func:`anonlib.views.svg.world_svg`, inline; no matplotlib: the book's
-    lab draws this way). Deterministic: the same run gives the same string.
+    frame is drawn: ``svg`` (the default: :func:`anonlib.views.svg.world_svg`,
+    inline, no matplotlib; the chapters and the book's lab draw the same
+    picture) or ``png`` (matplotlib, a PNG data: URI). Deterministic: the same
+    run gives the same string.
     """
     if view not in ("table", "figure", "both"):
         raise ValueError(f"view must be 'table', 'figure' or 'both', not {view!r}")
@@ -303,7 +304,7 @@ class Player:
 
     def __init__(self, result: ScenarioResult | str, *, source: str | None = None,
                  view: str = "both", dpi: int = 100, scheme: str | Scheme | None = None,
-                 drawing: str = "png") -> None:
+                 drawing: str = "svg") -> None:
         if isinstance(result, str):
             source = result if source is None else source
         self.result = as_result(result, scheme)
