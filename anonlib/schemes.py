@@ -31,6 +31,15 @@ class ForkPinned(Enum):
     COPY_PINNED_EXCLUSIVE = "copy for the child if the page is exclusive and maybe pinned"
 
 
+class LargeReuse(Enum):
+    """Whether a write or unshare fault may reuse a page of a PTE-mapped large folio whose flag
+    is clear. Read by :func:`anonlib.mm.internal.wp_can_reuse_anon_folio` only."""
+
+    NEVER = "never: a large folio is reused only while the faulting page is exclusive"
+    MM_SLOTS = ("per-MM tracking: reuse when the folio is certainly mapped by this mm alone "
+                "and every reference is a mapping")
+
+
 @dataclass(frozen=True)
 class Scheme:
     """One kernel era. Fields after ``description`` are the decision points."""
@@ -93,6 +102,13 @@ class Scheme:
     mprotect_upgrade: bool = True
     #: make_device_exclusive exists (5.14).
     device_exclusive: bool = True
+    #: COW reuse of a PTE-mapped large folio (mTHP, or a THP after a PMD split). NEVER up to
+    #: 6.14: wp_can_reuse_anon_folio refuses every large folio. MM_SLOTS from 6.15:
+    #: 6af8cb80d3a9 ("mm/rmap: basic MM owner tracking for large folios (!hugetlb)") keeps two
+    #: (mm, count) slots and a "maybe mapped shared" bit per large folio, and 1da190f4d0a6
+    #: ("mm: Copy-on-Write (COW) reuse support for PTE-mapped THP") reuses when that bit is
+    #: clear, the folio is mapped more than once and every reference is a mapping.
+    large_reuse: LargeReuse = LargeReuse.NEVER
 
 
 MAINLINE = Scheme(
