@@ -46,7 +46,7 @@ from .state import (
 LARGE_ANON = frozenset({FolioKind.THP, FolioKind.MTHP})
 #: Entry kinds that map a page and hold a reference on its folio.
 MAPPING_KINDS = (EntryKind.PRESENT, EntryKind.DEVICE_PRIVATE, EntryKind.DEVICE_EXCLUSIVE)
-_MAPS = frozenset(MAPPING_KINDS)
+_THP, _MTHP = FolioKind.THP, FolioKind.MTHP  # LARGE_ANON, compared by identity on hot paths
 #: Entry kinds that name a physical page (including those that hold no reference).
 PAGE_KINDS = MAPPING_KINDS + (EntryKind.MIGRATION, EntryKind.HWPOISON)
 
@@ -197,8 +197,10 @@ class Mem:
                     pairs.append((old.huge, v.huge))
                     gone = []
                     for a, b in pairs:
-                        fa = a.folio if a is not None and a.kind in _MAPS else ZERO_FOLIO
-                        fb = b.folio if b is not None and b.kind in _MAPS else ZERO_FOLIO
+                        fa = (a.folio if a is not None and a.kind in MAPPING_KINDS
+                              else ZERO_FOLIO)
+                        fb = (b.folio if b is not None and b.kind in MAPPING_KINDS
+                              else ZERO_FOLIO)
                         if fa != fb:
                             if fb != ZERO_FOLIO:
                                 self._mm_add(fb, proc)
@@ -224,7 +226,12 @@ class Mem:
         the process, one that vanishes removes one. One entry at a time gives the
         kernel's batched result: see :meth:`_mm_add` and :meth:`_mm_sub`.
         """
-        v = self.vma(loc.proc, loc.vma)
+        proc = loc.proc
+        p = self.proc(proc)
+        name = loc.vma
+        v = p.vma(name)
+        if v is None:
+            raise OpFailed(f"process {proc} has no mapping {name!r}")
         if loc.huge:
             old = v.huge
             v = replace(v, huge=entry)
@@ -233,14 +240,15 @@ class Mem:
             old = ptes[loc.index]
             ptes[loc.index] = entry
             v = replace(v, ptes=tuple(ptes))
-        self._put_vma(loc.proc, v)
-        fa = old.folio if old is not None and old.kind in _MAPS else ZERO_FOLIO
-        fb = entry.folio if entry is not None and entry.kind in _MAPS else ZERO_FOLIO
+        self.procs[proc] = replace(p, vmas=tuple([v if x.name == name else x for x in p.vmas]))
+        # tuple membership: identity first, cheaper than hashing an Enum for a set
+        fa = old.folio if old is not None and old.kind in MAPPING_KINDS else ZERO_FOLIO
+        fb = entry.folio if entry is not None and entry.kind in MAPPING_KINDS else ZERO_FOLIO
         if fa != fb:
             if fb != ZERO_FOLIO:
-                self._mm_add(fb, loc.proc)
+                self._mm_add(fb, proc)
             if fa != ZERO_FOLIO:
-                self._mm_sub(fa, loc.proc)
+                self._mm_sub(fa, proc)
 
     def _mm_add(self, fid: int, proc: str) -> None:
         """One more mapping of folio ``fid`` in ``proc``: folio_add_large_mapcount (6.15).
@@ -253,7 +261,7 @@ class Mem:
         cannot clear while they do, see :meth:`_mm_sub`): no scan is needed.
         """
         f = self.folios.get(fid)
-        if f is None or f.kind not in LARGE_ANON:
+        if f is None or (f.kind is not _THP and f.kind is not _MTHP):
             return
         slots = f.mm_slots
         for i, (name, n) in enumerate(slots):
@@ -276,7 +284,7 @@ class Mem:
         the entry is gone from the page table.
         """
         f = self.folios.get(fid)
-        if f is None or f.kind not in LARGE_ANON:
+        if f is None or (f.kind is not _THP and f.kind is not _MTHP):
             return
         slots = f.mm_slots
         for i, (name, n) in enumerate(slots):
