@@ -50,6 +50,7 @@ MAPPING_KINDS = (EntryKind.PRESENT, EntryKind.DEVICE_PRIVATE, EntryKind.DEVICE_E
 #: Entry kinds that count in a page's map count where device-exclusive entries hold none
 #: (scheme point ``device_exclusive_walk`` = RMAP_WALK, 5.14 to 6.14: see :meth:`Mem.mapped_kinds`).
 MAPCOUNT_KINDS_RMAP_WALK = (EntryKind.PRESENT, EntryKind.DEVICE_PRIVATE)
+_THP, _MTHP = FolioKind.THP, FolioKind.MTHP  # LARGE_ANON, compared by identity on hot paths
 #: Entry kinds that name a physical page (including those that hold no reference).
 PAGE_KINDS = MAPPING_KINDS + (EntryKind.MIGRATION, EntryKind.HWPOISON)
 
@@ -188,20 +189,130 @@ class Mem:
 
     # ----------------------------------------------------------------- updates
     def set_vma(self, proc: str, v: Vma) -> None:
+        """Replace the mapping of ``v``'s name; entries that appear or vanish are accounted
+        as :meth:`set` accounts them (the PTEs that appear first, as a PMD split adds them
+        before it removes the PMD)."""
         p = self.proc(proc)
+        for old in p.vmas:
+            if old.name == v.name:
+                self._put_vma(proc, v)
+                if old.ptes is not v.ptes or old.huge is not v.huge:
+                    pairs = list(zip(old.ptes, v.ptes, strict=True))
+                    pairs.append((old.huge, v.huge))
+                    gone = []
+                    for a, b in pairs:
+                        fa = (a.folio if a is not None and a.kind in MAPPING_KINDS
+                              else ZERO_FOLIO)
+                        fb = (b.folio if b is not None and b.kind in MAPPING_KINDS
+                              else ZERO_FOLIO)
+                        if fa != fb:
+                            if fb != ZERO_FOLIO:
+                                self._mm_add(fb, proc)
+                            if fa != ZERO_FOLIO:
+                                gone.append(fa)
+                    for fa in gone:
+                        self._mm_sub(fa, proc)
+                return
+
+    def split_vma(self, proc: str, head: Vma, tail: Vma) -> None:
+        """Replace the mapping of ``head``'s name by ``head`` and add ``tail``, whose entries
+        came from it: entries that move within one process (mremap) keep every folio's
+        count of mappings in that process, so the per-MM tracking does not change."""
+        self._put_vma(proc, head)
+        p = self.procs[proc]
+        self.procs[proc] = replace(p, vmas=p.vmas + (tail,))
+
+    def _put_vma(self, proc: str, v: Vma) -> None:
+        p = self.procs[proc]
         self.procs[proc] = replace(
             p, vmas=tuple(v if old.name == v.name else old for old in p.vmas)
         )
 
     def set(self, loc: Loc, entry: Entry | None) -> None:
-        v = self.vma(loc.proc, loc.vma)
+        """Install (or, with None, clear) one entry; the one place entries appear and vanish.
+
+        Besides the page table it keeps the per-MM tracking of large folios
+        (``Folio.mm_slots``, ``Folio.maybe_mapped_shared``) as 6.15's
+        folio_add_large_mapcount / folio_sub_large_mapcount do (include/linux/rmap.h,
+        6af8cb80d3a9): an entry of a mapping kind that appears adds one mapping for
+        the process, one that vanishes removes one. One entry at a time gives the
+        kernel's batched result: see :meth:`_mm_add` and :meth:`_mm_sub`.
+        """
+        proc = loc.proc
+        p = self.proc(proc)
+        name = loc.vma
+        v = p.vma(name)
+        if v is None:
+            raise OpFailed(f"process {proc} has no mapping {name!r}")
         if loc.huge:
+            old = v.huge
             v = replace(v, huge=entry)
         else:
             ptes = list(v.ptes)
+            old = ptes[loc.index]
             ptes[loc.index] = entry
             v = replace(v, ptes=tuple(ptes))
-        self.set_vma(loc.proc, v)
+        self.procs[proc] = replace(p, vmas=tuple([v if x.name == name else x for x in p.vmas]))
+        # tuple membership: identity first, cheaper than hashing an Enum for a set
+        fa = old.folio if old is not None and old.kind in MAPPING_KINDS else ZERO_FOLIO
+        fb = entry.folio if entry is not None and entry.kind in MAPPING_KINDS else ZERO_FOLIO
+        if fa != fb:
+            if fb != ZERO_FOLIO:
+                self._mm_add(fb, proc)
+            if fa != ZERO_FOLIO:
+                self._mm_sub(fa, proc)
+
+    def _mm_add(self, fid: int, proc: str) -> None:
+        """One more mapping of folio ``fid`` in ``proc``: folio_add_large_mapcount (6.15).
+
+        The process's slot grows; a process without one takes a free slot, and
+        the bit is set if the folio had other mappings (taking slot 1 always sets
+        it: slot 0 holds some). With both slots taken by others only the total
+        grows. Without a slot in use, "other mappings" are those of processes
+        that never got one, and they exist exactly when the bit is set (it
+        cannot clear while they do, see :meth:`_mm_sub`): no scan is needed.
+        """
+        f = self.folios.get(fid)
+        if f is None or (f.kind is not _THP and f.kind is not _MTHP):
+            return
+        slots = f.mm_slots
+        for i, (name, n) in enumerate(slots):
+            if name == proc:
+                self.folios[fid] = replace(
+                    f, mm_slots=slots[:i] + ((name, n + 1),) + slots[i + 1:])
+                return
+        if len(slots) < 2:
+            self.folios[fid] = replace(
+                f, mm_slots=tuple(sorted(slots + ((proc, 1),))),
+                maybe_mapped_shared=f.maybe_mapped_shared or bool(slots))
+
+    def _mm_sub(self, fid: int, proc: str) -> None:
+        """One mapping of folio ``fid`` in ``proc`` fewer: folio_sub_large_mapcount (6.15).
+
+        A slot that keeps a positive count ends it (the bit is not looked at);
+        one that reaches zero is freed. Then, or when the process had no slot,
+        the bit is cleared if one slot's count is the folio's number of mappings
+        (a free slot counts zero, so an unmapped folio qualifies). Called after
+        the entry is gone from the page table.
+        """
+        f = self.folios.get(fid)
+        if f is None or (f.kind is not _THP and f.kind is not _MTHP):
+            return
+        slots = f.mm_slots
+        for i, (name, n) in enumerate(slots):
+            if name == proc:
+                if n > 1:
+                    self.folios[fid] = replace(
+                        f, mm_slots=slots[:i] + ((name, n - 1),) + slots[i + 1:])
+                    return
+                slots = slots[:i] + slots[i + 1:]
+                f = replace(f, mm_slots=slots)
+                self.folios[fid] = f
+                break
+        if f.maybe_mapped_shared:
+            total = self.folio_mapcount(fid)
+            if total == 0 or any(n == total for _name, n in slots):
+                self.folios[fid] = replace(f, maybe_mapped_shared=False)
 
     def set_folio(self, f: Folio) -> None:
         self.folios[f.id] = f

@@ -60,6 +60,13 @@ class PinRecord(Enum):
 
     PINNED_PAGE = "the page it pinned"
     FOLIO_HEAD = "the head page of the pinned page's folio (io_uring, a8edbb424b13: a bug)"
+class LargeReuse(Enum):
+    """Whether a write or unshare fault may reuse a page of a PTE-mapped large folio whose flag
+    is clear. Read by :func:`anonlib.mm.internal.wp_can_reuse_anon_folio` only."""
+
+    NEVER = "never: a large folio is reused only while the faulting page is exclusive"
+    MM_SLOTS = ("per-MM tracking: reuse when the folio is certainly mapped by this mm alone "
+                "and every reference is a mapping")
 
 
 @dataclass(frozen=True)
@@ -151,6 +158,13 @@ class Scheme:
     #: make_device_exclusive converts the requested PTE only, any subpage, into the single
     #: entry type, which keeps its map count (docs/after-6.12.md, section 2).
     device_exclusive_walk: DeviceExclusive = DeviceExclusive.RMAP_WALK
+    #: COW reuse of a PTE-mapped large folio (mTHP, or a THP after a PMD split). NEVER up to
+    #: 6.14: wp_can_reuse_anon_folio refuses every large folio. MM_SLOTS from 6.15:
+    #: 6af8cb80d3a9 ("mm/rmap: basic MM owner tracking for large folios (!hugetlb)") keeps two
+    #: (mm, count) slots and a "maybe mapped shared" bit per large folio, and 1da190f4d0a6
+    #: ("mm: Copy-on-Write (COW) reuse support for PTE-mapped THP") reuses when that bit is
+    #: clear, the folio is mapped more than once and every reference is a mapping.
+    large_reuse: LargeReuse = LargeReuse.NEVER
 
 
 MAINLINE = Scheme(
@@ -200,14 +214,18 @@ LTS_6_18 = replace(
         "1ced09e0331f mm: allocate THP on hugezeropage wp-fault (6.13)",
         "599b684a7854 mm/rmap: convert make_device_exclusive_range() to "
         "make_device_exclusive() (6.15, with the series around it)",
+        "6af8cb80d3a9 mm/rmap: basic MM owner tracking for large folios (!hugetlb) (6.15)",
+        "1da190f4d0a6 mm: Copy-on-Write (COW) reuse support for PTE-mapped THP (6.15)",
     ),
     description=(
         "mainline's rules with the changes since 6.12 that touch the flag: a write fault on "
         "the huge zero page allocates a THP (6.13); device-exclusive entries made one PTE "
-        "at a time, keeping the map count (6.15)."
+        "at a time, keeping the map count (6.15); a page of a PTE-mapped large folio that "
+        "only this process maps is reused on a write fault (per-MM tracking, 6.15)."
     ),
     huge_zero_wp=HugeZeroWp.ALLOC_THP,
     device_exclusive_walk=DeviceExclusive.FOLIO_WALK,
+    large_reuse=LargeReuse.MM_SLOTS,
 )
 
 SCHEMES: dict[str, Scheme] = {

@@ -10,7 +10,10 @@ What is stored and what is derived
 ----------------------------------
 Stored: page tables (per process, per mapping), folios with their pages'
 flags and contents, swap slots' contents, GUP references ("handles"), and
-``MMF_HAS_PINNED`` per mm.
+``MMF_HAS_PINNED`` per mm. Two things about a folio are history the page
+tables do not determine, so they are stored too: ``PG_partially_mapped``
+and 6.15's per-MM tracking of large folios (``Folio.mm_slots``,
+``Folio.maybe_mapped_shared``), which :meth:`~anonlib.mem.Mem.set` keeps.
 
 Derived, never stored (see :mod:`anonlib.mem`): a folio's refcount, its
 exact pin count, per-page and total mapcounts, and a swap slot's swap count.
@@ -228,6 +231,15 @@ class Folio:
     #: PG_partially_mapped (6.12): some page lost its last mapping while others stayed
     #: mapped; history, not derivable from the page tables (see anon_rmap.folio_remove_rmap)
     partially_mapped: bool = False
+    #: Per-MM tracking of a large non-hugetlb folio (6.15, 6af8cb80d3a9; the kernel's
+    #: ``_mm_id_mapcount`` and ``_mm_ids``): at most two (process, number of its mappings:
+    #: a PTE or a PMD counts one) pairs, sorted by process name (the slot a pair sits in
+    #: decides nothing). History, kept by :meth:`anonlib.mem.Mem.set` under every scheme and
+    #: read only under ``large_reuse=MM_SLOTS``.
+    mm_slots: tuple[tuple[str, int], ...] = ()
+    #: The "maybe mapped shared" bit of the same tracking
+    #: (folio_test_large_maybe_mapped_shared, 6.15).
+    maybe_mapped_shared: bool = False
 
     @property
     def large(self) -> bool:

@@ -257,6 +257,10 @@ WITNESSES: dict[str, tuple[str, ...]] = {
         "spawn P\nP mmap A 1\nP write A[0] x\nkernel device-exclusive P A[0]\n"
         "P mprotect A ro\nP mprotect A rw\nshow\nP read A[0]\nshow\n",
     ),
+    # mm/memory.c (6.15): a page of an mTHP that only P maps again, after the child exited
+    "large_reuse": (
+        "spawn P\nP mmap A mthp\nP write A[0] x\nP fork C\nC exit\nP write A[1] y\nshow\n",
+    ),
 }
 
 #: Fields read only when another field has a given value: the flip is made on the scheme
@@ -298,6 +302,11 @@ NEEDS: dict[str, dict[str, Any]] = {
                    "gup_cow_break": False},
     # how device-exclusive entries are made means nothing where they cannot be made
     "device_exclusive_walk": {"device_exclusive": True},
+    # read by do_wp_page's PG_anon_exclusive rule only, for a page whose flag is clear
+    # (fork clears the flags only where it keeps them: 5.19's fork rule); under
+    # head-only a reused subpage could not be marked (one bit for the folio)
+    "large_reuse": {"anon_exclusive": True, "wp_reuse": Reuse.ANON_EXCLUSIVE,
+                    "fork_pinned": ForkPinned.COPY_PINNED_EXCLUSIVE, "head_only": False},
 }
 
 LIBRARY = tuple(sorted(Path(__file__).parent.parent.glob("scenarios/*/*.scn")))

@@ -42,8 +42,18 @@ from itertools import permutations, product
 from typing import TypeAlias, TypeVar
 
 from ..ops import MapKind
-from ..schemes import Scheme
-from ..state import ZERO_FOLIO, ZERO_VALUE, Entry, FolioKind, Handle, Process, Vma, World
+from ..schemes import LargeReuse, Scheme
+from ..state import (
+    ZERO_FOLIO,
+    ZERO_VALUE,
+    Entry,
+    FolioKind,
+    Handle,
+    Process,
+    Vma,
+    World,
+    replace,
+)
 
 #: Fields of the state's dataclasses the key encodes (names are renamed, not dropped).
 ENCODED_FIELDS: dict[str, tuple[str, ...]] = {
@@ -52,7 +62,8 @@ ENCODED_FIELDS: dict[str, tuple[str, ...]] = {
     "Vma": ("name", "kind", "npages", "writable", "softdirty_tracking", "dontfork", "holes",
             "huge", "ptes", "shadow"),
     "Entry": ("kind", "folio", "page", "writable", "exclusive", "soft_dirty", "slot"),
-    "Folio": ("id", "kind", "pages", "swapcache", "partially_mapped"),
+    "Folio": ("id", "kind", "pages", "swapcache", "partially_mapped", "mm_slots",
+              "maybe_mapped_shared"),
     "Page": ("data", "anon_exclusive", "hwpoison"),
     "Handle": ("name", "owner", "pin", "write", "longterm", "folio", "page", "mapping", "index",
                "tracking", "allowed", "release_head"),
@@ -162,13 +173,14 @@ def _local(p: Process, perm: tuple[int, ...] | None = None
 
 
 def _encode(world: World, order: tuple[Process, ...], values: dict[str, int] | None = None,
-            handle_order: list[str] | None = None, perm: tuple[int, ...] | None = None
-            ) -> tuple[Key, list[str]]:
+            handle_order: list[str] | None = None, perm: tuple[int, ...] | None = None,
+            mm: bool = False) -> tuple[Key, list[str]]:
     """The key for one process order (and tail permutation), and the reference names in order.
 
     Each process is encoded on its own (with local numbers, cached); ``links``
     then maps every process's local numbers to the world's, which ties the
     processes together again. Together they determine the world up to renaming.
+    ``mm``: encode the per-MM tracking of large folios (see :func:`key_for`).
     """
     n = _Namer(values, perm)
     procs = []
@@ -228,10 +240,16 @@ def _encode(world: World, order: tuple[Process, ...], values: dict[str, int] | N
         if perm is not None and f.kind in _TAIL_FOLIOS:
             pages = _permuted(pages, perm)
             cache = None if cache is None else _permuted(cache, perm)
-        folios.append((n.folio(f.id), f.kind._value_,
-                       tuple([(value(p.data), p.anon_exclusive, p.hwpoison) for p in pages]),
-                       () if cache is None else (-1,) + tuple([slot(s) for s in cache]),
-                       f.partially_mapped))
+        enc = (n.folio(f.id), f.kind._value_,
+               tuple([(value(p.data), p.anon_exclusive, p.hwpoison) for p in pages]),
+               () if cache is None else (-1,) + tuple([slot(s) for s in cache]),
+               f.partially_mapped)
+        if mm and (f.mm_slots or f.maybe_mapped_shared):
+            # a set of (process in this order, count): which slot a pair sits in decides
+            # nothing (taking either free slot sets the bit iff the folio was mapped)
+            enc += (tuple(sorted([(index.get(name, -1), count) for name, count in f.mm_slots])),
+                    f.maybe_mapped_shared)
+        folios.append(enc)
     slots = sorted(world.slots, key=lambda s: (n.slots.get(s.id, big), s.id))
     key = (tuple(procs), tuple(links), handles, tuple(folios),
            tuple([(slot(s.id), value(s.data)) for s in slots]))
@@ -331,33 +349,57 @@ def _tail_perms(world: World) -> list[tuple[int, ...] | None]:
     return out
 
 
-def canonical_key(world: World) -> Key:
-    """The canonical form of ``world``: equal for worlds equal up to renaming and tail order."""
+def canonical_key(world: World, mm: bool = False) -> Key:
+    """The canonical form of ``world``: equal for worlds equal up to renaming and tail order.
+
+    ``mm``: with the per-MM tracking of large folios (``Folio.mm_slots``,
+    ``Folio.maybe_mapped_shared``); without it (the default) they are left out,
+    which is sound only where the scheme never reads them (see :func:`key_for`).
+    """
     perms = _tail_perms(world)
     if perms == [None]:
-        return names_key(world)
-    return min(_encode(world, order, perm=perm)[0]
+        return names_key(world, mm)
+    return min(_encode(world, order, perm=perm, mm=mm)[0]
                for perm in perms for order in _orders(world, perm))
 
 
-def names_key(world: World) -> Key:
+def names_key(world: World, mm: bool = False) -> Key:
     """The canonical form up to renaming only (tail pages keep their order)."""
     orders = _orders(world)
     if len(orders) == 1:
-        return _encode(world, orders[0])[0]
-    return min(_encode(world, order)[0] for order in orders)
+        return _encode(world, orders[0], mm=mm)[0]
+    return min(_encode(world, order, mm=mm)[0] for order in orders)
 
 
-def raw_key(world: World) -> Key:
+def raw_key(world: World, mm: bool = False) -> Key:
     """The naive key: the world itself without its ghost counters (no symmetry reduction)."""
-    return (world.procs, world.folios, world.handles, world.slots)
+    folios = world.folios
+    if not mm and any(f.mm_slots or f.maybe_mapped_shared for f in folios):
+        folios = tuple(replace(f, mm_slots=(), maybe_mapped_shared=False) for f in folios)
+    return (world.procs, folios, world.handles, world.slots)
 
 
-def pair_key(a: World, b: World) -> Key:
+def canonical_mm_key(world: World) -> Key:
+    """:func:`canonical_key` with the per-MM tracking of large folios."""
+    return canonical_key(world, mm=True)
+
+
+def names_mm_key(world: World) -> Key:
+    """:func:`names_key` with the per-MM tracking of large folios."""
+    return names_key(world, mm=True)
+
+
+def raw_mm_key(world: World) -> Key:
+    """:func:`raw_key` with the per-MM tracking of large folios."""
+    return raw_key(world, mm=True)
+
+
+def pair_key(a: World, b: World, mm: bool = False) -> Key:
     """Canonical form of two worlds driven by the same operations (for scheme comparisons).
 
     Processes, references and values are renamed the same way in both (the
-    operations name them); folios and slots independently.
+    operations name them); folios and slots independently. ``mm``: as for
+    :func:`canonical_key` (set it when either scheme reads the tracking).
     """
     best = None
     for order in _orders(a):
@@ -365,8 +407,8 @@ def pair_key(a: World, b: World) -> Key:
         ob = tuple(p for name in names for p in b.procs if p.name == name)
         ob += tuple(p for p in b.procs if p.name not in names)
         values: dict[str, int] = {ZERO_VALUE: 0}
-        ka, handles = _encode(a, order, values)
-        k = (ka, _encode(b, ob, values, handles)[0])
+        ka, handles = _encode(a, order, values, mm=mm)
+        k = (ka, _encode(b, ob, values, handles, mm=mm)[0])
         if best is None or k < best:
             best = k
     assert best is not None
@@ -375,6 +417,19 @@ def pair_key(a: World, b: World) -> Key:
 
 KEYS: dict[str, Callable[[World], Key]] = {"canonical": canonical_key, "names": names_key,
                                            "raw": raw_key}
+#: The same keys with the per-MM tracking of large folios.
+MM_KEYS: dict[str, Callable[[World], Key]] = {"canonical": canonical_mm_key,
+                                              "names": names_mm_key, "raw": raw_mm_key}
+
+
+def reads_mm_tracking(scheme: Scheme) -> bool:
+    """Does the scheme read ``Folio.mm_slots`` / ``maybe_mapped_shared`` (``large_reuse``)?
+
+    The model keeps them under every scheme; where nothing reads them, two
+    states that differ only there behave alike, and the key leaves them out
+    (so 6.12's state counts do not change).
+    """
+    return scheme.large_reuse is not LargeReuse.NEVER
 
 
 def key_for(name: str, scheme: Scheme) -> Callable[[World], Key]:
@@ -384,7 +439,11 @@ def key_for(name: str, scheme: Scheme) -> Callable[[World], Key]:
     Under ``head-only`` they are not: a PTE-mapped THP has one bit, and the first
     page reclaim unmaps takes it (its swap entry is exclusive, the others are
     not), so the lowest mapped tail page is special; there the key is ``names``.
+    Under a scheme that reads the per-MM tracking the key includes it
+    (:data:`MM_KEYS`): processes in the slots are renamed as the key renames
+    them, and the slots form a set.
     """
+    keys = MM_KEYS if reads_mm_tracking(scheme) else KEYS
     if name == "canonical" and scheme.head_only:
-        return names_key
-    return KEYS[name]
+        return keys["names"]
+    return keys[name]

@@ -18,7 +18,7 @@ from ..scenario.parser import scheme_named
 from ..schemes import Scheme
 from ..state import World
 from .alphabet import Alphabet, Names, enabled, parse_ops
-from .canon import Key, pair_key
+from .canon import Key, pair_key, reads_mm_tracking
 from .engine import Arcs, breadth_first
 from .results import Difference, SchemeComparison
 from .world import WorldSpec
@@ -60,7 +60,8 @@ def compare_schemes(a: str | Scheme, b: str | Scheme, pages: str = "base:1", pro
     alphabet = Alphabet(parse_ops(ops), processes, handles, values)
     wa, wb = spec.initial(sa), spec.initial(sb)
     res = SchemeComparison((a, b), spec, depth)
-    seen: dict[Key, int] = {pair_key(wa, wb): 0}
+    mm = reads_mm_tracking(sa) or reads_mm_tracking(sb)
+    seen: dict[Key, int] = {pair_key(wa, wb, mm): 0}
     ca = cb = more_a = more_b = 0
 
     def successors(x: _Pair) -> Arcs[Key, _Pair]:
@@ -82,7 +83,7 @@ def compare_schemes(a: str | Scheme, b: str | Scheme, pages: str = "base:1", pro
             if res.copies is None and copies[0] != copies[1]:
                 res.copies = Difference("copies", (a, b), spec, ops_,
                                         (str(copies[0]), str(copies[1])), copies)
-            yield pair_key(ra.world, rb.world), _Pair(ra.world, rb.world, after_names, ops_)
+            yield pair_key(ra.world, rb.world, mm), _Pair(ra.world, rb.world, after_names, ops_)
 
     def expand(frontier: list[_Pair]) -> Iterator[tuple[_Pair, Arcs[Key, _Pair]]]:
         for x in frontier:

@@ -263,18 +263,20 @@ def run_workload(text: str, scheme: str | Scheme) -> Cell:
 
 
 def copy_counts(workloads: Iterable[Workload] | Mapping[str, str] = WORKLOADS,
-                schemes: Sequence[str] | None = None) -> CopyTable:
+                schemes: Sequence[str | Scheme] | None = None) -> CopyTable:
     """Page copies each scheme makes on each workload (default: :data:`WORKLOADS`, every scheme).
 
-    ``workloads`` may also be a mapping of name to scenario text.
+    ``workloads`` may also be a mapping of name to scenario text; a scheme may be
+    given by name or as a :class:`~anonlib.schemes.Scheme` (one built with
+    ``replace()`` in a notebook cell), whose column is headed by its name.
     """
     if isinstance(workloads, Mapping):
         wl = tuple(Workload(n, "", t) for n, t in workloads.items())
     else:
         wl = tuple(workloads)
-    names = tuple(schemes) if schemes is not None else tuple(SCHEMES)
-    table = CopyTable(names, wl)
+    chosen = [scheme_named(s) for s in (schemes if schemes is not None else tuple(SCHEMES))]
+    table = CopyTable(tuple(s.name for s in chosen), wl)
     for w in wl:
-        for s in names:
-            table.cells[(w.name, s)] = run_workload(w.text, s)
+        for sch in chosen:
+            table.cells[(w.name, sch.name)] = run_workload(w.text, sch)
     return table

@@ -19,7 +19,7 @@ from ..scenario.parser import scheme_named
 from ..schemes import Scheme
 from ..state import World
 from .alphabet import Alphabet, Names, enabled
-from .canon import KEYS, Key
+from .canon import KEYS, MM_KEYS, Key, reads_mm_tracking
 from .world import WorldSpec
 
 __all__ = ["Layer", "breadth_first", "layers", "reachable"]
@@ -82,11 +82,12 @@ def layers(scheme: str | Scheme, pages: str, depth: int, key: str = "canonical"
     with their fresh-name counters.
 
     No invariants, no coverage, one process; the key named as in :data:`~.canon.KEYS`
-    is taken as is. :func:`reachable` keeps the first, the explorer benchmark's floor
-    samples the second.
+    is taken as is (its :data:`~.canon.MM_KEYS` variant where the scheme reads the
+    per-MM tracking of large folios). :func:`reachable` keeps the first, the explorer
+    benchmark's floor samples the second.
     """
     sch = scheme_named(scheme)
-    keyfn = KEYS[key]
+    keyfn = (MM_KEYS if reads_mm_tracking(sch) else KEYS)[key]
     spec = WorldSpec.parse(pages)
     w0 = spec.initial(sch)
     alphabet = Alphabet()

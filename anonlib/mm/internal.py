@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from typing import NamedTuple, assert_never
 
-from ..mem import Loc, Mem
-from ..schemes import Reuse
+from ..mem import LARGE_ANON, Loc, Mem
+from ..schemes import LargeReuse, Reuse
 from ..state import ZERO_FOLIO, Entry, EntryKind, Folio, FolioKind, Vma, replace
 from .anon_rmap import folio_add_new_anon_rmap
 from .swapfile import folio_free_swap, reuse_swap_page
@@ -97,24 +97,53 @@ def copy_anon_folio(m: Mem, kind: FolioKind, data: tuple[str, ...], huge: bool =
 
 
 def wp_can_reuse_anon_folio(m: Mem, fid: int) -> bool:
-    """May a small anonymous folio that is not exclusive be reused? Only if we hold the only ref.
+    """May an anonymous folio whose faulting page is not exclusive be reused?
 
-    mm/memory.c: wp_can_reuse_anon_folio (6.12): never a large folio (6.12
-    reuses a large folio only while its page is exclusive; 6.15 does more,
-    with MM ids); give up early when the refcount shows other users (more
-    than ours plus the swap cache's), then drop the swap cache copy if no swap
-    entry refers to it, then require refcount == 1. (The model has no per-CPU
-    LRU batches, so the draining step has nothing to do.)
+    mm/memory.c: wp_can_reuse_anon_folio (6.12). A small folio: give up early
+    when the refcount shows other users (more than ours plus the swap
+    cache's), then drop the swap cache copy if no swap entry refers to it,
+    then require refcount == 1. (The model has no per-CPU LRU batches, so the
+    draining step has nothing to do.) A large folio: the scheme point
+    ``large_reuse``; never up to 6.14, by the per-MM tracking from 6.15
+    (:func:`wp_can_reuse_large_anon_folio`).
     """
     f = m.folio(fid)
     if f.large:
-        return False
+        if m.scheme.large_reuse is LargeReuse.NEVER:
+            return False
+        return wp_can_reuse_large_anon_folio(m, fid)
     in_swapcache = f.swapcache is not None
     if m.refcount(fid) > 1 + int(in_swapcache):
         return False
     if in_swapcache:
         folio_free_swap(m, fid)
     return m.refcount(fid) == 1
+
+
+def wp_can_reuse_large_anon_folio(m: Mem, fid: int) -> bool:
+    """6.15's reuse test for a PTE-mapped large folio (``large_reuse=MM_SLOTS``).
+
+    mm/memory.c: __wp_can_reuse_large_anon_folio (6.15, 1da190f4d0a6), in its
+    order: the folio is mapped more than once in all (a folio mapped by the
+    faulting PTE alone is copied, so that it can be freed); the per-MM "maybe
+    mapped shared" bit is clear (with the faulting PTE in this process, every
+    mapping is then in it); the swap cache copy, if any, is dropped when no
+    swap entry refers to it; and every reference is a mapping
+    (folio_large_mapcount == folio_ref_count: a GUP reference, a pin, the swap
+    cache or migration's isolation on any page says no). The kernel checks the
+    last two again under the folio's mapcount lock; the model has no
+    concurrency. The caller (do_wp_page, write or unshare fault) marks the
+    faulting page only.
+    """
+    f = m.folio(fid)
+    if f.kind not in LARGE_ANON:
+        return False  # hugetlb never gets here: hugetlb_wp decides
+    mapcount = m.folio_mapcount(fid)
+    if mapcount <= 1 or f.maybe_mapped_shared:
+        return False
+    if f.swapcache is not None:
+        folio_free_swap(m, fid)
+    return m.folio_mapcount(fid) == m.refcount(fid)
 
 
 def can_reuse_anon_page(m: Mem, rule: Reuse, fid: int, page: int, *, huge: bool = False,

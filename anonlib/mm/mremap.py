@@ -28,8 +28,8 @@ def move_vma(m: Mem, proc: str, vma: str, index: int, new: str) -> Outcome | Non
     v = m.vma(proc, vma)
     if v.kind is MapKind.HUGETLB:
         return Outcome("EINVAL", "a hugetlb mapping moves in whole huge pages only")
-    tail = range(index, v.npages)
-    if any(i in v.holes for i in tail) or len({i in v.dontfork for i in tail}) != 1:
+    moving = range(index, v.npages)
+    if any(i in v.holes for i in moving) or len({i in v.dontfork for i in moving}) != 1:
         return Outcome("EFAULT", "the range to move is not one VMA")
     if v.huge is not None:
         split_huge_pmd(m, proc, vma)  # the VMA split at a non-PMD-aligned address
@@ -41,16 +41,15 @@ def move_vma(m: Mem, proc: str, vma: str, index: int, new: str) -> Outcome | Non
         return e
 
     keeps_kind = v.kind is MapKind.MTHP  # its start, and so its alignment, stays
-    m.set_vma(proc, replace(
+    head = replace(
         v, kind=v.kind if keeps_kind else MapKind.BASE, npages=index, ptes=v.ptes[:index],
         shadow=v.shadow[:index], dontfork=frozenset(i for i in v.dontfork if i < index),
-        holes=frozenset(i for i in v.holes if i < index)))
-    b = Vma(new, MapKind.BASE, v.npages - index, writable=v.writable,
-            softdirty_tracking=v.softdirty_tracking,
-            dontfork=frozenset(i - index for i in v.dontfork if i >= index),
-            ptes=tuple(moved(e) for e in v.ptes[index:]), shadow=v.shadow[index:])
-    p = m.proc(proc)
-    m.procs[proc] = replace(p, vmas=p.vmas + (b,))
+        holes=frozenset(i for i in v.holes if i < index))
+    tail = Vma(new, MapKind.BASE, v.npages - index, writable=v.writable,
+               softdirty_tracking=v.softdirty_tracking,
+               dontfork=frozenset(i - index for i in v.dontfork if i >= index),
+               ptes=tuple(moved(e) for e in v.ptes[index:]), shadow=v.shadow[index:])
+    m.split_vma(proc, head, tail)
     for h in list(m.handles.values()):
         if h.owner == proc and h.mapping == vma and h.index >= index:
             m.handles[h.name] = replace(h, mapping=new, index=h.index - index)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..mem import Mem, Snapshot
 from ..ops import PageRef
-from ..schemes import Scheme
+from ..schemes import LargeReuse, Scheme
 from ..state import ZERO_FOLIO, Entry, EntryKind, World
 from .markup import esc
 
@@ -71,7 +71,10 @@ def row_text(r: Row) -> str:
     if r.kind == "folio":
         sc = f" swapcache={f['swapcache']}" if f["swapcache"] else ""
         pm = f" {f['partial']}" if f["partial"] else ""
-        return f"folio {name} {f['kind']} refcount={f['refcount']} pins={f['pins']}{sc}{pm}"
+        mm = f" mm=[{f['slots']}]" if f["slots"] else ""
+        ms = f" {f['shared']}" if f["shared"] else ""
+        return (f"folio {name} {f['kind']} refcount={f['refcount']} pins={f['pins']}{sc}{pm}"
+                f"{mm}{ms}")
     if r.kind == "page":
         flags = " ".join(x for x in (f["flag"], f["hwpoison"]) if x)
         return f"  page {name} data={f['data']} mapcount={f['mapcount']} {flags}"
@@ -192,6 +195,7 @@ def world_rows(world: World, scheme: Scheme) -> list[Row]:
                         continue
                     rows.append(Row(f"{p.name} {v.name}[{i}]", "entry", "procs",
                                     (("level", "pte"),) + entry_fields(m, e, i, False), pkey))
+    mm = scheme.large_reuse is not LargeReuse.NEVER
     for f in world.folios:
         fkey = f"folio {f.id}"
         rows.append(Row(fkey, "folio", "folios", (
@@ -199,6 +203,9 @@ def world_rows(world: World, scheme: Scheme) -> list[Row]:
             ("pins", str(m.pincount(f.id))),
             ("swapcache", str(list(f.swapcache)) if f.swapcache is not None else ""),
             ("partial", "partially-mapped" if f.partially_mapped else ""),
+            # the per-MM tracking (6.15), shown only where the scheme reads it
+            ("slots", " ".join(f"{p}:{n}" for p, n in f.mm_slots) if mm else ""),
+            ("shared", "maybe-mapped-shared" if mm and f.maybe_mapped_shared else ""),
         )))
         for i, pg in enumerate(f.pages):
             flag = ("anon_exclusive" if pg.anon_exclusive else "-") if scheme.anon_exclusive else ""
@@ -382,6 +389,11 @@ def _change_words(c: Change) -> str | None:  # noqa: C901 - one branch per row k
                              f"swap cache {a.get(f)} -> {b.get(f)}")
             elif f == "partial":
                 parts.append("now partially mapped")
+            elif f == "slots":
+                parts.append(f"mm slots [{a.get(f)}] -> [{b.get(f)}]")
+            elif f == "shared":
+                parts.append("now maybe mapped shared" if b.get(f) else
+                             "no longer maybe mapped shared")
             else:
                 parts.append(f"{f} {a.get(f)} -> {b.get(f)}")
         return f"{name}: " + ", ".join(parts)
@@ -572,8 +584,9 @@ def world_html(world: World, scheme: Scheme,
                                   group + ";font-weight:bold")
                 + cells.td(r, "refcount", f"refcount={r.get('refcount')}", group)
                 + cells.td(r, "pins", f"pins={r.get('pins')}", group)
-                + cells.td(r, "swapcache", " ".join(x for x in (sc, r.get("partial")) if x),
-                           group, colspan=2) + "</tr>")
+                + cells.td(r, "swapcache", " ".join(x for x in (
+                    sc, r.get("partial"), f"mm=[{r.get('slots')}]" if r.get("slots") else "",
+                    r.get("shared")) if x), group, colspan=2) + "</tr>")
         elif r.kind == "page":
             fl = r.get("flag")
             right.append(
