@@ -158,6 +158,17 @@ P write A[2] c
         "every page (6.12 reuses a page of a large folio only if it is exclusive)",
         _MTHP + _FORK_EXIT_WRITE_ALL),
     Workload(
+        "hugetlb-fork-cow", "a hugetlb page, the fork child writes (hugetlb_wp copies the "
+        "whole huge page), then the parent writes (mapped once again: reused)",
+        """config hugetlb_pages=4
+spawn P
+P mmap A hugetlb
+P write A[0] a
+P fork Q
+Q write A[1] b
+P write A[2] c
+"""),
+    Workload(
         "thp-split-ro-pin", "a PTE-mapped THP (PMD split, nothing shared), R/O pin of a subpage",
         """config thp_pages=4
 spawn P
