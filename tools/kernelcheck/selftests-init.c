@@ -9,7 +9,8 @@
  * its compressors, and gup_test.ko, mm/gup_test.c built out of tree, since
  * Debian's kernel lacks CONFIG_GUP_TEST); 128 MiB of swap on zram; THP
  * "always" (cow.c sets every mTHP size itself through thp_settings); 2 MiB
- * and two 1 GiB hugetlb pages (where the VM has the memory). Then it
+ * (1 GiB ones are reserved on the kernel command line; one more is tried
+ * here if the boot got fewer than two). Then it
  * runs every program named in /tests.txt with its output (TAP) on ttyS1,
  * between "@begin NAME" and "@end NAME STATUS" lines, prints "@done" and
  * powers the VM off.
@@ -186,7 +187,7 @@ int main(void)
 	write_file("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", "4");
 	read_file("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", buf, sizeof buf);
 	out("@hugetlb 2048kB %s", buf);
-	/* Two 1 GiB pages (cow.c needs two of a size): only if the VM has the memory. */
+	/* Two 1 GiB pages (cow.c needs two of a size), if the boot did not get them. */
 	write_file("/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages", "2");
 	read_file("/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages", buf, sizeof buf);
 	out("@hugetlb 1048576kB %s", buf[0] ? buf : "0");
