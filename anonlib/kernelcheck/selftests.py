@@ -372,6 +372,8 @@ def compare(results: list[TapResult], directory: Path = COW_DIR) -> list[Row]:
 
 OUTCOMES = ("agree", "disagree", "no mirror", "skipped", "not modelled")
 LAST_RUN = REPO / "tools" / "kernelcheck" / "selftests-last-run.json"
+#: The VM's raw output of that run (TAP), so the record can be recomputed without a VM.
+LAST_RESULTS = REPO / "tools" / "kernelcheck" / "selftests-last-results.txt"
 APPENDIX = REPO / "book" / "appendix-selftests.md"
 
 
@@ -441,9 +443,14 @@ installs `linux-source-6.12`, `linux-headers-6.12.*-amd64` and `liburing-dev` th
 time, and caches the build in `.cache/kernel/selftests/`); to refresh this page:
 
 ```
-python -m anonlib selftests-check --json tools/kernelcheck/selftests-last-run.json
+python -m anonlib selftests-check --json tools/kernelcheck/selftests-last-run.json \\
+    --save-results tools/kernelcheck/selftests-last-results.txt
 python -m anonlib.kernelcheck.selftests
 ```
+
+When only the library changed, the record is recomputed from the committed TAP without
+a VM: `python -m anonlib selftests-check --from-results
+tools/kernelcheck/selftests-last-results.txt --json tools/kernelcheck/selftests-last-run.json`.
 
 `cow` and `gup_longterm` are built from the 6.12 source (`tools/testing/selftests/mm/`)
 as static binaries and run in the kernel check's VM: THP `always` (`cow.c` enables each

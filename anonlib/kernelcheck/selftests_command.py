@@ -54,6 +54,8 @@ def _configure(p: argparse.ArgumentParser) -> None:
                    help="no 1 GiB hugetlb pages (a smaller VM; those cases skip)")
     p.add_argument("--from-results", type=Path, metavar="FILE",
                    help="compare a saved VM output (last-results.txt) instead of booting")
+    p.add_argument("--save-results", type=Path, metavar="OUT",
+                   help="also copy the VM's raw output (TAP) there")
     p.add_argument("-v", "--verbose", action="store_true", help="every case, not only "
                    "the disagreements")
     p.add_argument("--json", type=Path, metavar="OUT", help="also write the record as JSON")
@@ -70,7 +72,8 @@ def _run(args: argparse.Namespace) -> int:
         print("anonlib selftests-check: --timeout must be above 0 and at most 86400",
               file=sys.stderr)
         return 2
-    for option, out in (("--json", args.json), ("--markdown", args.markdown)):
+    for option, out in (("--json", args.json), ("--markdown", args.markdown),
+                        ("--save-results", args.save_results)):
         if out is not None and (out.is_dir() or not (out.parent if str(out.parent)
                                                       else Path(".")).is_dir()):
             print(f"anonlib selftests-check: {option} {out}: cannot write there",
@@ -100,6 +103,8 @@ def _run(args: argparse.Namespace) -> int:
         cache = selftests.selftests_cache()
         cache.mkdir(parents=True, exist_ok=True)
         (cache / "last-results.txt").write_text(text)
+        if args.save_results:
+            args.save_results.write_text(text)
     results, facts = selftests.parse_results(text)
     if not results:
         print("anonlib selftests-check: no TAP result in the VM's output", file=sys.stderr)
