@@ -377,12 +377,46 @@ LAST_RESULTS = REPO / "tools" / "kernelcheck" / "selftests-last-results.txt"
 APPENDIX = REPO / "book" / "appendix-selftests.md"
 
 
+def eras(rows: list[Row]) -> dict[str, dict[str, object]]:
+    """The same real results scored against every other scheme a mirror's header names.
+
+    For each scheme: how many mirrored cases (real ok, xfail or not ok) it was run on,
+    and the cases where its verdict is not the real kernel's. A scheme that stands for
+    an older kernel should disagree somewhere; one that never does is a difference
+    ``cow.c`` cannot see.
+    """
+    from ..scenario.library import read_expectations
+    from ..scenario.runner import run_scenario
+    from ..scenario.source import read_source
+
+    out: dict[str, dict[str, object]] = {}
+    for r in rows:
+        if not r.scenario or r.real == "skip":
+            continue
+        source = read_source(REPO / r.scenario)
+        expected = read_expectations(source.text)
+        if isinstance(expected, str):
+            continue
+        for scheme in expected:
+            if scheme == "mainline":
+                continue
+            entry = out.setdefault(scheme, {"compared": 0, "disagree": []})
+            entry["compared"] = int(str(entry["compared"])) + 1
+            got = run_scenario(source.scenario_text, scheme, name=r.scenario).exit_code
+            if (got == 0) != (r.real == "ok"):
+                cases = entry["disagree"]
+                assert isinstance(cases, list)
+                cases.append(f"{r.test} {r.number}")
+    return dict(sorted(out.items()))
+
+
 def record(results: list[TapResult], facts: dict[str, str], rows: list[Row]) -> dict[str, object]:
     """The JSON record of one run (committed as tools/kernelcheck/selftests-last-run.json)."""
     return {
         "kernel": facts.get("kernel", ""),
         "setup": {k: v for k, v in sorted(facts.items())
                   if k.startswith(("hugetlb", "swap", "gup_test", "exit"))},
+        "eras": eras(rows),
         "rows": [r.__dict__ for r in rows],
     }
 
@@ -499,6 +533,24 @@ def markdown(rec: dict[str, object], rerun: str = RERUN) -> str:
                    + f" | {_family_note(f)} |")
     total = [sum(1 for r in rows if o in (r.outcome, r.real)) for o in COLUMNS]
     out.append("| **total** | | " + " | ".join(str(n) for n in total) + " | |")
+    era = rec.get("eras", {})
+    if isinstance(era, dict) and era:
+        from ..schemes import SCHEMES
+
+        out += ["", "## The same results against the older schemes", "",
+                "Each mirror is also run under the other schemes its header names (the "
+                "mTHP mirrors name only `head-only`), and scored against the real 6.12 "
+                "result. A scheme that stands for an older kernel disagrees where that "
+                "kernel's rules would have failed `cow.c` (or passed its expected "
+                "failures); a scheme that never disagrees differs from 6.12 in "
+                "something `cow.c` does not observe.", "",
+                "| scheme | kernels | mirrored cases run | disagree with 6.12 |",
+                "|---|---|---|---|"]
+        for name, e in era.items():
+            d = e.get("disagree", [])
+            versions = SCHEMES[name].versions if name in SCHEMES else ""
+            out.append(f"| `{name}` | {versions} | {e.get('compared', 0)} | "
+                       f"{len(d) if isinstance(d, list) else d} |")
     odd = [r for r in rows if r.outcome in ("disagree", "no mirror", "skipped")
            or r.real in ("xfail", "not ok")]
     if odd:
