@@ -31,6 +31,7 @@ help:
 	@echo "make test       ruff, mypy, unit tests, nbval over notebooks/, book build, browser tests (book, live JupyterLab)"
 	@echo "make lab        JupyterLab on notebooks/"
 	@echo "make kernel-check  run the scenarios on the model and on Linux 6.12 in QEMU, compare"
+	@echo "make selftests-check  run the kernel's own cow.c in QEMU, compare with scenarios/cow/"
 	@echo "make notebooks  re-execute notebooks/*.ipynb in place and strip volatile metadata"
 	@echo "make links      regenerate book/external-links.md (make notebooks does it too)"
 	@echo "make clean      remove build output (make distclean also removes .venv and node_modules)"
@@ -111,6 +112,14 @@ chromium:
 .PHONY: kernel-check
 kernel-check: $(INSTALLED)
 	$(BIN)/python -m anonlib kernel-check --all --skip-unavailable tools/kernelcheck/probes/*.scn
+
+# The kernel's own selftests (cow, gup_longterm) built from the 6.12 source, run in the
+# same VM, each case compared with the scenario of scenarios/cow/ that mirrors it. The
+# build is cached in .cache/kernel/selftests/; a run is about a minute (the first one
+# installs linux-source-6.12, the kernel's headers and liburing-dev as root).
+.PHONY: selftests-check
+selftests-check: $(INSTALLED)
+	$(BIN)/python -m anonlib selftests-check --skip-unavailable
 
 # ---- notebooks -----------------------------------------------------------------
 

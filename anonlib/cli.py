@@ -43,6 +43,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "anonlib.scenario.command",
     "anonlib.race.command",
     "anonlib.kernelcheck.command",
+    "anonlib.kernelcheck.selftests_command",
     "anonlib.explorer.command",
     "anonlib.explorer.diff_command",
 )

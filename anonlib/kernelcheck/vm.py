@@ -275,7 +275,7 @@ class BootResult:
 
 
 def boot(kernel: Kernel, initrd: bytes, timeout: float = DEFAULT_TIMEOUT,
-         memory_mb: int = 1024) -> BootResult:
+         memory_mb: int = 1024, cmdline: str = CMDLINE) -> BootResult:
     """Boot the kernel with the initramfs under QEMU TCG; the program powers the VM off."""
     qemu = shutil.which(QEMU)
     if qemu is None:
@@ -288,7 +288,7 @@ def boot(kernel: Kernel, initrd: bytes, timeout: float = DEFAULT_TIMEOUT,
             qemu, "-accel", "tcg", "-cpu", "max", "-m", str(memory_mb), "-smp", "1",
             "-nodefaults", "-display", "none", "-no-reboot", "-monitor", "none",
             "-kernel", str(kernel.vmlinuz), "-initrd", str(t / "initrd.gz"),
-            "-append", CMDLINE,
+            "-append", cmdline,
             "-serial", f"file:{console}", "-serial", f"file:{results}",
         ]
         start = time.monotonic()
