@@ -193,7 +193,10 @@ class ScenarioResult:
                 f"<td><code>{esc(text)}</code></td><td><code>{esc(outcome)}</code></td></tr>"
             )
             if extra:
-                out.append(f"<tr><td></td><td colspan='2'><pre>{esc(extra)}</pre></td></tr>")
+                # a zero-width box that grows to its cell: a long state scrolls in its own
+                # box instead of widening the table and pushing the outcome column out
+                out.append("<tr><td></td><td colspan='2'><div style='width:0;min-width:100%;"
+                           f"overflow-x:auto'><pre>{esc(extra)}</pre></div></td></tr>")
         out.append("</tbody></table>")
         if self.failures:
             out.append(f"<pre style='color:#b42318'>{esc(self.report())}</pre>")
