@@ -262,6 +262,11 @@ class Mem:
             if fa != ZERO_FOLIO:
                 self._mm_sub(fa, proc)
 
+    def _tracked(self, fid: int) -> Folio | None:
+        """The folio if it is one whose mappings are tracked per MM (THP or mTHP), else None."""
+        f = self.folios.get(fid)
+        return f if f is not None and (f.kind is _THP or f.kind is _MTHP) else None
+
     def _mm_add(self, fid: int, proc: str) -> None:
         """One more mapping of folio ``fid`` in ``proc``: folio_add_large_mapcount (6.15).
 
@@ -272,8 +277,8 @@ class Mem:
         that never got one, and they exist exactly when the bit is set (it
         cannot clear while they do, see :meth:`_mm_sub`): no scan is needed.
         """
-        f = self.folios.get(fid)
-        if f is None or (f.kind is not _THP and f.kind is not _MTHP):
+        f = self._tracked(fid)
+        if f is None:
             return
         slots = f.mm_slots
         for i, (name, n) in enumerate(slots):
@@ -295,8 +300,8 @@ class Mem:
         (a free slot counts zero, so an unmapped folio qualifies). Called after
         the entry is gone from the page table.
         """
-        f = self.folios.get(fid)
-        if f is None or (f.kind is not _THP and f.kind is not _MTHP):
+        f = self._tracked(fid)
+        if f is None:
             return
         slots = f.mm_slots
         for i, (name, n) in enumerate(slots):

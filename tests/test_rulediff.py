@@ -8,7 +8,7 @@ import pytest
 
 from anonlib import cli
 from anonlib.explorer.rulediff import rule_diff
-from anonlib.schemes import MAINLINE, SCHEMES
+from anonlib.schemes import MAINLINE
 
 LIB = ["scenarios/history"]
 
@@ -72,4 +72,3 @@ def test_the_command_exits_1_when_something_differs(capsys: pytest.CaptureFixtur
     assert out.startswith("rule diff: mainline vs no-swp-exclusive")
     assert cli.main(["diff", "mainline", "mainline", "--library", "scenarios/history",
                      "--worlds", "none"]) == 0
-    assert set(SCHEMES) >= {"mainline", "no-swp-exclusive"}

@@ -52,10 +52,11 @@ from .svg import (
     X_PAGE,
     X_PROC,
     XMAX,
-    entry_label,
+    entry_row,
     layout,
     legend_html,
     short,
+    vma_caption,
 )
 
 if TYPE_CHECKING:
@@ -72,7 +73,6 @@ _X_HOLDER, _W_HOLDER = X_HOLDER, W_HOLDER
 _XMAX = XMAX
 _H_BOX = H_BOX
 _short = short
-_entry_label = entry_label
 
 
 class _Canvas:
@@ -234,16 +234,9 @@ def world_figure(world: World, scheme: Scheme, ax: Axes | None = None,
         assert row.vma is not None
         v = row.vma
         if row.what == "vma":
-            prot = "rw" if v.writable else "ro"
-            c.text(_X_MAP, y(r), f"{v.name}: {v.kind.value} {v.npages} {prot}",
-                   gid=f"label:{row.key}")
+            c.text(_X_MAP, y(r), vma_caption(v), gid=f"label:{row.key}")
             continue
-        huge = row.index < 0
-        e = v.huge if huge else v.ptes[row.index]
-        level = ("hugetlb" if v.kind.value == "hugetlb" else "pmd") if huge else ""
-        label = _entry_label(m, e, 0 if huge else row.index, huge,
-                             f"[*] {level}" if huge else f"[{row.index}]")
-        kind = "none" if e is None else e.kind.value
+        e, label, kind, huge, level = entry_row(m, v, row.index)
         color, hatch, ls = KIND_STYLE[kind]
         c.add(Rectangle((_X_ENTRY, y(r) - _H_BOX / 2), _W_ENTRY, _H_BOX,
                         facecolor=to_rgba(color, 0.25 if e is not None else 0.1),

@@ -106,6 +106,23 @@ class Layout:
     top: float = 6.0
 
 
+def vma_caption(v: Vma) -> str:
+    """The label of a mapping's row: name, kind, size and protection."""
+    return f"{v.name}: {v.kind.value} {v.npages} {'rw' if v.writable else 'ro'}"
+
+
+def entry_row(m: Mem, v: Vma, index: int
+              ) -> tuple[Entry | None, str, str, bool, str]:
+    """An entry row (``index`` < 0: the huge entry): the entry, its label, its kind,
+    whether it is the huge entry and its level (``pmd``, ``hugetlb``, or "" for a PTE)."""
+    huge = index < 0
+    e = v.huge if huge else v.ptes[index]
+    level = ("hugetlb" if v.kind is MapKind.HUGETLB else "pmd") if huge else ""
+    text = entry_label(m, e, 0 if huge else index, huge,
+                       f"[*] {level}" if huge else f"[{index}]")
+    return e, text, "none" if e is None else e.kind.value, huge, level
+
+
 def layout(world: World) -> Layout:
     """The rows of every box: a pure function of the World (the figure and the SVG share it)."""
     lay = Layout()
@@ -356,16 +373,9 @@ def world_svg(world: World, scheme: Scheme, title: str | None = None) -> str:
         assert row.vma is not None
         v = row.vma
         if row.what == "vma":
-            prot = "rw" if v.writable else "ro"
-            c.text(c.x(X_MAP), c.y(r), f"{v.name}: {v.kind.value} {v.npages} {prot}",
-                   gid=f"label:{row.key}")
+            c.text(c.x(X_MAP), c.y(r), vma_caption(v), gid=f"label:{row.key}")
             continue
-        huge = row.index < 0
-        e = v.huge if huge else v.ptes[row.index]
-        level = ("hugetlb" if v.kind.value == "hugetlb" else "pmd") if huge else ""
-        text = entry_label(m, e, 0 if huge else row.index, huge,
-                           f"[*] {level}" if huge else f"[{row.index}]")
-        kind = "none" if e is None else e.kind.value
+        e, text, kind, huge, level = entry_row(m, v, row.index)
         color, hatch, ls = KIND_STYLE[kind]
         top = c.y(r) - hb / 2
         c.rect(c.x(X_ENTRY), top, W_ENTRY * _UNIT, hb, color, color,
