@@ -20,7 +20,7 @@ import anonlib
 from anonlib import cli, run_scenario
 from anonlib.kernelcheck.known import KnownDifferencesError, parse_known
 from anonlib.scenario import InputError, ScenarioError, parse
-from anonlib.scenario.parser import MAX_WORDS, split_statements
+from anonlib.scenario.parser import MAX_STATEMENTS, MAX_WORDS, split_statements
 from anonlib.scenario.source import MAX_QUOTE, MAX_SOURCE_BYTES, decode
 from anonlib.scenario.syntax import STATE_WORDS
 from anonlib.views.compare import compare
@@ -212,6 +212,54 @@ def test_a_line_of_a_million_words_stops_at_the_limit() -> None:
     longest = "expect P A[0] " + " ".join(
         w for w in STATE_WORDS if w not in ("same-page",))
     assert len(longest.split()) < MAX_WORDS
+
+
+def test_a_file_of_for_lines_stops_at_the_statement_limit() -> None:
+    """Each 'for' repeats at most 512 times, and all of them together stop at the limit:
+    a 4 MiB file of them would otherwise ask for a hundred million statements."""
+    line = "for i in 0..511: show P A[{i}]\n"
+    e = err_of("spawn P\nP mmap A 512\n" + line * 10_000)
+    assert e.line == 3 + MAX_STATEMENTS // 512 and e.column == 1
+    assert f"longer than {MAX_STATEMENTS:,} statements" in e.message
+    e = err_of("spawn P\n" + "show\n" * MAX_STATEMENTS + "show\n")
+    assert e.line == MAX_STATEMENTS + 1 and "more than 100,000 statements" in e.message
+
+
+@pytest.mark.parametrize(
+    "line, column, problem",
+    [
+        ("for i in 0..512: P read A[{i}]", 10, "at most 512 numbers"),
+        ("for i in 3..1: P read A[{i}]", 10, "must go up"),
+        ("for i in 0..3 P read A[{i}]", 10, "a range and a colon"),
+        ("for I in 0..3: P read A[{i}]", 5, "one lower-case letter"),
+        ("for i on 0..3: P read A[{i}]", 7, "expected 'in'"),
+        ("for i in 0..3:", 16, "the statement is missing"),
+        ("for i in 0..3: P read A[0]", 16, "does not use {i}"),
+        ("for i in 0..3: for j in 0..3: show", 16, "not another 'for'"),
+        ("for i in 0..3: config thp_pages=4", 16, "cannot be repeated"),
+        ("for i in 0..9: P read A[{i}]", 25, "with i=8: page 8 is out of range"),
+        ("for i in 0..99999999999: P read A[{i}]", 10, "a range and a colon"),
+    ],
+)
+def test_bad_for_lines(line: str, column: int, problem: str) -> None:
+    e = err_of(f"spawn P\nP mmap A 8\n{line}\n")
+    assert (e.line, e.column) == (3, column), e.message
+    assert problem in e.message
+
+
+def test_a_for_line_is_its_statements_in_order() -> None:
+    text = ("spawn P\nP mmap A 8\nfor i in 2..5: P pin A[{i}] ro as H{i}\n"
+            "for i in 2..5: H{i} read expect 0\n")
+    looped = parse(text)
+    plain = parse("spawn P\nP mmap A 8\n" + "".join(
+        f"P pin A[{i}] ro as H{i}\n" for i in range(2, 6)) + "".join(
+        f"H{i} read expect 0\n" for i in range(2, 6)))
+    assert not isinstance(looped, ScenarioError) and not isinstance(plain, ScenarioError)
+    assert [s.text for s in looped.statements] == [s.text for s in plain.statements]
+    assert [s.action for s in looped.statements] == [s.action for s in plain.statements]
+    assert [s.line for s in looped.statements] == [1, 2] + [3] * 4 + [4] * 4
+    result = run_scenario(text)
+    assert result.exit_code == 0 and "  3  P pin A[5] ro as H5  -> ok" in result.transcript
 
 
 def test_spawn_after_exit_says_the_name_is_not_reused() -> None:

@@ -62,7 +62,7 @@ PROCESS_VERBS: tuple[str, ...] = tuple(STATEMENTS.verbs(Subject.PROCESS))
 HANDLE_VERBS: tuple[str, ...] = tuple(STATEMENTS.verbs(Subject.HANDLE))
 KERNEL_ACTIONS: tuple[str, ...] = tuple(STATEMENTS.verbs(Subject.KERNEL))
 #: Words that start a statement other than an operation: the header and the checks.
-HEADER_WORDS: tuple[str, ...] = ("scheme", "config", "show", "expect")
+HEADER_WORDS: tuple[str, ...] = ("scheme", "config", "show", "expect", "for")
 CONFIG_KEYS: tuple[str, ...] = ("thp_pages", "hugetlb_pages", "swap_slots", "mthp_pages")
 
 
@@ -137,6 +137,11 @@ NUMBER_RE = re.compile(r"[0-9]+")
 MAX_DIGITS = 9
 #: Most words on one line (the longest statement, 'expect' with every state word, has 22).
 MAX_WORDS = 64
+#: Most statements a scenario may have once its ``for`` lines are repeated: a 4 MiB file of
+#: ``for`` lines would otherwise ask for a hundred million.
+MAX_STATEMENTS = 100_000
+#: ``for i in 0..N:``: the range (both ends included, at most MAX_PAGES values).
+FOR_RANGE_RE = re.compile(r"([0-9]{1,9})\.\.([0-9]{1,9}):")
 
 
 def describe_char(c: str) -> str:
@@ -405,6 +410,12 @@ class Parser:
 
     def _line(self, tokens: list[Token]) -> None:
         head = tokens[0]
+        if head.text == "for" and not head.quoted:
+            self._for(tokens)
+            return
+        if len(self.statements) >= MAX_STATEMENTS:
+            raise _Invalid(head.column, f"more than {MAX_STATEMENTS:,} statements: the limit "
+                           "for a scenario")
         text = " ".join(t.raw for t in tokens)
         if head.text in ("scheme", "config") and not head.quoted:
             self._no_suffix(tokens, f"{q(head.text)} has no outcome to expect")
@@ -428,6 +439,53 @@ class Parser:
         self.statements.append(
             Statement(self.line, head.column, text, action, expect, expect_column)
         )
+
+    def _for(self, tokens: list[Token]) -> None:
+        """``for i in A..B: STATEMENT``: the statement once for each ``i`` from ``A`` to ``B``.
+
+        Every ``{i}`` in the statement's words becomes the number, as written in
+        decimal; the statements keep the line, and a word's column is the one it
+        has on the line. An error in one of the repetitions says which.
+        """
+        head = tokens[0]
+        form = "'for i in 0..3: STATEMENT'"
+        if len(tokens) < 5:
+            where = tokens[-1].end + 1
+            raise _Invalid(where, f"a 'for' line is {form}: the statement is missing")
+        var, word_in, rng = tokens[1], tokens[2], tokens[3]
+        if var.quoted or not re.fullmatch(r"[a-z]", var.text):
+            raise _Invalid(var.column, f"a 'for' names one lower-case letter, as in {form}; "
+                           f"found {q(var.raw)}")
+        if word_in.quoted or word_in.text != "in":
+            raise _Invalid(word_in.column, f"expected 'in' after 'for {var.text}', as in {form}")
+        m = None if rng.quoted else FOR_RANGE_RE.fullmatch(rng.text)
+        if m is None:
+            raise _Invalid(rng.column, f"expected a range and a colon, as in {form}; found "
+                           f"{q(rng.raw)}")
+        first, last = int(m.group(1)), int(m.group(2))
+        if last < first or last - first + 1 > MAX_PAGES:
+            raise _Invalid(rng.column, f"the range {q(rng.raw[:-1])} must go up, and have at "
+                           f"most {MAX_PAGES} numbers")
+        body = tokens[4:]
+        if body[0].text == "for" and not body[0].quoted:
+            raise _Invalid(body[0].column, "a 'for' repeats one statement, not another 'for'")
+        if body[0].text in ("scheme", "config") and not body[0].quoted:
+            raise _Invalid(body[0].column, f"{q(body[0].text)} cannot be repeated")
+        mark = "{" + var.text + "}"
+        if not any(mark in t.raw for t in body):
+            raise _Invalid(body[0].column, f"the statement does not use {mark}: each "
+                           "repetition would be the same")
+        if len(self.statements) + last - first + 1 > MAX_STATEMENTS:
+            raise _Invalid(head.column, f"this 'for' makes the scenario longer than "
+                           f"{MAX_STATEMENTS:,} statements, the limit for a scenario")
+        for k in range(first, last + 1):
+            n = str(k)
+            copy = [replace(t, text=t.text.replace(mark, n), raw=t.raw.replace(mark, n))
+                    for t in body]
+            try:
+                self._line(copy)
+            except _Invalid as e:
+                raise _Invalid(e.column, f"with {var.text}={k}: {e.message}") from None
 
     def _no_suffix(self, tokens: list[Token], message: str) -> None:
         for t in tokens[1:]:
