@@ -81,8 +81,9 @@ Old eras
     for 5.9 and 5.10 the model is stricter than the kernel was.
 Processes
   * A process's GUP references (pipes, DMA buffers) are dropped when it exits.
-  * File-backed mappings, shared mappings, mremap, userfaultfd, NUMA hinting
-    and FOLL_FORCE are not modelled.
+  * File-backed mappings, shared mappings, userfaultfd, NUMA hinting and
+    FOLL_FORCE are not modelled; of mremap, only moving the tail of a mapping
+    to a new place (``P mremap``, cow.c's partially mremap()'ed THP).
 """
 
 from __future__ import annotations

@@ -234,6 +234,8 @@ def test_cow_catalogue_lists_every_generated_case():
         assert re.search(rf"^\| {cid} \| {re.escape(title)} \|", doc, re.M), f"{cid} {title!r}"
     for v in generator().VARIANTS:
         assert f"| `{v.key}` | {v.log} |" in doc, f"variant {v.key}"
+    for x in generator().SWAP_EXCLUSIVE:
+        assert re.search(rf"^\| {x[0]} \| {re.escape(x[2])} \|", doc, re.M), x[0]
 
 
 @pytest.mark.skipif(not (KERNEL / "tools/testing/selftests/mm/cow.c").is_file(),

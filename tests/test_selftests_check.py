@@ -60,10 +60,17 @@ def test_classify() -> None:
     assert classify("cow", f"{t} ... with THP (2048 kB)") == ((t, "with THP"), "anonymous")
     assert classify("cow", f"{t} ... with PTE-mapped THP (16 kB)") == (
         (t, "with PTE-mapped THP (16 kB)"), "anonymous")
-    assert classify("cow", f"{t} ... with PTE-mapped THP (64 kB)") == (None, "mTHP 64 kB")
-    assert classify("cow", f"{t} ... with hugetlb (2048 kB)") == ((t, "with hugetlb"),
-                                                                  "anonymous")
-    assert classify("cow", f"{t} ... with hugetlb (1048576 kB)")[0] is None
+    for kb in (32, 64, 128, 256, 512, 1024):
+        v = f"with PTE-mapped THP ({kb} kB)"
+        assert classify("cow", f"{t} ... {v}") == ((t, v), "anonymous")
+    assert classify("cow", f"{t} ... with PTE-mapped THP (8 kB)") == (None, "mTHP 8 kB")
+    for kb in (2048, 1048576):  # the 2 MiB files mirror the 1 GiB runs too
+        assert classify("cow", f"{t} ... with hugetlb ({kb} kB)") == ((t, "with hugetlb"),
+                                                                      "anonymous")
+    assert classify("cow", f"{t} ... with hugetlb (16384 kB)") == (None, "hugetlb 16384 kB")
+    x = "R/O GUP reference (vmsplice) on an exclusive page swapped out, then written"
+    assert classify("swap_exclusive", f"{x} ... with base page") == (
+        (x, "with base page"), "swap PTE exclusive bit")
     assert classify("cow", "Basic COW ... with memfd hugetlb (2048 kB)") == (None,
                                                                          "not anonymous")
     assert classify("gup_longterm", "R/O longterm GUP pin ... with memfd")[0] is None
@@ -80,10 +87,24 @@ def test_compare_sample() -> None:
     results, _ = parse_results(SAMPLE)
     rows = compare(results)
     outcome = {r.number: r.outcome for r in rows}
-    assert outcome == {1: "agree", 2: "agree", 3: "not modelled", 4: "agree", 5: "agree",
+    assert outcome == {1: "agree", 2: "agree", 3: "agree", 4: "agree", 5: "agree",
                        6: "skipped", 7: "agree", 8: "not modelled", 9: "disagree"}
     assert rows[4].model.startswith("fail")  # 6.12's hugetlb vmsplice leak (XFAIL)
     assert "disagree" in selftests.text_table(rows)
+
+
+def test_the_swap_bit_selftest_tells_6_12_from_no_swp_exclusive() -> None:
+    """swap_exclusive.c is the case cow.c lacks: on the recorded run both of its cases
+    pass on 6.12 and agree with their mirrors, and no-swp-exclusive disagrees with both."""
+    if not selftests.LAST_RUN.exists():
+        pytest.skip("no recorded selftests run")
+    rec = json.loads(selftests.LAST_RUN.read_text())
+    rows = [r for r in selftests.rows_of(rec) if r.test == "swap_exclusive"]
+    assert [(r.real, r.outcome) for r in rows] == [("ok", "agree")] * 2
+    swap_cases = [f"swap_exclusive {r.number}" for r in rows]
+    eras = rec["eras"]
+    assert "mainline" not in eras  # the real verdicts are mainline's own comparison
+    assert [c for c in eras["no-swp-exclusive"]["disagree"] if c in swap_cases] == swap_cases
 
 
 def test_the_record_agrees_with_the_library() -> None:

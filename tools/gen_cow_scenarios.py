@@ -31,14 +31,20 @@ Usage:
 
 The mTHP variants (``*-mthp``) are cow.c's runs for the 16 kB size
 (``mthp_pages=4``): PTE-mapped, swapped-out PTE-mapped, single PTE, single PTE
-swapped out, partially mremap()'ed, partially shared. cow.c has no plain "with THP" run for a size
+swapped out, partially mremap()'ed, partially shared; ``*-mthp-32kb`` to
+``*-mthp-1024kb`` are the same runs for every other mTHP size cow.c runs on
+x86-64 below the PMD size, each file enabling only its own size
+(``config mthp_pages=N``), with ``for`` lines where a statement repeats for
+more than four pages. cow.c has no plain "with THP" run for a size
 below the PMD size (run_anon_test_case). mTHP is 6.8 and later, so their headers
 name only ``mainline`` and ``head-only`` (docs/large-folios.md §11, §12), with
 the verdicts of :func:`mthp_verdicts`.
 
-Variants not generated: the mTHP sizes other than 16 kB (one size stands for all
-of them). The "partially mremap()'ed THP" runs move half of the folio with
-``P mremap A[i] B``.
+The "partially mremap()'ed THP" runs move half of the folio with
+``P mremap A[i] B``. cow.c's 1 GiB hugetlb runs have no files of their own: the
+model's hugetlb page has no size beside its page count, and 6.12 applies the
+same rules to both sizes, so the 2 MiB files mirror them too
+(anonlib/kernelcheck/selftests.py).
 """
 
 from __future__ import annotations
@@ -79,10 +85,27 @@ class Variant:
     kind: str = "small"  # small | pmd | pte (PTE-mapped THP) | mthp | hugetlb
     note: str = ""
     schemes: tuple[str, ...] = ()  # the schemes the header names; () for all of them
+    config: tuple[str, ...] = ()  # header lines before 'spawn P'
+
+
+#: Most pages written out one statement each; above it a ``for`` line repeats the statement.
+LOOP_ABOVE = 4
+
+
+def _each(pages: tuple[int, ...], fmt: str) -> list[str]:
+    """``fmt`` for each page (``{i}`` the page, ``{h}`` its handle's name): one statement
+    per page, or one ``for`` line when the pages are a run of more than LOOP_ABOVE."""
+    if len(pages) > LOOP_ABOVE and pages == tuple(range(pages[0], pages[-1] + 1)):
+        return [f"for i in {pages[0]}..{pages[-1]}: " + fmt.format(i="{i}", h="H{i}")]
+    return [fmt.format(i=i, h=_h(pages, i)) for i in pages]
+
+
+def _h(pages: tuple[int, ...], i: int) -> str:
+    return "H" if len(pages) == 1 else f"H{i}"
 
 
 def _fill(n: int) -> tuple[str, ...]:
-    return tuple(f"P write A[{i}] {OLD}" for i in range(n))
+    return tuple(_each(tuple(range(n)), f"P write A[{{i}}] {OLD}"))
 
 
 _ALL = tuple(range(THP))
@@ -91,98 +114,140 @@ _PTE = (*_THP, "kernel split-pmd P A")
 _SINGLE = (*_PTE, *(f"P madvise A[{i}] dontneed" for i in range(1, THP)))
 _SWAP = ("kernel swapout P A[0]",)
 MTHP = 4  # the default config: mthp_pages=4, the 16 kB size (order 2)
-_MTHP_ALL = tuple(range(MTHP))
-_MTHP = ("P mmap A mthp", *_fill(MTHP))
-_MTHP_SINGLE = (*_MTHP, *(f"P madvise A[{i}] dontneed" for i in range(1, MTHP)))
 _MTHP_SCHEMES = (ML, HO)  # mTHP is 6.8 and later: docs/large-folios.md §11
-_KB = f"({MTHP * 4} kB)"
+#: The other mTHP sizes cow.c runs on x86-64 with 4 kB pages (every order from 2 up to the
+#: PMD size, detected from /sys/kernel/mm/transparent_hugepage/hugepages-*kB): 32 kB to
+#: 1 MB, in pages. Each has its own files, ``*-mthp-32kb.scn`` and so on.
+MTHP_SIZES = (8, 16, 32, 64, 128, 256)
 
 
 def _partially_shared(setup: tuple[str, ...], n: int) -> tuple[str, ...]:
     return (
         *setup,
-        *(f"P madvise A[{i}] dontfork" for i in range(1, n)),
+        *_each(tuple(range(1, n)), "P madvise A[{i}] dontfork"),
         "P fork C",
         "C exit",
-        *(f"P madvise A[{i}] dofork" for i in range(1, n)),
+        *_each(tuple(range(1, n)), "P madvise A[{i}] dofork"),
     )
 
 
-# cow.c's runs for one mTHP size (do_run_with_thp with thpsize = 16 kB), in its order.
-MTHP_VARIANTS: tuple[Variant, ...] = (
-    Variant(
-        "pte-mthp",
-        f"with PTE-mapped THP {_KB}",
-        _MTHP,
-        _MTHP_ALL,
-        kind="mthp",
-        note="The first write fault allocates a 16 kB folio mapped by four PTEs, every page "
-        "exclusive (alloc_anon_folio, folio_add_new_anon_rmap; mm/memory.c, mm/rmap.c, 6.12). "
-        "cow.c's mprotect(R) and mprotect(R/W) of subpage 1 is left out: the page is "
-        "exclusive, so can_change_pte_writable (mm/mprotect.c) makes its PTE writable again "
-        "and the state is as before.",
-        schemes=_MTHP_SCHEMES,
-    ),
-    Variant(
-        "swapped-pte-mthp",
-        f"with swapped-out, PTE-mapped THP {_KB}",
-        (*_MTHP, *_SWAP),
-        _MTHP_ALL,
-        swapped=True,
-        kind="mthp",
-        note="Reclaim swaps the whole mTHP out without splitting it (shrink_folio_list, "
-        "mm/vmscan.c, 6.10 and later): one swap PTE per page, each exclusive as its page was "
-        "(try_to_unmap_one, mm/rmap.c); each page comes back as its own small folio "
-        "(do_swap_page, mm/memory.c).",
-        schemes=_MTHP_SCHEMES,
-    ),
-    Variant(
-        "single-pte-mthp",
-        f"with single PTE of THP {_KB}",
-        _MTHP_SINGLE,
-        (0,),
-        kind="mthp",
-        note="MADV_DONTNEED of subpages 1-3 leaves subpage 0 as the only mapped page of the "
-        "mTHP, which is now partially mapped (__folio_remove_rmap -> deferred_split_folio, "
-        "mm/rmap.c, mm/huge_memory.c, 6.12).",
-        schemes=_MTHP_SCHEMES,
-    ),
-    Variant(
-        "single-pte-swapped-mthp",
-        f"with single PTE of swapped-out THP {_KB}",
-        (*_MTHP_SINGLE, *_SWAP),
-        (0,),
-        swapped=True,
-        kind="mthp",
-        note="cow.c's MADV_PAGEOUT of subpage 0 splits the folio it does not cover whole "
-        "(madvise_cold_or_pageout_pte_range, mm/madvise.c); 'kernel swapout' splits the "
-        "partially mapped mTHP first (shrink_folio_list, mm/vmscan.c, 6.12): either way the "
-        "small folio of subpage 0 is swapped out, exclusive.",
-        schemes=_MTHP_SCHEMES,
-    ),
-    Variant(
-        "partially-mremapped-mthp",
-        f"with partially mremap()'ed THP {_KB}",
-        (*_MTHP, f"P mremap A[{MTHP // 2}] B"),
-        tuple(range(MTHP // 2)),
-        kind="mthp",
-        note="cow.c moves the second half of the mTHP to another address (mremap with "
-        "MREMAP_MAYMOVE | MREMAP_FIXED) and runs the case on the first half; the pages keep "
-        "their flags and the folio is now mapped by two VMAs (move_vma, mm/mremap.c, 6.12).",
-        schemes=_MTHP_SCHEMES,
-    ),
-    Variant(
-        "partially-shared-mthp",
-        f"with partially shared THP {_KB}",
-        _partially_shared(_MTHP, MTHP),
-        _MTHP_ALL,
-        kind="mthp",
-        note="MADV_DONTFORK of subpages 1-3 splits the VMA, not the folio; the child C shares "
-        "only subpage 0 (copy_present_ptes, mm/memory.c) and exits at once: subpage 0 is left "
-        "shared (not exclusive) with map count 1, subpages 1-3 exclusive, all in one folio.",
-        schemes=_MTHP_SCHEMES,
-    ),
-)
+def _subpages(first: int, n: int) -> str:
+    return f"subpage {first}" if n - first == 1 else f"subpages {first}-{n - 1}"
+
+
+def mthp_variants(n: int) -> tuple[Variant, ...]:
+    """cow.c's runs for one mTHP size of ``n`` pages (do_run_with_thp), in its order.
+
+    The 16 kB size (``n`` = 4, the default ``mthp_pages``) keeps the plain keys
+    (``pte-mthp``); every other size adds its size to the key (``pte-mthp-32kb``)
+    and a ``config`` line that enables that size alone, with swap slots for every
+    page. Pages are written one statement each up to 4 pages and with ``for`` above.
+    """
+    kb = n * 4
+    suffix = "" if n == MTHP else f"-{kb}kb"
+    config = () if n == MTHP else (f"config mthp_pages={n} swap_slots={max(16, n)}",)
+    pages = tuple(range(n))
+    setup = ("P mmap A mthp", *_fill(n))
+    single = (*setup, *_each(tuple(range(1, n)), "P madvise A[{i}] dontneed"))
+    size = f"({kb} kB)"
+    rest = _subpages(1, n)
+    return (
+        Variant(
+            "pte-mthp" + suffix,
+            f"with PTE-mapped THP {size}",
+            setup,
+            pages,
+            kind="mthp",
+            note=f"The first write fault allocates a {kb} kB folio mapped by {n} PTEs, every "
+            "page exclusive (alloc_anon_folio, folio_add_new_anon_rmap; mm/memory.c, "
+            "mm/rmap.c, 6.12). cow.c's mprotect(R) and mprotect(R/W) of subpage 1 is left "
+            "out: the page is exclusive, so can_change_pte_writable (mm/mprotect.c) makes "
+            "its PTE writable again and the state is as before.",
+            schemes=_MTHP_SCHEMES,
+            config=config,
+        ),
+        Variant(
+            "swapped-pte-mthp" + suffix,
+            f"with swapped-out, PTE-mapped THP {size}",
+            (*setup, *_SWAP),
+            pages,
+            swapped=True,
+            kind="mthp",
+            note="Reclaim swaps the whole mTHP out without splitting it (shrink_folio_list, "
+            "mm/vmscan.c, 6.10 and later): one swap PTE per page, each exclusive as its page "
+            "was (try_to_unmap_one, mm/rmap.c); each page comes back as its own small folio "
+            "(do_swap_page, mm/memory.c).",
+            schemes=_MTHP_SCHEMES,
+            config=config,
+        ),
+        Variant(
+            "single-pte-mthp" + suffix,
+            f"with single PTE of THP {size}",
+            single,
+            (0,),
+            kind="mthp",
+            note=f"MADV_DONTNEED of {rest} leaves subpage 0 as the only mapped page of the "
+            "mTHP, which is now partially mapped (__folio_remove_rmap -> "
+            "deferred_split_folio, mm/rmap.c, mm/huge_memory.c, 6.12).",
+            schemes=_MTHP_SCHEMES,
+            config=config,
+        ),
+        Variant(
+            "single-pte-swapped-mthp" + suffix,
+            f"with single PTE of swapped-out THP {size}",
+            (*single, *_SWAP),
+            (0,),
+            swapped=True,
+            kind="mthp",
+            note="cow.c's MADV_PAGEOUT of subpage 0 splits the folio it does not cover whole "
+            "(madvise_cold_or_pageout_pte_range, mm/madvise.c); 'kernel swapout' splits the "
+            "partially mapped mTHP first (shrink_folio_list, mm/vmscan.c, 6.12): either way "
+            "the small folio of subpage 0 is swapped out, exclusive.",
+            schemes=_MTHP_SCHEMES,
+            config=config,
+        ),
+        Variant(
+            "partially-mremapped-mthp" + suffix,
+            f"with partially mremap()'ed THP {size}",
+            (*setup, f"P mremap A[{n // 2}] B"),
+            tuple(range(n // 2)),
+            kind="mthp",
+            note="cow.c moves the second half of the mTHP to another address (mremap with "
+            "MREMAP_MAYMOVE | MREMAP_FIXED) and runs the case on the first half; the pages "
+            "keep their flags and the folio is now mapped by two VMAs (move_vma, "
+            "mm/mremap.c, 6.12).",
+            schemes=_MTHP_SCHEMES,
+            config=config,
+        ),
+        Variant(
+            "partially-shared-mthp" + suffix,
+            f"with partially shared THP {size}",
+            _partially_shared(setup, n),
+            pages,
+            kind="mthp",
+            note=f"MADV_DONTFORK of {rest} splits the VMA, not the folio; the child C "
+            "shares only subpage 0 (copy_present_ptes, mm/memory.c) and exits at once: "
+            f"subpage 0 is left shared (not exclusive) with map count 1, {rest} exclusive, "
+            "all in one folio.",
+            schemes=_MTHP_SCHEMES,
+            config=config,
+        ),
+    )
+
+
+MTHP_VARIANTS = mthp_variants(MTHP)
+#: cow.c's runs for the mTHP sizes above 16 kB, in its order (smallest first).
+SIZE_VARIANTS: tuple[Variant, ...] = tuple(v for n in MTHP_SIZES for v in mthp_variants(n))
+
+
+def _mthp_pages(v: Variant) -> int:
+    """The mTHP size of an mTHP variant, in pages (its ``config`` line, else the default)."""
+    for line in v.config:
+        for pair in line.split()[1:]:
+            key, _, value = pair.partition("=")
+            if key == "mthp_pages":
+                return int(value)
+    return MTHP
 
 VARIANTS: tuple[Variant, ...] = (
     Variant("base", "with base page", ("P mmap A 1", *_fill(1)), (0,)),
@@ -267,14 +332,6 @@ class Case:
     schemes: tuple[str, ...] = ALL
     variants: tuple[str, ...] = tuple(v.key for v in VARIANTS)
     extra: list[str] = field(default_factory=list)
-
-
-def _each(pages: tuple[int, ...], fmt: str) -> list[str]:
-    return [fmt.format(i=i, h=_h(pages, i)) for i in pages]
-
-
-def _h(pages: tuple[int, ...], i: int) -> str:
-    return "H" if len(pages) == 1 else f"H{i}"
 
 
 def _pins(pages: tuple[int, ...], how: str) -> list[str]:
@@ -486,15 +543,18 @@ def _mainline_family(v: Variant, xfail: bool) -> dict[str, Verdict]:
     return out
 
 
-R_HEAD_ONLY_MTHP = (
-    "once subpage 0 has been shared with the child and subpages 1-3 have not, one bit for "
-    "the whole mTHP cannot describe the folio; read as shared, the writable PTEs of "
-    "subpages 1-3 break INV-1 (writable implies exclusive) at the fork"
-)
+def r_head_only_mthp(n: int) -> str:
+    """Why head-only fails the partially shared run of an mTHP of ``n`` pages."""
+    rest = _subpages(1, n)
+    return (
+        f"once subpage 0 has been shared with the child and {rest} have not, one bit for "
+        "the whole mTHP cannot describe the folio; read as shared, the writable PTEs of "
+        f"{rest} break INV-1 (writable implies exclusive) at the fork"
+    )
 
 
 def mthp_verdicts(v: Variant) -> dict[str, Verdict]:
-    """The verdicts of every case A1-A14 on a 16 kB mTHP variant, the same for every case.
+    """The verdicts of every case A1-A14 on an mTHP variant, the same for every case and size.
 
     mTHP allocation at fault is 6.8 and later (docs/large-folios.md §1), so only the
     schemes for kernels that had it apply: ``mainline`` (6.12) and ``head-only``
@@ -526,8 +586,8 @@ def mthp_verdicts(v: Variant) -> dict[str, Verdict]:
     """
     assert v.kind == "mthp", v.key
     out = {ML: PASS, HO: PASS}
-    if v.key == "partially-shared-mthp":
-        out[HO] = flag_gap(R_HEAD_ONLY_MTHP)
+    if v.key.startswith("partially-shared-mthp"):
+        out[HO] = flag_gap(r_head_only_mthp(_mthp_pages(v)))
     return out
 
 
@@ -901,6 +961,59 @@ def _wrap(text: str, prefix: str = "# ", width: int = 79) -> list[str]:
     return lines
 
 
+# ---------------------------------------------------------------- the swap PTE's bit
+
+# tools/kernelcheck/swap_exclusive.c: the selftest cow.c lacks. No cow.c case tells 6.12 from
+# no-swp-exclusive, since each swaps out a page nothing else references, which do_swap_page
+# (mm/memory.c) proves exclusive by its reference count. Here a pipe (vmsplice, FOLL_GET)
+# holds the page through the swap-out, so only the swap PTE's bit can say it is exclusive.
+_SWAP_SETUP = ["P mmap A 1", f"P write A[0] {OLD}", "P get A[0] ro as H", *_SWAP]
+R_NSE_SWAP = (
+    "the swap PTE has no exclusive bit, and the pipe's reference keeps the page in the swap "
+    "cache with a reference count above one, so do_swap_page cannot prove it exclusive: "
+    "the write copies, and the pipe keeps the old data"
+)
+R_PC_SWAP_READ = (
+    "the read fault maps the page read-only (only a write fault reused at swap-in, by map "
+    "count + swap count); the later write fault reuses by page_count, which counts the "
+    "pipe's reference, so it copies and the pipe keeps the old data"
+)
+N_SWAP_MAPCOUNT = (
+    "passes: the write fault that swaps the page in reuses it by map count + swap count "
+    "(reuse_swap_page, up to 5.17), which does not see the pipe"
+)
+N_SWAP_READ_MAPCOUNT = (
+    "passes: the write fault after the read reuses by map count (up to 5.8; 5.8 broke COW "
+    "at the GUP, on a page nothing else mapped), which does not see the pipe"
+)
+SWAP_EXCLUSIVE = [
+    (
+        "X1",
+        "swap-exclusive-write",
+        "R/O GUP reference (vmsplice) on an exclusive page swapped out, then written",
+        [*_SWAP_SETUP, f"P write A[0] {NEW}", f"H read expect {NEW}"],
+        "A pipe holds P's exclusive page (vmsplice) while reclaim swaps it out; P's write "
+        "fault swaps it in. With the swap PTE's exclusive bit the page comes back "
+        "exclusive, the write reuses it, and the pipe reads the new data.",
+        {ML: PASS, NSE: Verdict(1, R_NSE_SWAP, "expect"), PC: Verdict(0, N_SWAP_MAPCOUNT),
+         GCB: Verdict(0, N_SWAP_MAPCOUNT), LM: Verdict(0, N_SWAP_MAPCOUNT), HO: PASS},
+    ),
+    (
+        "X2",
+        "swap-exclusive-read-write",
+        "R/O GUP reference (vmsplice) on an exclusive page swapped out, read, then written",
+        [*_SWAP_SETUP, f"P read A[0] expect {OLD}", f"P write A[0] {NEW}",
+         f"H read expect {NEW}"],
+        "The same, but a read fault swaps the page in: since 6.11 it is mapped writable when "
+        "exclusive, and the write needs no fault; before, the write fault reused it as the "
+        "only mapping.",
+        {ML: PASS, NSE: Verdict(1, R_NSE_SWAP, "expect"), PC: Verdict(1, R_PC_SWAP_READ,
+         "expect"), GCB: Verdict(0, N_SWAP_READ_MAPCOUNT),
+         LM: Verdict(0, N_SWAP_READ_MAPCOUNT), HO: PASS},
+    ),
+]
+
+
 def _expect_item(scheme: str, v: Verdict) -> str:
     """One item of the ``# expect:`` line: ``page-count=0``, ``page-count=1:INV-11``."""
     return f"{scheme}={v.status}" + (f":{v.reason}" if v.reason else "")
@@ -914,6 +1027,7 @@ def render(
     verdicts: dict[str, Verdict],
     setup: list[str],
     body: list[str],
+    config: tuple[str, ...] = (),
 ) -> str:
     out = [f"# {title}"]
     out += _wrap(origin)
@@ -938,6 +1052,7 @@ def render(
     out.append("# Generated by tools/gen_cow_scenarios.py; edit the generator, not this file.")
     out.append("# expect: " + " ".join(_expect_item(s, verdicts[s]) for s in ALL if s in verdicts))
     out.append("")
+    out += config
     out.append("spawn P")
     out += setup
     out.append("")
@@ -948,7 +1063,7 @@ def render(
 def generate() -> dict[str, str]:
     files: dict[str, str] = {}
     for case in CASES:
-        for v in VARIANTS:
+        for v in (*VARIANTS, *SIZE_VARIANTS):
             name = f"{case.id.lower()}-{case.slug}-{v.key}.scn"
             if case.id[1:].isdigit() and len(case.id) == 2:
                 name = f"a0{case.id[1]}-{case.slug}-{v.key}.scn"
@@ -960,9 +1075,10 @@ def generate() -> dict[str, str]:
                 "run_anon_test_case(); see docs/cow-cases.md §3."
             )
             if v.kind == "mthp":
+                n = _mthp_pages(v)
                 origin += (
-                    " The 16 kB mTHP run (mthp_pages=4); mTHP is 6.8 and later, so only "
-                    "mainline and head-only apply (docs/large-folios.md §11, §12)."
+                    f" The {n * 4} kB mTHP run (mthp_pages={n}); mTHP is 6.8 and later, so "
+                    "only mainline and head-only apply (docs/large-folios.md §11, §12)."
                 )
             files[name] = render(
                 f'cow.c {case.id} "{case.title}" ({case.function}), {v.log}.',
@@ -972,6 +1088,7 @@ def generate() -> dict[str, str]:
                 verdicts,
                 list(v.setup),
                 case.body(v.pages),
+                v.config,
             )
     for cid, slug, title, body, summary, verdicts in COLLAPSE:
         files[f"{cid.lower()}-{slug}.scn"] = render(
@@ -992,6 +1109,18 @@ def generate() -> dict[str, str]:
             "From tools/testing/selftests/mm/cow.c, non_anon_test_cases[]; see "
             "docs/cow-cases.md §5. Only the zero-page variant: the model "
             "has no file-backed mappings (memfd, tmpfile) and no huge zero page.",
+            summary,
+            "",
+            verdicts,
+            [],
+            body,
+        )
+    for cid, slug, title, body, summary, verdicts in SWAP_EXCLUSIVE:
+        files[f"{cid.lower()}-{slug}.scn"] = render(
+            f'swap_exclusive.c {cid} "{title}" (run), with base page.',
+            "From tools/kernelcheck/swap_exclusive.c, this project's selftest for the swap "
+            "PTE's exclusive bit (1493a1913e34, 5.19), which cow.c lacks; run next to "
+            "cow.c by python -m anonlib selftests-check (docs/real-kernel.md).",
             summary,
             "",
             verdicts,

@@ -2,7 +2,9 @@
 
 ``python -m anonlib selftests-check`` builds the real selftests of Linux 6.12
 (``tools/testing/selftests/mm/cow.c`` and ``gup_longterm.c`` from Debian's
-``linux-source-6.12``) as static binaries, runs them in the kernel check's VM
+``linux-source-6.12``), and this project's ``swap_exclusive.c`` (the case cow.c lacks,
+for the swap PTE's exclusive bit; ``tools/kernelcheck/``), as static binaries, runs them in
+the kernel check's VM
 (:mod:`anonlib.kernelcheck.vm`), and compares every TAP result with the
 verdict the model gives the library scenario that mirrors the case
 (``scenarios/cow/``, whose first header line names the ``cow.c`` case and
@@ -42,8 +44,10 @@ INIT_SOURCE = REPO / "tools" / "kernelcheck" / "selftests-init.c"
 SOURCE_PACKAGE = "linux-source-6.12"
 SOURCE_DIR = Path("/usr/src/linux-source-6.12")
 SOURCE_TARBALL = Path("/usr/src/linux-source-6.12.tar.xz")
-#: The selftests built and run, in this order.
-TESTS = ("cow", "gup_longterm")
+#: The selftests built and run, in this order: the kernel's, then this project's own.
+TESTS = ("cow", "gup_longterm", "swap_exclusive")
+#: The selftest cow.c lacks, for the swap PTE's exclusive bit (built as the kernel's are).
+OWN_TESTS = {"swap_exclusive": REPO / "tools" / "kernelcheck" / "swap_exclusive.c"}
 #: Files of the source tree the build needs (relative to the source root).
 SELFTEST_FILES = (
     "tools/testing/selftests/kselftest.h",
@@ -110,6 +114,8 @@ def _digest(src: Path, release: str) -> str:
     for rel in SELFTEST_FILES:
         h.update(rel.encode() + b"\0" + (src / rel).read_bytes())
     h.update(INIT_SOURCE.read_bytes())
+    for path in OWN_TESTS.values():
+        h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -150,6 +156,8 @@ def build(kernel: vm.Kernel, install: bool | None = None,
         shutil.copy(src / rel, work / rel)
     mm = work / "tools" / "testing" / "selftests" / "mm"
     (mm / "local_config.h").write_text("#define LOCAL_CONFIG_HAVE_LIBURING 1\n")
+    for name, path in OWN_TESTS.items():
+        shutil.copy(path, mm / f"{name}.c")
     # The 6.12 uapi headers (make headers_install into the cache; the source stays clean).
     usr = selftests_cache() / f"headers-{kernel.release}"
     if not (usr / "include" / "linux" / "mman.h").is_file():
@@ -261,12 +269,16 @@ def parse_results(text: str) -> tuple[list[TapResult], dict[str, str]]:
 # ------------------------------------------------------------------ the library's mirrors
 
 COW_DIR = REPO / "scenarios" / "cow"
-_HEADER = re.compile(r'^# cow\.c (\w+) "(.+?)"(?: \(\w+\))?, (with [^.]*)\.$')
+_HEADER = re.compile(r'^# (?:cow|swap_exclusive)\.c (\w+) "(.+?)"(?: \(\w+\))?, (with [^.]*)\.$')
 _HEADER_N = re.compile(r'^# cow\.c (\w+) "(.+) \(\w+\), (with [^"]*)"\.$')
 #: The PMD size and the one mTHP size the library generates (docs/cow-cases.md §2).
 PMD_KB = 2048
-MTHP_KB = 16
-HUGETLB_KB = 2048
+#: The mTHP sizes the library has files for (tools/gen_cow_scenarios.py): 16 kB to 1 MB.
+MTHP_KB = (16, 32, 64, 128, 256, 512, 1024)
+#: The hugetlb sizes the 2 MiB files mirror: the model's hugetlb page has no size beside its
+#: page count, and 6.12's hugetlb rules (hugetlb_wp, hugetlb_fault, copy_hugetlb_page_range,
+#: GUP's follow_hugetlb_page path) are the same for a 2 MiB and a 1 GiB page.
+HUGETLB_KB = (2048, 1048576)
 
 
 def mirrors(directory: Path = COW_DIR) -> dict[tuple[str, str], Path]:
@@ -288,11 +300,16 @@ _NON_ANON = ("with memfd", "with tmpfile", "with local tmpfile", "with huge zero
 def classify(test: str, run: str) -> tuple[tuple[str, str] | None, str]:
     """The library key a case maps to (or None), and its family.
 
-    Families: "anonymous" (base pages, the PMD THP, the 16 kB mTHP and 2 MiB
-    hugetlb: the sizes the library generates), "mTHP N kB" (other mTHP sizes),
-    "hugetlb N kB" (other hugetlb sizes), "not anonymous" (the shared and huge
-    zero page, memfd, tmpfile, hugetlb memfd), "gup_longterm" (file mappings).
+    Families: "anonymous" (base pages, the PMD THP, every mTHP size from 16 kB
+    to 1 MB, and hugetlb, whose 2 MiB files also mirror the 1 GiB runs),
+    "mTHP N kB" and "hugetlb N kB" (a size the library has no files for), "not
+    anonymous" (the huge zero page, memfd, tmpfile, hugetlb memfd), "shared zero
+    page", "THP collapse", "gup_longterm" (file mappings), and "swap PTE exclusive
+    bit" (this project's swap_exclusive.c).
     """
+    if test == "swap_exclusive":
+        title, _, variant = run.partition(" ... ")
+        return (title, variant), "swap PTE exclusive bit"
     if test != "cow":
         return None, f"{test} (file mappings)"
     title, sep, variant = run.partition(" ... ")
@@ -307,10 +324,10 @@ def classify(test: str, run: str) -> tuple[tuple[str, str] | None, str]:
         return (title, variant), "anonymous"
     base, kb = m.group(1), int(m.group(2))
     if base == "with hugetlb":
-        return ((title, base), "anonymous") if kb == HUGETLB_KB else (None, f"hugetlb {kb} kB")
+        return ((title, base), "anonymous") if kb in HUGETLB_KB else (None, f"hugetlb {kb} kB")
     if kb == PMD_KB:
         return (title, base), "anonymous"
-    if kb == MTHP_KB:
+    if kb in MTHP_KB:
         return (title, variant), "anonymous"
     return None, f"mTHP {kb} kB"
 
@@ -486,20 +503,28 @@ When only the library changed, the record is recomputed from the committed TAP w
 a VM: `python -m anonlib selftests-check --from-results
 tools/kernelcheck/selftests-last-results.txt --json tools/kernelcheck/selftests-last-run.json`.
 
-`cow` and `gup_longterm` are built from the 6.12 source (`tools/testing/selftests/mm/`)
-as static binaries and run in the kernel check's VM: THP `always` (`cow.c` enables each
+`cow` and `gup_longterm` are built from the 6.12 source (`tools/testing/selftests/mm/`),
+with this project's `swap_exclusive` (`tools/kernelcheck/swap_exclusive.c`, the case
+`cow.c` lacks: a pipe holds an exclusive page while it is swapped out, so only the swap
+PTE's exclusive bit can bring it back exclusive), as static binaries and run in the kernel
+check's VM: THP `always` (`cow.c` enables each
 mTHP size itself), 2 MiB and 1 GiB hugetlb pages reserved, swap on zram, `gup_test.ko`
 (`mm/gup_test.c` built as an out-of-tree module, since Debian's kernel lacks
 `CONFIG_GUP_TEST`). Each case is matched to the scenario of `scenarios/cow/` whose first
-header line names its `cow.c` title and variant, and the model's verdict is that
+header line names its `cow.c` (or `swap_exclusive.c`) title and variant, and the model's
+verdict is that
 scenario's, run under `mainline`. A real pass agrees with a model pass; a real failure
 or expected failure (XFAIL) agrees with a model failure. The one case the kernel skips,
 C2, is the one `cow.c` itself skips: after the fork every PTE is read-only and
 `MADV_COLLAPSE` fails with EINVAL, as the scenario's header says; its mirror passes."""
 
 FAMILY_NOTES = {
-    "anonymous": "base pages, the PMD THP (2048 kB), the 16 kB mTHP, 2 MiB hugetlb: "
-                 "the sizes `scenarios/cow/` generates",
+    "anonymous": "base pages, the PMD THP (2048 kB), every mTHP size from 16 kB to 1024 kB "
+                 "(a file per size), hugetlb (the 2 MiB files also mirror the 1 GiB runs: "
+                 "the model's hugetlb page has no size beside its page count, and 6.12's "
+                 "hugetlb rules do not depend on it)",
+    "swap PTE exclusive bit": "`swap_exclusive.c` (X1, X2): the case `cow.c` lacks, which "
+                              "tells 6.12 from `no-swp-exclusive`",
     "THP collapse": "`anon_thp_test_cases[]` (C1-C4)",
     "shared zero page": "the non-anonymous cases on the shared zero page (N1-N3)",
     "not anonymous": "the huge zero page, memfd, tmpfile, hugetlb memfd: the model has no "
@@ -511,10 +536,9 @@ FAMILY_NOTES = {
 
 def _family_note(family: str) -> str:
     if family.startswith("mTHP "):
-        return "an mTHP size the library does not generate (one size, 16 kB, stands for all)"
+        return "an mTHP size the library has no files for"
     if family.startswith("hugetlb "):
-        return ("a hugetlb size the library does not generate (its hugetlb is 2 MiB, "
-                "as in the kernel check)")
+        return "a hugetlb size the library's files do not mirror"
     return FAMILY_NOTES.get(family, "")
 
 
