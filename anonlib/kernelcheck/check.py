@@ -7,10 +7,10 @@ from pathlib import Path
 
 from ..scenario.parser import parse
 from ..scenario.syntax import ScenarioError
-from . import vm
+from . import selftests, vm
 from .compare import FileResult, VMOutput, compare_plan, parse_output
 from .known import KnownDifference, apply_known, load_known
-from .plan import Plan, plan
+from .plan import RO_PIN_SLOTS, Plan, plan
 from .report import Report
 
 SCENARIOS = vm.REPO / "scenarios"
@@ -97,9 +97,13 @@ def kernel_check(
     vm.ensure_tools(install)
     kernel = vm.ensure_kernel(install)
     program = vm.build_program()
+    gup_test = selftests.build_gup_test(kernel, install, log, copies=RO_PIN_SLOTS)
+    if not gup_test:
+        log(f"note: no linux-headers-{kernel.release} to build gup_test.ko, so R/O long-term "
+            "pins are not expressible (see docs/real-kernel.md)")
     job = make_job(plans, large_swapin=large_swapin)
     log(f"booting Linux {kernel.release} under QEMU (TCG) for {len(plans)} scenario file(s)")
-    boot = vm.boot(kernel, vm.make_initramfs(program, kernel, job), timeout=timeout)
+    boot = vm.boot(kernel, vm.make_initramfs(program, kernel, job, gup_test), timeout=timeout)
     output = parse_output(boot.results)
     zswap = output.header.get("zswap", "")
     if not large_swapin and "on=0" not in zswap:

@@ -83,11 +83,14 @@ SLOT = 4 << 20
 #: not to the PMD size, so no PMD fits in it.
 MTHP_OFFSET = 1 << 20
 VALUE_BYTES = 63  # longest value the VM stores (the page's first 64 bytes, NUL padded)
+#: R/O long-term pins held at once: gup_test.ko keeps one pinned range per module, so
+#: the VM loads this many instances of it (anonlib/kernelcheck/selftests.py:build_gup_test).
+RO_PIN_SLOTS = 4
 
 #: Why statements are not expressible from user space (the "not checked" reasons).
 NOT_EXPRESSIBLE = {
-    "pin-ro": "a R/O FOLL_PIN needs the gup_test debugfs file (CONFIG_GUP_TEST), which "
-              "Debian's kernel does not have",
+    "ro-pins": f"more than {RO_PIN_SLOTS} R/O long-term pins held at once (the VM loads "
+               f"{RO_PIN_SLOTS} gup_test instances, one pinned range each)",
     "pin-short": "a short-term FOLL_PIN held across statements has no user-space form "
                  "(O_DIRECT pins only while the I/O runs)",
     "get-rw": "a held R/W FOLL_GET reference has no user-space form in 6.12 (O_DIRECT and "
@@ -148,6 +151,9 @@ class Step:
     observations: list[Observation] = field(default_factory=list)
     same_pages: list[tuple[PageRef, PageRef]] = field(default_factory=list)
     deep: bool = False  # observations cover every page (after an op, or ``show``)
+    #: a ``write``: the page, and whether the model has it mapped writable just before
+    #: (so the store takes no page fault); None: not a write, or the model cannot say
+    write_probe: tuple[PageRef, bool] | None = None
 
 
 @dataclass
@@ -241,6 +247,7 @@ class _Compiler:
         self.next_slot = 0
         self.obs_count = 0
         self.handles: set[str] = set()
+        self.ro_pins: set[str] = set()  # R/O long-term pins held (each on a gup_test instance)
 
     def lay(self, ref: PageRef) -> Layout:
         return self.layout[(ref.proc, ref.mapping)]
@@ -300,9 +307,16 @@ class _Compiler:
         if op.pin and op.write and op.longterm:
             self.handles.add(op.handle)
             return f"pin {op.page.proc} {op.handle} {addr:x} {lay.block}", None
+        if op.pin and op.longterm:
+            if len(self.ro_pins) == RO_PIN_SLOTS:
+                return None, NOT_EXPRESSIBLE["ro-pins"]
+            self.ro_pins.add(op.handle)
+            self.handles.add(op.handle)
+            mode = "fast" if op.fast else "slow"
+            return f"rpin {op.page.proc} {op.handle} {addr:x} {lay.block} {mode}", None
         if not op.pin:
             return None, NOT_EXPRESSIBLE["get-rw"]
-        return None, NOT_EXPRESSIBLE["pin-ro" if not op.write else "pin-short"]
+        return None, NOT_EXPRESSIBLE["pin-short"]
 
     @_command(HandleWrite)
     def _handle_write(self, op: HandleWrite) -> Compiled:
@@ -317,6 +331,7 @@ class _Compiler:
 
     @_command(Release)
     def _release(self, op: Release) -> Compiled:
+        self.ro_pins.discard(op.handle)
         return f"{'unpin' if op.pin else 'put'} {op.handle}", None
 
     @_command(Mprotect)
@@ -401,6 +416,20 @@ class _Compiler:
                            folio_pages)
 
 
+def write_probe(world: World, ref: PageRef) -> tuple[PageRef, bool] | None:
+    """Whether the model has ``ref`` mapped writable before a write (so it takes no fault).
+
+    The guest counts the page faults of the write's first store (``getrusage``
+    minor plus major faults): none means the entry was present and writable.
+    Any other entry (none, swap, migration, read-only, the zero page) faults.
+    None when the model cannot say (an error for the page).
+    """
+    ps = model.page_state(world, MAINLINE, ref)
+    if not isinstance(ps, model.PageState):
+        return None
+    return ref, ps.kind == "present" and bool(ps.writable)
+
+
 def all_pages(world: World) -> list[PageRef]:
     """Every page of every mapping of every process in the model's world, in order."""
     refs = []
@@ -449,6 +478,8 @@ def plan(scenario: Scenario, *, deep: bool = True) -> Plan:
             command, why = (None, None)
             if result.cutoff is None:
                 command, why = comp.compile(action)
+            if isinstance(action, Write) and command is not None:
+                step.write_probe = write_probe(world, action.page)
             applied = model.apply(world, action, MAINLINE)
             if isinstance(applied, ModelError):
                 step.model_error = f"the model refused it: {applied.message}"

@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -242,19 +243,25 @@ def _cpio_entry(name: str, mode: int, data: bytes = b"", rdev: tuple[int, int] =
     return buf
 
 
-def make_initramfs(program: Path, kernel: Kernel, job: str) -> bytes:
-    """A gzipped newc cpio archive: /init, /job.txt, the modules, /dev/console."""
+def make_initramfs(program: Path, kernel: Kernel, job: str,
+                   extra_modules: Sequence[Path] = ()) -> bytes:
+    """A gzipped newc cpio archive: /init, /job.txt, the modules, /dev/console.
+
+    ``extra_modules`` (built here, not Debian's: the gup_test instances) are
+    loaded after the kernel's own.
+    """
     out = io.BytesIO()
     ino = 1
+    modules = (*kernel.modules, *extra_modules)
     entries: list[tuple[str, int, bytes, tuple[int, int]]] = [
         ("dev", 0o040755, b"", (0, 0)),
         ("dev/console", 0o020600, b"", (5, 1)),
         ("init", 0o100755, program.read_bytes(), (0, 0)),
         ("job.txt", 0o100644, job.encode(), (0, 0)),
-        ("modules.txt", 0o100644, "".join(f"/{m.name}\n" for m in kernel.modules).encode(),
+        ("modules.txt", 0o100644, "".join(f"/{m.name}\n" for m in modules).encode(),
          (0, 0)),
     ]
-    entries += [(m.name, 0o100644, m.read_bytes(), (0, 0)) for m in kernel.modules]
+    entries += [(m.name, 0o100644, m.read_bytes(), (0, 0)) for m in modules]
     for name, mode, data, rdev in entries:
         out.write(_cpio_entry(name, mode, data, rdev, ino))
         ino += 1
