@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from ..model import PageState
 from ..ops import MapKind, PageRef
 from ..results import ModelError
+from ..scenario.syntax import ExpectInvariants, ExpectState
 from .plan import HUGE_PAGES, Observation, Plan, Step, decode_value
 
 AGREED, DISAGREED, KNOWN, NOT_CHECKED = "agreed", "disagreed", "known difference", "not checked"
@@ -82,6 +83,9 @@ KCORE_LAYOUT = ("the struct page read through /proc/kcore does not belong to the
                 "kpageflags shows (the vmemmap layout assumed is wrong)")
 #: The check name of a tail page's flag read from its own struct page.
 OWN_FLAG = "exclusive (own struct page, /proc/kcore)"
+#: Why ``expect invariants`` is never checked on the kernel.
+INVARIANTS = ("expect invariants checks the model's own invariants (docs/invariants.md), "
+              "which are statements about the model, not something the kernel shows")
 #: The check name of a write's page faults against the model's writable bit.
 WRITE_CHECK = "writable before the write (page faults)"
 
@@ -476,7 +480,8 @@ def compare_step(step: Step, run: KernelRun | None, stop_reason: str) -> Stateme
         res.reason = step.model_error
         return res
     if run is None or (step.command is None and not step.observations):
-        res.reason = stop_reason or "nothing to compare"
+        res.reason = stop_reason or (INVARIANTS if isinstance(st.action, ExpectInvariants)
+                                     else "nothing to compare")
         return res
     if step.command is not None:
         reply = run.replies.get(step.index)
@@ -522,8 +527,6 @@ def compare_step(step: Step, run: KernelRun | None, stop_reason: str) -> Stateme
 
 
 def _hidden_words(step: Step) -> list[str]:
-    from ..scenario.syntax import ExpectState
-
     action = step.statement.action
     if not isinstance(action, ExpectState):
         return []
