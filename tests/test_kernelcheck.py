@@ -381,8 +381,9 @@ def test_model_refusal_ends_the_comparison() -> None:
 def test_ro_longterm_pins_go_to_gup_test_and_at_most_four_are_held() -> None:
     p = planned("spawn P\nP mmap T thp\nP write T[0] 1\nP pin T[1] ro longterm fast as H\n"
                 "P pin T[0] ro longterm as G\nH read\nunpin H\n")
-    assert p.steps[3].command == f"rpin P H {0x200000000 + 128 * 4096:x} 128 fast"
-    assert p.steps[4].command == f"rpin P G {0x200000000:x} 128 slow"
+    # the write faulted in the whole THP: an O_DIRECT write would pin T[1] alike
+    assert p.steps[3].command == f"rpin P H {0x200000000 + 128 * 4096:x} 128 fast odirect"
+    assert p.steps[4].command == f"rpin P G {0x200000000:x} 128 slow odirect"
     assert p.steps[5].command == "hread H" and p.steps[6].command == "unpin H"
     assert p.cutoff is None
     pins = "".join(f"P pin A[{i}] ro longterm as H{i}\n" for i in range(RO_PIN_SLOTS))
@@ -393,6 +394,30 @@ def test_ro_longterm_pins_go_to_gup_test_and_at_most_four_are_held() -> None:
     assert full.cutoff == 2 + RO_PIN_SLOTS
     assert "gup_test instances" in (full.steps[-1].not_expressible or "")
     assert planned(text + "unpin H0\nP pin A[5] ro longterm as X\n").cutoff is None
+
+
+@pytest.mark.parametrize("before, alike", [
+    ("P write A[0] 1\n", True),  # an anonymous page
+    ("P write A[0] 1\nkernel swapout P A[0]\n", True),  # swapped out: swapped in first
+    ("", False),  # none: a R/O fault maps the zero page, which only FOLL_LONGTERM unshares
+    ("P read A[0]\n", False),  # the zero page
+])
+def test_an_odirect_write_stands_for_a_ro_pin_only_on_anonymous_pages(
+        before: str, alike: bool) -> None:
+    p = planned(f"spawn P\nP mmap A 1\n{before}P pin A[0] ro longterm as H\n")
+    assert (p.steps[-1].command or "").endswith(" odirect" if alike else " -")
+
+
+def test_the_vm_stops_after_an_odirect_pin_and_says_why() -> None:
+    text = "spawn P\nP mmap A 1\nP write A[0] 1\nP pin A[0] ro longterm as H\nH read\n"
+    p = planned(text)
+    out = fake_run(p, {}, {"P A[0]": obs(0x100, ANON | EXCL)}, stopped_at=3)
+    out = out.replace("@stopped s0 at 3", "@stopped s0 at 3 (no gup_test module: an O_DIRECT "
+                      "write)")
+    r = compare_plan(p, parse_output(out).runs["s0"])
+    assert r.statements[3].verdict == AGREED
+    assert r.statements[4].verdict == NOT_CHECKED
+    assert r.statements[4].reason.endswith("(no gup_test module: an O_DIRECT write)")
 
 
 def test_runtime_missing_gup_test_stops_the_scenario() -> None:

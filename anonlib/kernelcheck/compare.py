@@ -307,6 +307,7 @@ class KernelRun:
     replies: dict[int, str] = field(default_factory=dict)
     observations: dict[str, str] = field(default_factory=dict)
     stopped_at: int | None = None
+    stop_why: str = ""  # the VM's reason for stopping after a statement it carried out
     complete: bool = False
 
 
@@ -338,8 +339,9 @@ def parse_output(text: str) -> VMOutput:
         elif tag == "o" and run is not None and len(words) >= 3:
             run.observations[words[2]] = words[3] if len(words) > 3 else ""
         elif tag == "stopped" and run is not None:
-            m = re.search(r" at (\d+)", line)
+            m = re.search(r" at (\d+)(?: \((.*)\))?$", line)
             run.stopped_at = int(m.group(1)) if m else None
+            run.stop_why = (m.group(2) or "") if m else ""
         elif tag == "done":
             out.done = True
         elif len(words) > 1:
@@ -558,6 +560,8 @@ def compare_plan(plan: Plan, run: KernelRun | None) -> FileResult:
             stop_reason = f"the VM stopped the scenario at line {step.statement.line}"
             if sr.verdict == NOT_CHECKED and sr.reason:
                 stop_reason += f" ({sr.reason})"
+            elif run.stop_why:
+                stop_reason += f" ({run.stop_why})"
         outcome = next((c for c in sr.checks if c.name == "outcome"), None)
         if outcome is not None and outcome.agreed is False and not stop_reason:
             stop_reason = (f"after the different outcome at line {step.statement.line}, "

@@ -73,7 +73,7 @@ from ..ops import (
 from ..results import ModelError
 from ..scenario.syntax import ExpectInvariants, ExpectState, Scenario, Show, Statement
 from ..schemes import MAINLINE
-from ..state import World
+from ..state import ZERO_FOLIO, World
 
 PAGE = 4096
 HUGE_PAGES = 512  # subpages of a real 2 MiB THP or hugetlb page
@@ -248,6 +248,7 @@ class _Compiler:
         self.obs_count = 0
         self.handles: set[str] = set()
         self.ro_pins: set[str] = set()  # R/O long-term pins held (each on a gup_test instance)
+        self.world: World | None = None  # the model's world before the statement compiled
 
     def lay(self, ref: PageRef) -> Layout:
         return self.layout[(ref.proc, ref.mapping)]
@@ -313,7 +314,10 @@ class _Compiler:
             self.ro_pins.add(op.handle)
             self.handles.add(op.handle)
             mode = "fast" if op.fast else "slow"
-            return f"rpin {op.page.proc} {op.handle} {addr:x} {lay.block} {mode}", None
+            odirect = "odirect" if self.world is not None and odirect_pins_alike(
+                self.world, op.page) else "-"
+            return (f"rpin {op.page.proc} {op.handle} {addr:x} {lay.block} {mode} {odirect}",
+                    None)
         if not op.pin:
             return None, NOT_EXPRESSIBLE["get-rw"]
         return None, NOT_EXPRESSIBLE["pin-short"]
@@ -430,6 +434,27 @@ def write_probe(world: World, ref: PageRef) -> tuple[PageRef, bool] | None:
     return ref, ps.kind == "present" and bool(ps.writable)
 
 
+def odirect_pins_alike(world: World, ref: PageRef) -> bool:
+    """Whether an O_DIRECT write from ``ref`` does to it what a R/O long-term pin does.
+
+    Without gup_test the guest can still take a R/O FOLL_PIN: an O_DIRECT
+    write from the page to a ramdisk (``brd``) pins it read-only
+    (``iov_iter_extract_pages``, ``block/bio.c`` and ``lib/iov_iter.c``, 6.12:
+    no FOLL_WRITE for a write to the device) for as long as the I/O runs, and
+    6.12's ``gup_must_unshare`` (``mm/internal.h``) unshares an anonymous page
+    for any R/O FOLL_PIN, short-term or long-term. It does not for the zero
+    page (only a long-term pin breaks COW there), and a none entry faults in
+    the zero page first, so the stand-in holds where the model has an
+    anonymous page: present (not the zero page) or swapped out.
+    """
+    ps = model.page_state(world, MAINLINE, ref)
+    if not isinstance(ps, model.PageState):
+        return False
+    if ps.kind == "swap":
+        return True
+    return ps.kind == "present" and ps.page is not None and ps.page[0] != ZERO_FOLIO
+
+
 def all_pages(world: World) -> list[PageRef]:
     """Every page of every mapping of every process in the model's world, in order."""
     refs = []
@@ -477,6 +502,7 @@ def plan(scenario: Scenario, *, deep: bool = True) -> Plan:
         else:
             command, why = (None, None)
             if result.cutoff is None:
+                comp.world = world
                 command, why = comp.compile(action)
             if isinstance(action, Write) and command is not None:
                 step.write_probe = write_probe(world, action.page)

@@ -33,8 +33,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCE = REPO / "tools" / "kernelcheck" / "anoncheck.c"
-#: Modules the check loads in the VM (their dependencies are added from their modinfo).
-MODULES = ("zram", "hwpoison_inject")
+#: Modules the check loads in the VM (their dependencies are added from their modinfo):
+#: swap on zram, hwpoison-inject for memory failure, brd (a ramdisk) for O_DIRECT.
+MODULES = ("zram", "hwpoison_inject", "brd")
 PACKAGE_PATTERN = r"^linux-image-6\.12\.[0-9]+\+deb[0-9]+-amd64-unsigned$"
 QEMU = "qemu-system-x86_64"
 #: Kernel command line: fake NUMA nodes for move_pages, no zswap in front of zram.
@@ -140,8 +141,10 @@ def cached_kernel() -> Kernel | None:
     for d in sorted(base.iterdir(), key=lambda p: _version_key(p.name), reverse=True):
         order = d / "modules.txt"
         if (d / "vmlinuz").is_file() and order.is_file():
-            mods = tuple(d / "modules" / n for n in order.read_text().split())
-            if all(m.is_file() for m in mods):
+            names = order.read_text().split()
+            mods = tuple(d / "modules" / n for n in names)
+            # a cache made before a module joined MODULES is unpacked again
+            if all(m.is_file() for m in mods) and all(f"{m}.ko" in names for m in MODULES):
                 return Kernel(d.name, d / "vmlinuz", mods)
     return None
 

@@ -619,6 +619,22 @@ static void proc_command(char *line)
 			return;
 		}
 		reply("ok %d", fd);
+	} else if (!strcmp(c, "odirect") && n == 3) {
+		/* a R/O FOLL_PIN for the length of one I/O: an O_DIRECT write of the block
+		 * to the ramdisk (the bio pins the user pages without FOLL_WRITE) */
+		size_t len = strtol(w[2], NULL, 10) * PAGE;
+		int fd = open("/dev/ram0", O_WRONLY | O_DIRECT);
+		if (fd < 0) {
+			reply("error open /dev/ram0 %s", errname(errno));
+			return;
+		}
+		ssize_t r = pwrite(fd, (void *)parse_addr(w[1]), len, 0);
+		int e = errno;
+		close(fd);
+		if (r != (ssize_t)len)
+			reply("%s", r < 0 ? errname(e) : "EIO");
+		else
+			reply("ok");
 	} else if (!strcmp(c, "hread") && n == 2) {
 		struct handle *h = find_handle(w[1]);
 		static unsigned char v[PAGE];
@@ -1312,6 +1328,8 @@ static void poison(struct proc *p, unsigned long addr, char *res, size_t max)
 struct scen {
 	int stopped;
 	char name[256];
+	char stop_after[32]; /* stop once this statement's observations are done */
+	char stop_why[256];
 };
 
 static void proc_reply_to_result(const char *seq, struct proc *p, int r, const char *rep,
@@ -1396,14 +1414,25 @@ static void controller_command(char **w, int n, struct scen *s)
 		proc_reply_to_result(seq, p, r, rep, s);
 		return;
 	}
-	if (!strcmp(c, "rpin") && n == 7) {
-		/* seq rpin P H ADDR COUNT fast|slow: a free gup_test instance, pinned by P */
+	if (!strcmp(c, "rpin") && n == 8) {
+		/* seq rpin P H ADDR COUNT fast|slow odirect|-: a free gup_test instance,
+		 * pinned by P */
 		struct proc *p = find_proc(w[2]);
 		char path[64];
 		int k = 0;
 		while (k < RPIN_SLOTS && rpin_slot[k][0])
 			k++;
 		rpin_path(0, path, sizeof path);
+		if (access(path, F_OK) != 0 && p && !strcmp(w[7], "odirect") &&
+		    access("/dev/ram0", F_OK) == 0) {
+			/* no gup_test: the pin an O_DIRECT write takes, then the scenario stops */
+			int r = ask(p, rep, sizeof rep, "odirect %s %s", w[4], w[5]);
+			proc_reply_to_result(seq, p, r, rep, s);
+			snprintf(s->stop_after, sizeof s->stop_after, "%s", seq);
+			snprintf(s->stop_why, sizeof s->stop_why, "no gup_test module: the R/O pin was "
+				 "an O_DIRECT write to a ramdisk, which holds it only while the I/O runs");
+			return;
+		}
 		if (access(path, F_OK) != 0) {
 			out("@r %s inexpressible no gup_test module in this kernel (a R/O long-term "
 			    "pin needs mm/gup_test.c)", seq);
@@ -1642,6 +1671,11 @@ static void run_job(const char *path)
 			continue;
 		if (n < 2)
 			continue;
+		if (s.stop_after[0] && strcmp(w[0], s.stop_after)) {
+			s.stopped = 1;
+			out("@stopped %s at %s (%s)", s.name, s.stop_after, s.stop_why);
+			continue;
+		}
 		controller_command(w, n, &s);
 		if (s.stopped)
 			out("@stopped %s at %s", s.name, w[0]);
