@@ -40,7 +40,15 @@ from anonlib.kernelcheck.known import (
     parse_known,
 )
 from anonlib.kernelcheck.plan import RO_PIN_SLOTS, Plan, decode_value, encode_value, plan
-from anonlib.kernelcheck.report import dumps, from_json, markdown, text_table, to_json
+from anonlib.kernelcheck.report import (
+    Report,
+    dumps,
+    from_json,
+    markdown,
+    not_checked_reasons,
+    text_table,
+    to_json,
+)
 from anonlib.ops import MapKind
 from anonlib.scenario.parser import parse
 
@@ -594,6 +602,19 @@ def test_table_markdown_and_json() -> None:
     again = from_json(to_json(rep))
     assert [f.name for f in again.files] == [f.name for f in rep.files]
     assert dumps(again) == dumps(rep).replace('"seconds": 1.5', '"seconds": 1.5')
+
+
+def test_not_checked_statements_are_counted_by_cause() -> None:
+    text = "spawn P\nP mmap A 1\nP write A[0] 1\nexpect invariants\nP pin A[0] ro as H\n" \
+           "P write A[0] 2\nH read\n"
+    p = planned(text)
+    fr = compare_plan(p, parse_output(fake_run(p, {}, {"P A[0]": obs(0x100, ANON | EXCL)}))
+                      .runs["s0"])
+    reasons = not_checked_reasons(Report([fr]))
+    # the pin and the two statements after it count under the pin's cause
+    assert reasons[0][1] == 3 and reasons[0][0].startswith("not expressible: a short-term")
+    assert reasons[1] == (INVARIANTS, 1)
+    assert "## Why statements were not checked" in markdown(Report([fr]))
 
 
 def test_statement_table_for_a_failing_file() -> None:

@@ -21,11 +21,14 @@ What the kernel exposes, and what it does not
   (KPF_MAPPEDTODISK, which is PG_anon_exclusive on anonymous pages) of the
   head page for a PMD-mapped THP or a hugetlb page, of the page itself
   for a small folio (and for the first page of a PTE-mapped THP or an
-  mTHP). For the other pages of a PTE-mapped THP or an mTHP it is not
-  visible: 6.12's kpageflags reads the *folio's* flags, so every subpage
-  shows the head's flag
-  (measured: a subpage that a write reuses as exclusive reads as shared
-  while the head is shared). The zero page is never exclusive;
+  mTHP). For the other pages of a PTE-mapped THP or an mTHP kpageflags
+  does not show it: 6.12's kpageflags reads the *folio's* flags, so every
+  subpage shows the head's flag (measured: a subpage that a write reuses as
+  exclusive reads as shared while the head is shared). For those the guest
+  reads the page's own ``struct page`` through /proc/kcore (``pf=``,
+  ``pfh=``), trusted only where it agrees with kpageflags
+  (:func:`_own_struct_page`; check :data:`OWN_FLAG`). The zero page is never
+  exclusive;
 * ``same-page``: the frame numbers;
 * in an ``mthp`` mapping, the folio: how many pages the page's folio has and
   which of them the page is. The guest finds the folio from the frame's
@@ -35,8 +38,12 @@ What the kernel exposes, and what it does not
   the page at the expected place in it (a buddy allocation is physically
   contiguous and naturally aligned, so this is also the alignment check).
 
-Not exposed, so never compared: ``writable``/``readonly`` (pagemap has no
-write bit), ``pinned``/``unpinned``, and the swap PTE's exclusive bit.
+* ``writable`` just before a ``write``: the reply's ``faults=N`` (the page
+  faults of the first store) against the model's entry (:func:`write_check`).
+
+Not exposed, so never compared: ``writable``/``readonly`` at an ``expect``
+(pagemap has no write bit, and a probe would change it),
+``pinned``/``unpinned``, and the swap PTE's exclusive bit.
 """
 
 from __future__ import annotations

@@ -36,6 +36,13 @@ range lies inside it (it is at most 512 pages), so not even a 512-page
 ``MADV_HUGEPAGE`` (the sizes are set to ``madvise``, see :meth:`Plan.job`).
 ``kernel split-folio P A[i]`` there splits only the folio at ``A[i]``
 (debugfs ``split_huge_pages`` on that one page), as the model does.
+
+References: ``get ro`` is vmsplice (FOLL_GET), ``pin rw longterm`` an io_uring
+fixed buffer, ``pin ro longterm`` gup_test's PIN_LONGTERM_TEST_START on one of
+:data:`RO_PIN_SLOTS` module instances (``rpin``; where gup_test is missing the
+guest takes the pin with an O_DIRECT write instead if
+:func:`odirect_pins_alike`, then stops the scenario). A ``write`` carries the
+model's answer to "does its first store fault?" (:func:`write_probe`).
 """
 
 from __future__ import annotations
@@ -98,8 +105,9 @@ NOT_EXPRESSIBLE = {
     "swapcache-drop": "user space cannot drop one folio from the swap cache",
     "migrate-half": "user space cannot stop a migration half way (move_pages does both "
                     "halves)",
-    "device": "device-private and device-exclusive entries need a driver "
-              "(CONFIG_DEVICE_PRIVATE is not set in Debian's kernel)",
+    "device": "device-private and device-exclusive entries exist only with "
+              "CONFIG_DEVICE_PRIVATE (their swap types in include/linux/swap.h, "
+              "make_device_exclusive_range in mm/rmap.c), which Debian's kernel does not set",
     "value": f"values longer than {VALUE_BYTES} bytes",
     "statement": "the guest program has no command for this statement",
     "size": f"a huge page of more than {HUGE_PAGES} pages, or a size that does not divide "

@@ -4,10 +4,12 @@ Everything comes from Debian packages (see ``docs/real-kernel.md``):
 ``qemu-system-x86`` for the emulator and ``linux-image-6.12.*-amd64-unsigned``
 for the kernel and its modules. Nothing is installed on the host except
 QEMU; the kernel package is only unpacked, and what the check needs (the
-kernel image, the zram and hwpoison-inject modules and their dependencies,
+kernel image, the zram, hwpoison-inject and brd modules and their dependencies,
 decompressed) is kept in a cache folder (``.cache/kernel/`` in the
 repository, git-ignored, or ``$ANONLIB_KERNEL_CACHE``) so later runs download
-nothing. The test program (``tools/kernelcheck/anoncheck.c``) is compiled with
+nothing (``gup_test.ko``, built from the 6.12 source, comes from
+:func:`anonlib.kernelcheck.selftests.build_gup_test` and is passed to
+:func:`make_initramfs`). The test program (``tools/kernelcheck/anoncheck.c``) is compiled with
 ``gcc -static`` into the same cache and runs as ``/init`` from an initramfs
 written here (the cpio "newc" format, so no ``cpio`` binary is needed).
 

@@ -25,9 +25,20 @@
  * `pin rw longterm` is an io_uring fixed buffer (FOLL_PIN | FOLL_WRITE |
  * FOLL_LONGTERM); `H read` is IORING_OP_WRITE_FIXED into a memfd, `H write`
  * IORING_OP_READ_FIXED from one. io_uring is driven with raw system calls.
+ * `pin ro longterm` is gup_test.ko's PIN_LONGTERM_TEST_START, called by the
+ * process on one of RPIN_SLOTS module instances; the controller keeps a copy of
+ * the instance's file (pidfd_getfd) and reads (PIN_LONGTERM_TEST_READ) and unpins
+ * (PIN_LONGTERM_TEST_STOP) through it. Without gup_test it is, where the job says
+ * "odirect", an O_DIRECT write of the block to the brd ramdisk /dev/ram0 (the same
+ * R/O FOLL_PIN while the I/O runs), and the scenario stops after that statement.
  * A reference covers the whole block of subpages that stands for one model
  * page (see anonlib/kernelcheck/plan.py); `H write` writes every subpage of
  * it, `H read` reads the first.
+ *
+ * A `write` replies with the page faults of its first store (getrusage), so the
+ * Python side can tell whether the entry was present and writable before it.
+ * Observations add the page's own struct page, read through /proc/kcore (a tail
+ * page's PG_anon_exclusive, which /proc/kpageflags does not show).
  *
  * A value lives in the first VALUE_BYTES bytes of a page, NUL padded; the
  * value "0" is all zero bytes, so a written "0" equals a never-written page.
