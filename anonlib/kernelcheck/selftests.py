@@ -126,6 +126,23 @@ def gup_test_name(k: int) -> str:
     return "gup_test" if k == 0 else f"gup_test{k}"
 
 
+def gup_test_source(code: str, k: int) -> str:
+    """``mm/gup_test.c`` (``code``) as the source of instance ``k``, the code untouched.
+
+    Every instance gets ``MODULE_LICENSE`` (a module needs one); instance
+    ``k > 0`` also a macro, after ``<linux/debugfs.h>`` (whose include guard
+    makes the file's own include a no-op), that renames its debugfs file to
+    :func:`gup_test_name`.
+    """
+    head = "#include <linux/module.h>\n"
+    if k:
+        head += ("#include <linux/debugfs.h>\n"
+                 "#define debugfs_create_file_unsafe(name, ...) "
+                 f'debugfs_create_file_unsafe("{gup_test_name(k)}", __VA_ARGS__)\n')
+    tail = 'MODULE_LICENSE("GPL");\nMODULE_DESCRIPTION("mm/gup_test.c built out of tree");\n'
+    return head + code + tail
+
+
 def build_gup_test(kernel: vm.Kernel, install: bool | None = None, log: object = None,
                    copies: int = 1) -> tuple[Path, ...]:
     """``mm/gup_test.c`` as ``copies`` out-of-tree modules; () without the kernel's headers.
@@ -163,14 +180,8 @@ def build_gup_test(kernel: vm.Kernel, install: bool | None = None, log: object =
     mod = out / "gupmod"
     mod.mkdir(parents=True)
     code = (src / "mm" / "gup_test.c").read_text()
-    tail = 'MODULE_LICENSE("GPL");\nMODULE_DESCRIPTION("mm/gup_test.c built out of tree");\n'
     for k in range(copies):
-        head = "#include <linux/module.h>\n"
-        if k:
-            head += ("#include <linux/debugfs.h>\n"
-                     "#define debugfs_create_file_unsafe(name, ...) "
-                     f'debugfs_create_file_unsafe("{gup_test_name(k)}", __VA_ARGS__)\n')
-        (mod / f"{gup_test_name(k)}.c").write_text(head + code + tail)
+        (mod / f"{gup_test_name(k)}.c").write_text(gup_test_source(code, k))
     shutil.copy(src / "mm" / "gup_test.h", mod / "gup_test.h")
     (mod / "Kbuild").write_text(
         "obj-m := " + " ".join(f"{gup_test_name(k)}.o" for k in range(copies)) + "\n")
