@@ -70,7 +70,7 @@ PTE-mapped THP whose second half was `MADV_DONTFORK` before a fork (the head sha
 the pages of that half still exclusive, each with its own bit): for six pages, drgn's
 `page->flags` and `page->compound_head` equalled the guest's `/proc/kcore` reading word
 for word, `PG_anon_exclusive` was 11 in the debug information, and `kpageflags` showed
-bit 34 clear on all six."""
+bit 34 clear on all six (`python tools/kernelcheck/drgn_crosscheck.py` does it again)."""
 
 
 def write_appendix(run: Path = LAST_RUN, out: Path = DEFAULT_OUT) -> Path:
