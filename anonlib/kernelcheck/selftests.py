@@ -191,6 +191,13 @@ def build_gup_test(kernel: vm.Kernel, install: bool | None = None, log: object =
     return kos
 
 
+def _first_gup_test(kernel: vm.Kernel, install: bool, say: object) -> Path | None:
+    """The selftests' gup_test.ko: the first of the kernel check's instances (one build)."""
+    from .plan import RO_PIN_SLOTS
+
+    return next(iter(build_gup_test(kernel, install, say, copies=RO_PIN_SLOTS)), None)
+
+
 def build(kernel: vm.Kernel, install: bool | None = None,
           log: object = None) -> Build:
     """Build (or find in the cache) everything the VM runs."""
@@ -201,7 +208,7 @@ def build(kernel: vm.Kernel, install: bool | None = None,
     tests = tuple(out / t for t in TESTS)
     init = out / "init"
     if all(p.is_file() for p in (*tests, init)) and (out / "DONE").is_file():
-        return Build(out, tests, init, next(iter(build_gup_test(kernel, install, say)), None))
+        return Build(out, tests, init, _first_gup_test(kernel, install, say))
     say(f"building the 6.12 selftests into {out} (once)")
     liburing = Path("/usr/lib/x86_64-linux-gnu/liburing.a")
     headers = Path(f"/lib/modules/{kernel.release}/build")
@@ -234,7 +241,7 @@ def build(kernel: vm.Kernel, install: bool | None = None,
     _check(["gcc", "-static", "-O2", "-Wall", "-o", str(init), str(INIT_SOURCE)],
            "building selftests-init")
     (out / "DONE").write_text("")
-    return Build(out, tests, init, next(iter(build_gup_test(kernel, install, say)), None))
+    return Build(out, tests, init, _first_gup_test(kernel, install, say))
 
 
 def make_initramfs(b: Build, kernel: vm.Kernel) -> bytes:
