@@ -66,10 +66,10 @@ PFN_MASK = (1 << 55) - 1
 SWP_TYPE_BITS = 5
 KPF_ANON = 12
 KPF_SWAPCACHE = 13
+KPF_COMPOUND_HEAD = 15
 KPF_HWPOISON = 19
 KPF_THP = 22
 KPF_ZERO_PAGE = 24
-KPF_COMPOUND_HEAD = 15
 KPF_ANON_EXCLUSIVE = 34  # KPF_MAPPEDTODISK: PG_mappedtodisk is PG_anon_exclusive on anon pages
 # struct page's own flags word (include/linux/page-flags.h, 6.12: enum pageflags)
 PG_HEAD = 6
