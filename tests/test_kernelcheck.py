@@ -22,8 +22,11 @@ from anonlib.kernelcheck.check import compare_all, make_job, plan_files
 from anonlib.kernelcheck.compare import (
     AGREED,
     DISAGREED,
+    INVARIANTS,
     KNOWN,
     NOT_CHECKED,
+    OWN_FLAG,
+    WRITE_CHECK,
     compare_plan,
     decode_page,
     kernel_outcome,
@@ -36,8 +39,16 @@ from anonlib.kernelcheck.known import (
     load_known,
     parse_known,
 )
-from anonlib.kernelcheck.plan import Plan, decode_value, encode_value, plan
-from anonlib.kernelcheck.report import dumps, from_json, markdown, text_table, to_json
+from anonlib.kernelcheck.plan import RO_PIN_SLOTS, Plan, decode_value, encode_value, plan
+from anonlib.kernelcheck.report import (
+    Report,
+    dumps,
+    from_json,
+    markdown,
+    not_checked_reasons,
+    text_table,
+    to_json,
+)
 from anonlib.ops import MapKind
 from anonlib.scenario.parser import parse
 
@@ -175,10 +186,10 @@ def test_fork_child_inherits_addresses_and_new_mappings_get_new_slots() -> None:
 
 
 def test_unexpressible_statement_cuts_the_kernel_run() -> None:
-    p = planned("spawn P\nP mmap A 1\nP write A[0] 1\nP pin A[0] ro longterm as H\n"
+    p = planned("spawn P\nP mmap A 1\nP write A[0] 1\nP pin A[0] ro as H\n"
                 "P write A[0] 2\nH read\n")
     assert p.cutoff == 3
-    assert "gup_test" in (p.steps[3].not_expressible or "")
+    assert "short-term" in (p.steps[3].not_expressible or "")
     assert "pin P" not in p.job("s0")
     # the model still ran every statement
     assert p.steps[5].model_outcome == "2"
@@ -187,7 +198,7 @@ def test_unexpressible_statement_cuts_the_kernel_run() -> None:
 @pytest.mark.parametrize("stmt", [
     "kernel swapcache-drop P A[0]", "kernel migrate-begin P A[0]",
     "kernel device-private P A[0]", "kernel device-exclusive P A[0]",
-    "P get A[0] rw as H", "P pin A[0] rw as H",
+    "P get A[0] rw as H", "P pin A[0] rw as H", "P pin A[0] ro fast as H",
 ])
 def test_statements_user_space_cannot_express(stmt: str) -> None:
     p = planned(f"spawn P\nP mmap A 1\nP write A[0] 1\n{stmt}\n")
@@ -346,12 +357,12 @@ def test_unobservable_words_are_never_agreed() -> None:
 
 
 def test_unexpressible_statements_are_not_checked_never_agreed() -> None:
-    text = "spawn P\nP mmap A 1\nP write A[0] 1\nP fork Q\nP pin A[0] ro longterm as H\n" \
+    text = "spawn P\nP mmap A 1\nP write A[0] 1\nP fork Q\nP pin A[0] ro as H\n" \
            "P write A[0] 2\nH read expect 2\n"
     shared = obs(0x100, ANON)
     r = _result(text, {}, {"P A[0]": shared, "Q A[0]": shared})
     assert [s.verdict for s in r.statements[4:]] == [NOT_CHECKED] * 3
-    assert "gup_test" in r.statements[4].reason
+    assert "short-term" in r.statements[4].reason
     assert "line 5" in r.statements[6].reason
 
 
@@ -370,6 +381,156 @@ def test_model_refusal_ends_the_comparison() -> None:
     r = _result("spawn P\nP mmap A 1\nP exit\nP read A[0]\n", {}, {})
     assert r.statements[3].verdict == NOT_CHECKED
     assert "model" in r.statements[3].reason
+
+
+# ------------------------------------------------------------------ R/O pins, writes, tail flags
+
+
+def test_ro_longterm_pins_go_to_gup_test_and_at_most_four_are_held() -> None:
+    p = planned("spawn P\nP mmap T thp\nP write T[0] 1\nP pin T[1] ro longterm fast as H\n"
+                "P pin T[0] ro longterm as G\nH read\nunpin H\n")
+    # the write faulted in the whole THP: an O_DIRECT write would pin T[1] alike
+    assert p.steps[3].command == f"rpin P H {0x200000000 + 128 * 4096:x} 128 fast odirect"
+    assert p.steps[4].command == f"rpin P G {0x200000000:x} 128 slow odirect"
+    assert p.steps[5].command == "hread H" and p.steps[6].command == "unpin H"
+    assert p.cutoff is None
+    pins = "".join(f"P pin A[{i}] ro longterm as H{i}\n" for i in range(RO_PIN_SLOTS))
+    text = f"spawn P\nP mmap A 8\n{pins}"
+    assert planned(text).cutoff is None
+    # one more than there are gup_test instances: not expressible, unless one was unpinned
+    full = planned(text + "P pin A[5] ro longterm as X\n")
+    assert full.cutoff == 2 + RO_PIN_SLOTS
+    assert "gup_test instances" in (full.steps[-1].not_expressible or "")
+    assert planned(text + "unpin H0\nP pin A[5] ro longterm as X\n").cutoff is None
+
+
+@pytest.mark.parametrize("before, alike", [
+    ("P write A[0] 1\n", True),  # an anonymous page
+    ("P write A[0] 1\nkernel swapout P A[0]\n", True),  # swapped out: swapped in first
+    ("", False),  # none: a R/O fault maps the zero page, which only FOLL_LONGTERM unshares
+    ("P read A[0]\n", False),  # the zero page
+])
+def test_an_odirect_write_stands_for_a_ro_pin_only_on_anonymous_pages(
+        before: str, alike: bool) -> None:
+    p = planned(f"spawn P\nP mmap A 1\n{before}P pin A[0] ro longterm as H\n")
+    assert (p.steps[-1].command or "").endswith(" odirect" if alike else " -")
+
+
+def test_the_vm_stops_after_an_odirect_pin_and_says_why() -> None:
+    text = "spawn P\nP mmap A 1\nP write A[0] 1\nP pin A[0] ro longterm as H\nH read\n"
+    p = planned(text)
+    out = fake_run(p, {}, {"P A[0]": obs(0x100, ANON | EXCL)}, stopped_at=3)
+    out = out.replace("@stopped s0 at 3", "@stopped s0 at 3 (no gup_test module: an O_DIRECT "
+                      "write)")
+    r = compare_plan(p, parse_output(out).runs["s0"])
+    assert r.statements[3].verdict == AGREED
+    assert r.statements[4].verdict == NOT_CHECKED
+    assert r.statements[4].reason.endswith("(no gup_test module: an O_DIRECT write)")
+
+
+def test_runtime_missing_gup_test_stops_the_scenario() -> None:
+    text = "spawn P\nP mmap A 1\nP write A[0] 1\nP pin A[0] ro longterm as H\nH read\n"
+    r = _result(text, {3: "inexpressible no gup_test module in this kernel"},
+                {"P A[0]": obs(0x100, ANON | EXCL)}, stopped_at=3)
+    assert r.statements[3].verdict == NOT_CHECKED and "gup_test" in r.statements[3].reason
+    assert r.statements[4].verdict == NOT_CHECKED and "stopped" in r.statements[4].reason
+
+
+WRITES = "spawn P\nP mmap A 1\nP write A[0] 1\nP write A[0] 2\nP fork Q\nP write A[0] 3\n"
+
+
+def test_the_model_says_whether_each_write_faults() -> None:
+    p = planned(WRITES)
+    probes = [st.write_probe for st in p.steps]
+    ref = p.steps[2].observations[0].ref
+    # not present, then present and writable, then write-protected by the fork
+    assert probes[2] == (ref, False) and probes[3] == (ref, True) and probes[5] == (ref, False)
+    assert probes[0] is None and probes[4] is None
+
+
+def _write_pages(index: int) -> dict[str, str]:
+    if index < 2:
+        return {"P A[0]": "pm=0 kf=0 head=0 hkf=0 kc=0 ahp=0"}
+    if index < 4:
+        return {"P A[0]": obs(0x100, ANON | EXCL)}
+    if index < 5:
+        return {"P A[0]": obs(0x100, ANON), "Q A[0]": obs(0x100, ANON)}
+    return {"P A[0]": obs(0x200, ANON | EXCL), "Q A[0]": obs(0x100, ANON)}
+
+
+def test_a_writes_page_faults_are_compared_with_the_model() -> None:
+    r = _result(WRITES, {2: "ok faults=1", 3: "ok faults=0", 5: "ok faults=1"}, _write_pages)
+    assert [s.verdict for s in r.statements] == [AGREED] * 6
+    check = next(c for c in r.statements[3].checks if c.name.endswith(WRITE_CHECK))
+    assert (check.name, check.model, check.kernel, check.agreed) == (
+        f"P A[0]: {WRITE_CHECK}", "writable (no fault)", "0 faults", True)
+    assert next(c for c in r.statements[3].checks if c.name == "outcome").note == ""
+    # a store that faulted on a PTE the model has writable, and one that did not fault
+    # on a PTE the model write-protected at fork: both disagree
+    for replies, index in (({3: "ok faults=1"}, 3), ({5: "ok faults=0"}, 5)):
+        r = _result(WRITES, replies, _write_pages)
+        assert [c.name for c in r.statements[index].disagreements] == [f"P A[0]: {WRITE_CHECK}"]
+    # an older guest that does not count faults: no write check
+    r = _result(WRITES, {}, _write_pages)
+    assert not any(c.name.endswith(WRITE_CHECK) for st in r.statements for c in st.checks)
+
+
+def own(pf: int, pfh: int | None) -> str:
+    """The guest's reading of the frame's own struct page: flags, and a tail's head frame."""
+    return f" pf={pf:x} pfh={'-' if pfh is None else f'{pfh:x}'}"
+
+
+PG_EXCL = 1 << 11
+PG_HEAD_BIT = 1 << 6
+
+
+def test_decode_a_tail_pages_own_flag_from_its_struct_page() -> None:
+    # kpageflags shows the head's flag (shared) on the tail; its struct page says exclusive
+    text = obs(0x203, ANON | THP, head=0x200, hkf=ANON | THP) + " np=4"
+    tail = decode_page(text + own(PG_EXCL, 0x200), MapKind.MTHP)
+    assert tail.exclusive is True and tail.own_flag and not tail.kcore_mismatch
+    assert decode_page(text + own(0, 0x200), MapKind.MTHP).exclusive is False
+    # a struct page that points at another head is not trusted, and says so
+    wrong = decode_page(text + own(PG_EXCL, 0x180), MapKind.MTHP)
+    assert wrong.exclusive is None and wrong.kcore_mismatch == wrong.exclusive_why
+    # a head page's struct page must show what kpageflags shows of it
+    head = obs(0x200, ANON | THP | EXCL | 1 << 15) + " np=4"
+    assert not decode_page(head + own(PG_EXCL | PG_HEAD_BIT, None), MapKind.MTHP).kcore_mismatch
+    assert decode_page(head + own(PG_HEAD_BIT, None), MapKind.MTHP).kcore_mismatch
+    # a PMD-mapped THP keeps the flag in the head page only: the tail's word is not read
+    pmd = decode_page(obs(0x205, ANON | THP, head=0x200, hkf=ANON | THP | EXCL, ahp=2048)
+                      + own(0, 0x200), MapKind.THP)
+    assert pmd.exclusive is True and not pmd.own_flag
+
+
+def test_tail_flags_are_compared_under_their_own_name() -> None:
+    head_kf = ANON | THP | EXCL | 1 << 15  # KPF_COMPOUND_HEAD
+
+    def pages(index: int) -> dict[str, str]:
+        if index < 2:
+            return mthp_pages(4)(index)
+        out = {"P A[0]": obs(0x200, head_kf) + " np=4" + own(PG_EXCL | PG_HEAD_BIT, None)}
+        for i in range(1, 4):  # kpageflags shows the head's flags on the tails
+            out[f"P A[{i}]"] = (obs(0x200 + i, head_kf, head=0x200) + " np=4"
+                                + own(PG_EXCL, 0x200))
+        return out
+
+    r = _result(MTHP_TEXT, {}, pages)
+    assert [s.verdict for s in r.statements] == [AGREED] * 4
+    assert {c.name: c for c in r.statements[3].checks}[f"P A[2]: {OWN_FLAG}"].agreed is True
+    after_write = {c.name: c for c in r.statements[2].checks}
+    assert after_write["P A[0]: exclusive"].agreed is True  # the head: kpageflags
+    assert after_write[f"P A[1]: {OWN_FLAG}"].agreed is True
+    # the tail is shared in the kernel's struct page: a disagreement on that check
+    r = _result(MTHP_TEXT, {}, lambda i: {k: v.replace(f"pf={PG_EXCL:x} pfh=200",
+                                                       "pf=0 pfh=200")
+                                          for k, v in pages(i).items()})
+    assert f"P A[2]: {OWN_FLAG}" in {c.name for c in r.statements[3].disagreements}
+
+
+def test_expect_invariants_says_why_it_is_not_checked() -> None:
+    r = _result(BASIC + "expect invariants\n", {4: "val 31"}, basic_pages)
+    assert r.statements[6].verdict == NOT_CHECKED and r.statements[6].reason == INVARIANTS
 
 
 # ------------------------------------------------------------------ known differences
@@ -441,6 +602,19 @@ def test_table_markdown_and_json() -> None:
     again = from_json(to_json(rep))
     assert [f.name for f in again.files] == [f.name for f in rep.files]
     assert dumps(again) == dumps(rep).replace('"seconds": 1.5', '"seconds": 1.5')
+
+
+def test_not_checked_statements_are_counted_by_cause() -> None:
+    text = "spawn P\nP mmap A 1\nP write A[0] 1\nexpect invariants\nP pin A[0] ro as H\n" \
+           "P write A[0] 2\nH read\n"
+    p = planned(text)
+    fr = compare_plan(p, parse_output(fake_run(p, {}, {"P A[0]": obs(0x100, ANON | EXCL)}))
+                      .runs["s0"])
+    reasons = not_checked_reasons(Report([fr]))
+    # the pin and the two statements after it count under the pin's cause
+    assert reasons[0][1] == 3 and reasons[0][0].startswith("not expressible: a short-term")
+    assert reasons[1] == (INVARIANTS, 1)
+    assert "## Why statements were not checked" in markdown(Report([fr]))
 
 
 def test_statement_table_for_a_failing_file() -> None:

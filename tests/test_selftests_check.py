@@ -146,3 +146,16 @@ def test_the_committed_appendix_matches_the_record(tmp_path: Path) -> None:
     assert (REPO / "book" / "appendix-selftests.md").read_text() == fresh, (
         "book/appendix-selftests.md is stale: run python -m anonlib.kernelcheck.selftests")
     assert selftests.main([str(tmp_path / "missing.json")]) == 2
+
+
+def test_gup_test_instances_differ_only_in_their_debugfs_name() -> None:
+    code = '#include <linux/debugfs.h>\ndebugfs_create_file_unsafe("gup_test", 0600, NULL);\n'
+    first, third = selftests.gup_test_source(code, 0), selftests.gup_test_source(code, 3)
+    # the file itself is untouched in both; a module license is added to both
+    assert code in first and code in third
+    assert first.count("MODULE_LICENSE") == third.count("MODULE_LICENSE") == 1
+    # the first instance keeps the name the selftests open, the others are renamed
+    assert "#define" not in first and selftests.gup_test_name(0) == "gup_test"
+    assert selftests.gup_test_name(3) == "gup_test3"
+    assert third.index("#include <linux/debugfs.h>") < third.index("#define")
+    assert 'debugfs_create_file_unsafe("gup_test3", __VA_ARGS__)' in third

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from ..scenario.parser import parse
 from ..scenario.syntax import ScenarioError
-from . import vm
+from . import selftests, vm
 from .compare import FileResult, VMOutput, compare_plan, parse_output
 from .known import KnownDifference, apply_known, load_known
-from .plan import Plan, plan
+from .plan import RO_PIN_SLOTS, Plan, plan
 from .report import Report
 
 SCENARIOS = vm.REPO / "scenarios"
@@ -89,17 +89,29 @@ def kernel_check(
     deep: bool = True,
     install: bool | None = None,
     large_swapin: bool = False,
+    gup_test: bool = True,
     log: Callable[[str], None] = lambda s: None,
 ) -> Report:
-    """Plan every file, run them all in one boot, compare; raises vm.Unavailable / vm.VMError."""
+    """Plan every file, run them all in one boot, compare; raises vm.Unavailable / vm.VMError.
+
+    ``gup_test=False`` boots without gup_test.ko, as on a kernel it cannot be
+    built for: a R/O long-term pin is then an O_DIRECT write to a ramdisk where
+    that pins alike (:func:`plan.odirect_pins_alike`), after which the
+    scenario stops, and not expressible elsewhere.
+    """
     known = load_known(known_file)
     plans = plan_files(paths, deep=deep)
     vm.ensure_tools(install)
     kernel = vm.ensure_kernel(install)
     program = vm.build_program()
+    modules = selftests.build_gup_test(kernel, install, log, copies=RO_PIN_SLOTS) \
+        if gup_test else ()
+    if gup_test and not modules:
+        log(f"note: no linux-headers-{kernel.release} to build gup_test.ko, so R/O long-term "
+            "pins are not expressible (see docs/real-kernel.md)")
     job = make_job(plans, large_swapin=large_swapin)
     log(f"booting Linux {kernel.release} under QEMU (TCG) for {len(plans)} scenario file(s)")
-    boot = vm.boot(kernel, vm.make_initramfs(program, kernel, job), timeout=timeout)
+    boot = vm.boot(kernel, vm.make_initramfs(program, kernel, job, modules), timeout=timeout)
     output = parse_output(boot.results)
     zswap = output.header.get("zswap", "")
     if not large_swapin and "on=0" not in zswap:

@@ -61,6 +61,10 @@ def _configure(p: argparse.ArgumentParser) -> None:
                         "may swap a whole mTHP back in as one large folio, which the model "
                         "does not do (default: zswap on and off once at boot, and 6.12 swaps "
                         "in small folios)")
+    p.add_argument("--no-gup-test", action="store_true",
+                   help="boot without gup_test.ko: R/O long-term pins become O_DIRECT writes "
+                        "to a ramdisk where those pin alike, and the scenario stops after "
+                        "the pin (what a kernel without the module gets)")
     p.add_argument("--no-install", action="store_true",
                    help="never install or download anything (even as root)")
     p.add_argument("--skip-unavailable", action="store_true",
@@ -129,7 +133,7 @@ def _run(args: argparse.Namespace) -> int:
         report = kernel_check(
             files, known_file=args.known, timeout=args.timeout, deep=not args.shallow,
             install=False if args.no_install else None,
-            large_swapin=args.large_swapin,
+            large_swapin=args.large_swapin, gup_test=not args.no_gup_test,
             log=lambda s: print(s, file=sys.stderr, flush=True),
         )
     except KnownDifferencesError as e:

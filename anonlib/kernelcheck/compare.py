@@ -21,11 +21,14 @@ What the kernel exposes, and what it does not
   (KPF_MAPPEDTODISK, which is PG_anon_exclusive on anonymous pages) of the
   head page for a PMD-mapped THP or a hugetlb page, of the page itself
   for a small folio (and for the first page of a PTE-mapped THP or an
-  mTHP). For the other pages of a PTE-mapped THP or an mTHP it is not
-  visible: 6.12's kpageflags reads the *folio's* flags, so every subpage
-  shows the head's flag
-  (measured: a subpage that a write reuses as exclusive reads as shared
-  while the head is shared). The zero page is never exclusive;
+  mTHP). For the other pages of a PTE-mapped THP or an mTHP kpageflags
+  does not show it: 6.12's kpageflags reads the *folio's* flags, so every
+  subpage shows the head's flag (measured: a subpage that a write reuses as
+  exclusive reads as shared while the head is shared). For those the guest
+  reads the page's own ``struct page`` through /proc/kcore (``pf=``,
+  ``pfh=``), trusted only where it agrees with kpageflags
+  (:func:`_own_struct_page`; check :data:`OWN_FLAG`). The zero page is never
+  exclusive;
 * ``same-page``: the frame numbers;
 * in an ``mthp`` mapping, the folio: how many pages the page's folio has and
   which of them the page is. The guest finds the folio from the frame's
@@ -35,8 +38,12 @@ What the kernel exposes, and what it does not
   the page at the expected place in it (a buddy allocation is physically
   contiguous and naturally aligned, so this is also the alignment check).
 
-Not exposed, so never compared: ``writable``/``readonly`` (pagemap has no
-write bit), ``pinned``/``unpinned``, and the swap PTE's exclusive bit.
+* ``writable`` just before a ``write``: the reply's ``faults=N`` (the page
+  faults of the first store) against the model's entry (:func:`write_check`).
+
+Not exposed, so never compared: ``writable``/``readonly`` at an ``expect``
+(pagemap has no write bit, and a probe would change it),
+``pinned``/``unpinned``, and the swap PTE's exclusive bit.
 """
 
 from __future__ import annotations
@@ -45,8 +52,9 @@ import re
 from dataclasses import dataclass, field
 
 from ..model import PageState
-from ..ops import MapKind
+from ..ops import MapKind, PageRef
 from ..results import ModelError
+from ..scenario.syntax import ExpectInvariants, ExpectState
 from .plan import HUGE_PAGES, Observation, Plan, Step, decode_value
 
 AGREED, DISAGREED, KNOWN, NOT_CHECKED = "agreed", "disagreed", "known difference", "not checked"
@@ -58,10 +66,14 @@ PFN_MASK = (1 << 55) - 1
 SWP_TYPE_BITS = 5
 KPF_ANON = 12
 KPF_SWAPCACHE = 13
+KPF_COMPOUND_HEAD = 15
 KPF_HWPOISON = 19
 KPF_THP = 22
 KPF_ZERO_PAGE = 24
 KPF_ANON_EXCLUSIVE = 34  # KPF_MAPPEDTODISK: PG_mappedtodisk is PG_anon_exclusive on anon pages
+# struct page's own flags word (include/linux/page-flags.h, 6.12: enum pageflags)
+PG_HEAD = 6
+PG_ANON_EXCLUSIVE = 11  # PG_owner_2
 # Swap types of non-present entries in 6.12 x86-64 with MEMORY_FAILURE and MIGRATION but
 # no DEVICE_PRIVATE: MAX_SWAPFILES = 32 - 3 (migration) - 1 (hwpoison) - 1 (PTE marker).
 MAX_SWAPFILES = 27
@@ -69,9 +81,20 @@ SWP_HWPOISON = MAX_SWAPFILES
 SWP_MIGRATION = (MAX_SWAPFILES + 1, MAX_SWAPFILES + 2, MAX_SWAPFILES + 3)
 
 #: Measured on 6.12.117: /proc/kpageflags reads the folio's flags, so every page of a
-#: large folio shows the head page's PG_anon_exclusive, not its own.
+#: large folio shows the head page's PG_anon_exclusive, not its own. The guest reads the
+#: tail page's own struct page through /proc/kcore instead; without it (no ``pf=``):
 TAIL_FLAG = ("kpageflags shows the head page's flag for every page of a large folio, "
              "so a PTE-mapped subpage's own flag is not visible")
+#: The tail page's struct page did not point at the head kpageflags found.
+KCORE_LAYOUT = ("the struct page read through /proc/kcore does not belong to the folio "
+                "kpageflags shows (the vmemmap layout assumed is wrong)")
+#: The check name of a tail page's flag read from its own struct page.
+OWN_FLAG = "exclusive (own struct page, /proc/kcore)"
+#: Why ``expect invariants`` is never checked on the kernel.
+INVARIANTS = ("expect invariants checks the model's own invariants (docs/invariants.md), "
+              "which are statements about the model, not something the kernel shows")
+#: The check name of a write's page faults against the model's writable bit.
+WRITE_CHECK = "writable before the write (page faults)"
 
 #: The name of a folio check where a thp mapping has an mTHP the model has a small folio
 #: for (the mTHP sizes are on for the scenario's mthp mappings, and the thp mapping is
@@ -79,8 +102,8 @@ TAIL_FLAG = ("kpageflags shows the head page's flag for every page of a large fo
 MTHP_IN_THP = "mTHP in a thp mapping"
 
 UNOBSERVABLE_WORDS = {
-    "writable": "pagemap has no write bit",
-    "readonly": "pagemap has no write bit",
+    "writable": "pagemap has no write bit (a write's page faults show it: the write check)",
+    "readonly": "pagemap has no write bit (a write's page faults show it: the write check)",
     "pinned": "no interface shows a folio's pin count",
     "unpinned": "no interface shows a folio's pin count",
 }
@@ -99,6 +122,10 @@ class KernelPage:
     raw: str = ""
     #: (pages of the frame's folio, the frame's index in it); None: not reported
     folio: tuple[int, int] | None = None
+    #: ``exclusive`` is a tail page's own flag, read from its struct page (/proc/kcore)
+    own_flag: bool = False
+    #: the struct page read through /proc/kcore contradicts kpageflags (why), or ""
+    kcore_mismatch: str = ""
 
     def describe(self) -> str:
         words = [self.kind]
@@ -132,23 +159,25 @@ def decode_page(text: str, kind: MapKind) -> KernelPage:
         # that is part of a THP (the PMD split maps the small zero page instead).
         huge_zero = _bit(kf, KPF_ZERO_PAGE) and _bit(kf, KPF_THP)
         pmd = kind is MapKind.THP and (ahp > 0 or huge_zero)
+        pfn, head = pm & PFN_MASK, int(f.get("head", "0"), 16)
+        own, mismatch = _own_struct_page(f, pfn, kf)
+        excl: bool | None
+        own_flag = False
         if _bit(kf, KPF_ZERO_PAGE):
-            excl: bool | None = False
-            why = ""
-        elif _bit(kf, KPF_ANON):
-            head = int(f.get("head", "0"), 16)
-            if pmd or kind is MapKind.HUGETLB:
-                excl, why = _bit(hkf, KPF_ANON_EXCLUSIVE), ""
-            elif head != pm & PFN_MASK:
-                excl, why = None, TAIL_FLAG
-            else:
-                excl, why = _bit(kf, KPF_ANON_EXCLUSIVE), ""
-        else:
+            excl, why = False, ""  # the zero page is never exclusive
+        elif not _bit(kf, KPF_ANON):
             excl, why = None, "not an anonymous page"
-        folio = None
-        if "np" in f:
-            folio = (int(f["np"]), (pm & PFN_MASK) - int(f.get("head", "0"), 16))
-        return KernelPage("present", pmd, excl, why, pm & PFN_MASK, flags, text, folio)
+        elif pmd or kind is MapKind.HUGETLB:  # the flag lives in the head page
+            excl, why = _bit(hkf, KPF_ANON_EXCLUSIVE), ""
+        elif head == pfn:  # a small folio, or the first page of a large one
+            excl, why = _bit(kf, KPF_ANON_EXCLUSIVE), ""
+        elif own is None:  # a PTE-mapped tail page, and no trusted struct page
+            excl, why = None, mismatch or TAIL_FLAG
+        else:  # a PTE-mapped tail page: its own struct page's flag
+            excl, why, own_flag = own, "", True
+        folio = (int(f["np"]), pfn - head) if "np" in f else None
+        return KernelPage("present", pmd, excl, why, pfn, flags, text, folio,
+                          own_flag=own_flag, kcore_mismatch=mismatch)
     if pm & PM_SWAP:
         frame = pm & PFN_MASK
         swp_type, offset = frame & ((1 << SWP_TYPE_BITS) - 1), frame >> SWP_TYPE_BITS
@@ -164,6 +193,33 @@ def decode_page(text: str, kind: MapKind) -> KernelPage:
         return KernelPage("none", exclusive_why="", raw=text,
                           flags=("hugetlb: pagemap shows hwpoison entries as none",))
     return KernelPage("none", raw=text)
+
+
+def _own_struct_page(f: dict[str, str], pfn: int, kf: int) -> tuple[bool | None, str]:
+    """A page's own PG_anon_exclusive from its struct page (``pf=``, ``pfh=``), checked.
+
+    The guest reads the frame's ``struct page`` through ``/proc/kcore``:
+    ``pf`` its flags word, ``pfh`` the frame its ``compound_head`` points to
+    (``-`` when it is no tail). The reading is trusted only where it agrees
+    with kpageflags: a tail must point at the head kpageflags found (this
+    checks the vmemmap base and the size of a struct page); a head or small
+    page must show kpageflags' PG_head and PG_anon_exclusive, since kpageflags
+    reads exactly that word for them (this checks the bit numbers). Returns
+    (the flag, "") or (None, why it is not trusted); (None, "") without ``pf``.
+    """
+    if "pf" not in f:
+        return None, ""
+    pf = int(f["pf"], 16)
+    pfh = f.get("pfh", "-")
+    head = int(f.get("head", "0"), 16)
+    if head != pfn:
+        if pfh == "-" or int(pfh, 16) != head:
+            return None, KCORE_LAYOUT
+        return _bit(pf, PG_ANON_EXCLUSIVE), ""
+    if pfh != "-" or _bit(pf, PG_HEAD) != _bit(kf, KPF_COMPOUND_HEAD) \
+            or (_bit(kf, KPF_ANON) and _bit(pf, PG_ANON_EXCLUSIVE) != _bit(kf, KPF_ANON_EXCLUSIVE)):
+        return None, KCORE_LAYOUT
+    return _bit(pf, PG_ANON_EXCLUSIVE), ""
 
 
 def kernel_outcome(reply: str) -> tuple[str, str]:
@@ -258,6 +314,7 @@ class KernelRun:
     replies: dict[int, str] = field(default_factory=dict)
     observations: dict[str, str] = field(default_factory=dict)
     stopped_at: int | None = None
+    stop_why: str = ""  # the VM's reason for stopping after a statement it carried out
     complete: bool = False
 
 
@@ -289,8 +346,9 @@ def parse_output(text: str) -> VMOutput:
         elif tag == "o" and run is not None and len(words) >= 3:
             run.observations[words[2]] = words[3] if len(words) > 3 else ""
         elif tag == "stopped" and run is not None:
-            m = re.search(r" at (\d+)", line)
+            m = re.search(r" at (\d+)(?: \((.*)\))?$", line)
             run.stopped_at = int(m.group(1)) if m else None
+            run.stop_why = (m.group(2) or "") if m else ""
         elif tag == "done":
             out.done = True
         elif len(words) > 1:
@@ -333,16 +391,32 @@ def compare_page(ob: Observation, kp: KernelPage) -> list[Check]:
         if ob.kind is MapKind.THP and mf == (1, 0) and 1 < kp.folio[0] < HUGE_PAGES:
             name += f" ({MTHP_IN_THP})"
         checks.append(Check(name, _folio_text(mf), _folio_text(kp.folio), mf == kp.folio))
+    if kp.kcore_mismatch:
+        checks.append(Check(f"{where}: struct page (/proc/kcore)", "", kp.raw, False,
+                            kp.kcore_mismatch))
     if ps.exclusive is not None:
         if kp.exclusive is None:
             checks.append(Check(f"{where}: exclusive", mw, kw, None,
                                 kp.exclusive_why or "not visible"))
         else:
-            checks.append(Check(f"{where}: exclusive",
+            checks.append(Check(f"{where}: {OWN_FLAG if kp.own_flag else 'exclusive'}",
                                 "exclusive" if ps.exclusive else "shared",
                                 "exclusive" if kp.exclusive else "shared",
                                 ps.exclusive == kp.exclusive))
     return checks
+
+
+def write_check(ref: PageRef, writable: bool, faults: int) -> Check:
+    """The write check: did the write's first store fault, as the model's entry says?
+
+    The guest counts the page faults (``getrusage``: minor plus major) of the
+    first store of a ``write``; a present, writable PTE or PMD takes none,
+    anything else at least one (a COW, a reuse, a swap-in or a first touch is
+    a fault). ``writable``: the model's entry just before the write.
+    """
+    return Check(f"{ref}: {WRITE_CHECK}",
+                 "writable (no fault)" if writable else "not writable (fault)",
+                 f"{faults} fault{'s' * (faults != 1)}", (faults == 0) == writable)
 
 
 def _model_folio(ob: Observation) -> tuple[int, int] | None:
@@ -415,7 +489,8 @@ def compare_step(step: Step, run: KernelRun | None, stop_reason: str) -> Stateme
         res.reason = step.model_error
         return res
     if run is None or (step.command is None and not step.observations):
-        res.reason = stop_reason or "nothing to compare"
+        res.reason = stop_reason or (INVARIANTS if isinstance(st.action, ExpectInvariants)
+                                     else "nothing to compare")
         return res
     if step.command is not None:
         reply = run.replies.get(step.index)
@@ -423,6 +498,9 @@ def compare_step(step: Step, run: KernelRun | None, stop_reason: str) -> Stateme
             res.reason = stop_reason or "the VM did not run it"
             return res
         word, note = kernel_outcome(reply)
+        faults = re.search(r"(?:^| )faults=(\d+)", note)
+        if faults:
+            note = (note[:faults.start()] + note[faults.end():]).strip()
         if word == "inexpressible":
             res.reason = f"not expressible here: {note}"
             return res
@@ -433,6 +511,8 @@ def compare_step(step: Step, run: KernelRun | None, stop_reason: str) -> Stateme
         else:
             agreed = word == model_word and not (note and reply.startswith("val"))
             res.checks.append(Check("outcome", model_word, word, agreed, note))
+            if agreed and faults and step.write_probe is not None:
+                res.checks.append(write_check(*step.write_probe, int(faults.group(1))))
     pages: dict[str, KernelPage] = {}
     for ob in step.observations:
         text = run.observations.get(ob.id)
@@ -456,8 +536,6 @@ def compare_step(step: Step, run: KernelRun | None, stop_reason: str) -> Stateme
 
 
 def _hidden_words(step: Step) -> list[str]:
-    from ..scenario.syntax import ExpectState
-
     action = step.statement.action
     if not isinstance(action, ExpectState):
         return []
@@ -489,6 +567,8 @@ def compare_plan(plan: Plan, run: KernelRun | None) -> FileResult:
             stop_reason = f"the VM stopped the scenario at line {step.statement.line}"
             if sr.verdict == NOT_CHECKED and sr.reason:
                 stop_reason += f" ({sr.reason})"
+            elif run.stop_why:
+                stop_reason += f" ({run.stop_why})"
         outcome = next((c for c in sr.checks if c.name == "outcome"), None)
         if outcome is not None and outcome.agreed is False and not stop_reason:
             stop_reason = (f"after the different outcome at line {step.statement.line}, "

@@ -36,6 +36,13 @@ range lies inside it (it is at most 512 pages), so not even a 512-page
 ``MADV_HUGEPAGE`` (the sizes are set to ``madvise``, see :meth:`Plan.job`).
 ``kernel split-folio P A[i]`` there splits only the folio at ``A[i]``
 (debugfs ``split_huge_pages`` on that one page), as the model does.
+
+References: ``get ro`` is vmsplice (FOLL_GET), ``pin rw longterm`` an io_uring
+fixed buffer, ``pin ro longterm`` gup_test's PIN_LONGTERM_TEST_START on one of
+:data:`RO_PIN_SLOTS` module instances (``rpin``; where gup_test is missing the
+guest takes the pin with an O_DIRECT write instead if
+:func:`odirect_pins_alike`, then stops the scenario). A ``write`` carries the
+model's answer to "does its first store fault?" (:func:`write_probe`).
 """
 
 from __future__ import annotations
@@ -73,7 +80,7 @@ from ..ops import (
 from ..results import ModelError
 from ..scenario.syntax import ExpectInvariants, ExpectState, Scenario, Show, Statement
 from ..schemes import MAINLINE
-from ..state import World
+from ..state import ZERO_FOLIO, World
 
 PAGE = 4096
 HUGE_PAGES = 512  # subpages of a real 2 MiB THP or hugetlb page
@@ -83,11 +90,14 @@ SLOT = 4 << 20
 #: not to the PMD size, so no PMD fits in it.
 MTHP_OFFSET = 1 << 20
 VALUE_BYTES = 63  # longest value the VM stores (the page's first 64 bytes, NUL padded)
+#: R/O long-term pins held at once: gup_test.ko keeps one pinned range per module, so
+#: the VM loads this many instances of it (anonlib/kernelcheck/selftests.py:build_gup_test).
+RO_PIN_SLOTS = 4
 
 #: Why statements are not expressible from user space (the "not checked" reasons).
 NOT_EXPRESSIBLE = {
-    "pin-ro": "a R/O FOLL_PIN needs the gup_test debugfs file (CONFIG_GUP_TEST), which "
-              "Debian's kernel does not have",
+    "ro-pins": f"more than {RO_PIN_SLOTS} R/O long-term pins held at once (the VM loads "
+               f"{RO_PIN_SLOTS} gup_test instances, one pinned range each)",
     "pin-short": "a short-term FOLL_PIN held across statements has no user-space form "
                  "(O_DIRECT pins only while the I/O runs)",
     "get-rw": "a held R/W FOLL_GET reference has no user-space form in 6.12 (O_DIRECT and "
@@ -95,8 +105,9 @@ NOT_EXPRESSIBLE = {
     "swapcache-drop": "user space cannot drop one folio from the swap cache",
     "migrate-half": "user space cannot stop a migration half way (move_pages does both "
                     "halves)",
-    "device": "device-private and device-exclusive entries need a driver "
-              "(CONFIG_DEVICE_PRIVATE is not set in Debian's kernel)",
+    "device": "device-private and device-exclusive entries exist only with "
+              "CONFIG_DEVICE_PRIVATE (their swap types in include/linux/swap.h, "
+              "make_device_exclusive_range in mm/rmap.c), which Debian's kernel does not set",
     "value": f"values longer than {VALUE_BYTES} bytes",
     "statement": "the guest program has no command for this statement",
     "size": f"a huge page of more than {HUGE_PAGES} pages, or a size that does not divide "
@@ -148,6 +159,9 @@ class Step:
     observations: list[Observation] = field(default_factory=list)
     same_pages: list[tuple[PageRef, PageRef]] = field(default_factory=list)
     deep: bool = False  # observations cover every page (after an op, or ``show``)
+    #: a ``write``: the page, and whether the model has it mapped writable just before
+    #: (so the store takes no page fault); None: not a write, or the model cannot say
+    write_probe: tuple[PageRef, bool] | None = None
 
 
 @dataclass
@@ -241,6 +255,8 @@ class _Compiler:
         self.next_slot = 0
         self.obs_count = 0
         self.handles: set[str] = set()
+        self.ro_pins: set[str] = set()  # R/O long-term pins held (each on a gup_test instance)
+        self.world: World | None = None  # the model's world before the statement compiled
 
     def lay(self, ref: PageRef) -> Layout:
         return self.layout[(ref.proc, ref.mapping)]
@@ -300,9 +316,19 @@ class _Compiler:
         if op.pin and op.write and op.longterm:
             self.handles.add(op.handle)
             return f"pin {op.page.proc} {op.handle} {addr:x} {lay.block}", None
+        if op.pin and op.longterm:
+            if len(self.ro_pins) == RO_PIN_SLOTS:
+                return None, NOT_EXPRESSIBLE["ro-pins"]
+            self.ro_pins.add(op.handle)
+            self.handles.add(op.handle)
+            mode = "fast" if op.fast else "slow"
+            odirect = "odirect" if self.world is not None and odirect_pins_alike(
+                self.world, op.page) else "-"
+            return (f"rpin {op.page.proc} {op.handle} {addr:x} {lay.block} {mode} {odirect}",
+                    None)
         if not op.pin:
             return None, NOT_EXPRESSIBLE["get-rw"]
-        return None, NOT_EXPRESSIBLE["pin-ro" if not op.write else "pin-short"]
+        return None, NOT_EXPRESSIBLE["pin-short"]
 
     @_command(HandleWrite)
     def _handle_write(self, op: HandleWrite) -> Compiled:
@@ -317,6 +343,7 @@ class _Compiler:
 
     @_command(Release)
     def _release(self, op: Release) -> Compiled:
+        self.ro_pins.discard(op.handle)
         return f"{'unpin' if op.pin else 'put'} {op.handle}", None
 
     @_command(Mprotect)
@@ -401,6 +428,41 @@ class _Compiler:
                            folio_pages)
 
 
+def write_probe(world: World, ref: PageRef) -> tuple[PageRef, bool] | None:
+    """Whether the model has ``ref`` mapped writable before a write (so it takes no fault).
+
+    The guest counts the page faults of the write's first store (``getrusage``
+    minor plus major faults): none means the entry was present and writable.
+    Any other entry (none, swap, migration, read-only, the zero page) faults.
+    None when the model cannot say (an error for the page).
+    """
+    ps = model.page_state(world, MAINLINE, ref)
+    if not isinstance(ps, model.PageState):
+        return None
+    return ref, ps.kind == "present" and bool(ps.writable)
+
+
+def odirect_pins_alike(world: World, ref: PageRef) -> bool:
+    """Whether an O_DIRECT write from ``ref`` does to it what a R/O long-term pin does.
+
+    Without gup_test the guest can still take a R/O FOLL_PIN: an O_DIRECT
+    write from the page to a ramdisk (``brd``) pins it read-only
+    (``iov_iter_extract_pages``, ``block/bio.c`` and ``lib/iov_iter.c``, 6.12:
+    no FOLL_WRITE for a write to the device) for as long as the I/O runs, and
+    6.12's ``gup_must_unshare`` (``mm/internal.h``) unshares an anonymous page
+    for any R/O FOLL_PIN, short-term or long-term. It does not for the zero
+    page (only a long-term pin breaks COW there), and a none entry faults in
+    the zero page first, so the stand-in holds where the model has an
+    anonymous page: present (not the zero page) or swapped out.
+    """
+    ps = model.page_state(world, MAINLINE, ref)
+    if not isinstance(ps, model.PageState):
+        return False
+    if ps.kind == "swap":
+        return True
+    return ps.kind == "present" and ps.page is not None and ps.page[0] != ZERO_FOLIO
+
+
 def all_pages(world: World) -> list[PageRef]:
     """Every page of every mapping of every process in the model's world, in order."""
     refs = []
@@ -448,7 +510,10 @@ def plan(scenario: Scenario, *, deep: bool = True) -> Plan:
         else:
             command, why = (None, None)
             if result.cutoff is None:
+                comp.world = world
                 command, why = comp.compile(action)
+            if isinstance(action, Write) and command is not None:
+                step.write_probe = write_probe(world, action.page)
             applied = model.apply(world, action, MAINLINE)
             if isinstance(applied, ModelError):
                 step.model_error = f"the model refused it: {applied.message}"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -159,6 +161,27 @@ def dumps(report: Report) -> str:
     return f'{head},\n"files":[\n{body}\n]}}\n'
 
 
+def not_checked_reasons(report: Report) -> list[tuple[str, int]]:
+    """Why statements were not checked: each cause with its count, the largest first.
+
+    A statement after the one that ended the kernel's part of a scenario
+    counts under that statement's cause (its "after line N:" or "the VM
+    stopped the scenario at line N (...)" wrapper is taken off), so every
+    not-checked statement is counted once, under the reason it has.
+    """
+    causes: Counter[str] = Counter()
+    for f in report.files:
+        for s in f.statements:
+            if s.verdict != NOT_CHECKED:
+                continue
+            r = re.sub(r"^after line \d+: ", "", s.reason)
+            r = re.sub(r"^the VM stopped the scenario at line \d+ \((.*)\)$", r"\1", r)
+            r = re.sub(r"^line \d+ is not expressible: |^not expressible( here)?: ",
+                       "not expressible: ", r)
+            causes[r or "no reason recorded"] += 1
+    return sorted(causes.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
 def _md(s: str) -> str:
     return s.replace("|", "\\|")
 
@@ -179,8 +202,7 @@ def markdown(report: Report, *, rerun: str = "") -> str:
         "page, the folio a page belongs to, values read, signals, GUP results, skipped "
         "kernel actions) matches the "
         "model; *not checked* when user space cannot express it or observe anything about "
-        "it (R/O long-term pins without `gup_test`, device-private and device-exclusive "
-        "entries, the swap PTE's exclusive bit, swap-cache drops); a *known difference* "
+        "it (the causes and their counts are listed below the table); a *known difference* "
         "when it disagrees for a reason listed at the end of this page.",
         "",
         f"**{t['files']} files: {t[AGREED]} statements agreed, {t[DISAGREED]} disagreed, "
@@ -194,6 +216,14 @@ def markdown(report: Report, *, rerun: str = "") -> str:
     for f in report.files:
         a, d, k, n = _counts(f)
         out.append(f"| `{_md(f.name)}` | {a} | {d} | {k} | {n} | {_md(f.status)} |")
+    reasons = not_checked_reasons(report)
+    if reasons:
+        out += ["", "## Why statements were not checked", "",
+                "Each statement that was not checked, counted under its cause (a statement "
+                "after the one that ended the kernel's part of its scenario counts under "
+                "that statement's cause).", "",
+                "| statements | cause |", "|---:|---|"]
+        out += [f"| {n} | {_md(r)} |" for r, n in reasons]
     failing = [f for f in report.files if f.disagreed or f.known]
     if failing:
         out += ["", "## Statements that differ", ""]

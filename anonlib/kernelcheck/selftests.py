@@ -19,7 +19,8 @@ and keyed by the sources, so later runs build nothing:
   io_uring cases);
 - ``gup_test.ko``: Debian's kernel lacks ``CONFIG_GUP_TEST``, so
   ``mm/gup_test.c`` is built unchanged as an out-of-tree module (plus
-  ``MODULE_LICENSE``) against ``linux-headers-<release>``; without it the
+  ``MODULE_LICENSE``) against ``linux-headers-<release>``
+  (:func:`build_gup_test`, which the kernel check uses too); without it the
   R/O-pin cases skip;
 - ``/init``: ``tools/kernelcheck/selftests-init.c``.
 """
@@ -126,6 +127,83 @@ def _check(cmd: list[str], what: str, cwd: Path | None = None) -> None:
                          f"{(r.stdout + r.stderr)[-3000:]}")
 
 
+def gup_test_name(k: int) -> str:
+    """``gup_test`` for the first instance, ``gup_test1``, ``gup_test2``... for the others."""
+    return "gup_test" if k == 0 else f"gup_test{k}"
+
+
+def gup_test_source(code: str, k: int) -> str:
+    """``mm/gup_test.c`` (``code``) as the source of instance ``k``, the code untouched.
+
+    Every instance gets ``MODULE_LICENSE`` (a module needs one); instance
+    ``k > 0`` also a macro, after ``<linux/debugfs.h>`` (whose include guard
+    makes the file's own include a no-op), that renames its debugfs file to
+    :func:`gup_test_name`.
+    """
+    head = "#include <linux/module.h>\n"
+    if k:
+        head += ("#include <linux/debugfs.h>\n"
+                 "#define debugfs_create_file_unsafe(name, ...) "
+                 f'debugfs_create_file_unsafe("{gup_test_name(k)}", __VA_ARGS__)\n')
+    tail = 'MODULE_LICENSE("GPL");\nMODULE_DESCRIPTION("mm/gup_test.c built out of tree");\n'
+    return head + code + tail
+
+
+def build_gup_test(kernel: vm.Kernel, install: bool | None = None, log: object = None,
+                   copies: int = 1) -> tuple[Path, ...]:
+    """``mm/gup_test.c`` as ``copies`` out-of-tree modules; () without the kernel's headers.
+
+    Debian's kernel lacks ``CONFIG_GUP_TEST``, so the 6.12 source's
+    ``mm/gup_test.c`` is compiled unchanged against
+    ``linux-headers-<release>``, with ``MODULE_LICENSE`` added (a module needs
+    one). Its R/O long-term pin (``PIN_LONGTERM_TEST_START``) keeps one set of
+    pinned pages per module, a static of ``gup_test.c``; a scenario that
+    holds several R/O pins at once needs as many instances. Instance ``k > 0``
+    is the same file built as module ``gup_test<k>``, its debugfs file
+    renamed to ``gup_test<k>`` by a macro put in front of the source
+    (:func:`gup_test_name`); the code is not touched. Cached in
+    ``.cache/kernel/selftests/gup_test-<digest>/`` (keyed by the sources, the
+    kernel release and ``copies``). Without ``linux-headers-<release>``, and
+    not allowed to install it, nothing is built and () returned.
+    """
+    install = vm.may_install() if install is None else install
+    say = log if callable(log) else (lambda s: None)
+    src = source_root(install)
+    h = hashlib.sha256(f"{kernel.release}\0{copies}".encode())
+    for rel in ("mm/gup_test.c", "mm/gup_test.h"):
+        h.update((src / rel).read_bytes())
+    out = selftests_cache() / f"gup_test-{h.hexdigest()[:16]}"
+    kos = tuple(out / f"{gup_test_name(k)}.ko" for k in range(copies))
+    if all(k.is_file() for k in kos):
+        return kos
+    headers = Path(f"/lib/modules/{kernel.release}/build")
+    if not (headers / "Makefile").is_file():
+        if not install:
+            return ()
+        _apt_install([f"linux-headers-{kernel.release}"])
+    say(f"building gup_test.ko ({copies} instance(s)) into {out} (once)")
+    shutil.rmtree(out, ignore_errors=True)
+    mod = out / "gupmod"
+    mod.mkdir(parents=True)
+    code = (src / "mm" / "gup_test.c").read_text()
+    for k in range(copies):
+        (mod / f"{gup_test_name(k)}.c").write_text(gup_test_source(code, k))
+    shutil.copy(src / "mm" / "gup_test.h", mod / "gup_test.h")
+    (mod / "Kbuild").write_text(
+        "obj-m := " + " ".join(f"{gup_test_name(k)}.o" for k in range(copies)) + "\n")
+    _check(["make", "-s", "-C", str(headers), f"M={mod}", "modules"], "building gup_test.ko")
+    for ko in kos:
+        shutil.copy(mod / ko.name, ko)
+    return kos
+
+
+def _first_gup_test(kernel: vm.Kernel, install: bool, say: object) -> Path | None:
+    """The selftests' gup_test.ko: the first of the kernel check's instances (one build)."""
+    from .plan import RO_PIN_SLOTS
+
+    return next(iter(build_gup_test(kernel, install, say, copies=RO_PIN_SLOTS)), None)
+
+
 def build(kernel: vm.Kernel, install: bool | None = None,
           log: object = None) -> Build:
     """Build (or find in the cache) everything the VM runs."""
@@ -134,9 +212,9 @@ def build(kernel: vm.Kernel, install: bool | None = None,
     src = source_root(install)
     out = selftests_cache() / _digest(src, kernel.release)
     tests = tuple(out / t for t in TESTS)
-    init, ko = out / "init", out / "gup_test.ko"
+    init = out / "init"
     if all(p.is_file() for p in (*tests, init)) and (out / "DONE").is_file():
-        return Build(out, tests, init, ko if ko.is_file() else None)
+        return Build(out, tests, init, _first_gup_test(kernel, install, say))
     say(f"building the 6.12 selftests into {out} (once)")
     liburing = Path("/usr/lib/x86_64-linux-gnu/liburing.a")
     headers = Path(f"/lib/modules/{kernel.release}/build")
@@ -170,17 +248,8 @@ def build(kernel: vm.Kernel, install: bool | None = None,
                f"building {t}", cwd=mm)
     _check(["gcc", "-static", "-O2", "-Wall", "-o", str(init), str(INIT_SOURCE)],
            "building selftests-init")
-    mod = out / "gupmod"
-    mod.mkdir()
-    (mod / "gup_test.c").write_text(
-        "#include <linux/module.h>\n" + (work / "mm" / "gup_test.c").read_text()
-        + 'MODULE_LICENSE("GPL");\nMODULE_DESCRIPTION("mm/gup_test.c built out of tree");\n')
-    shutil.copy(work / "mm" / "gup_test.h", mod / "gup_test.h")
-    (mod / "Kbuild").write_text("obj-m := gup_test.o\n")
-    _check(["make", "-s", "-C", str(headers), f"M={mod}", "modules"], "building gup_test.ko")
-    shutil.copy(mod / "gup_test.ko", ko)
     (out / "DONE").write_text("")
-    return Build(out, tests, init, ko)
+    return Build(out, tests, init, _first_gup_test(kernel, install, say))
 
 
 def make_initramfs(b: Build, kernel: vm.Kernel) -> bytes:

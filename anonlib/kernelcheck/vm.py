@@ -4,10 +4,12 @@ Everything comes from Debian packages (see ``docs/real-kernel.md``):
 ``qemu-system-x86`` for the emulator and ``linux-image-6.12.*-amd64-unsigned``
 for the kernel and its modules. Nothing is installed on the host except
 QEMU; the kernel package is only unpacked, and what the check needs (the
-kernel image, the zram and hwpoison-inject modules and their dependencies,
+kernel image, the zram, hwpoison-inject and brd modules and their dependencies,
 decompressed) is kept in a cache folder (``.cache/kernel/`` in the
 repository, git-ignored, or ``$ANONLIB_KERNEL_CACHE``) so later runs download
-nothing. The test program (``tools/kernelcheck/anoncheck.c``) is compiled with
+nothing (``gup_test.ko``, built from the 6.12 source, comes from
+:func:`anonlib.kernelcheck.selftests.build_gup_test` and is passed to
+:func:`make_initramfs`). The test program (``tools/kernelcheck/anoncheck.c``) is compiled with
 ``gcc -static`` into the same cache and runs as ``/init`` from an initramfs
 written here (the cpio "newc" format, so no ``cpio`` binary is needed).
 
@@ -27,13 +29,15 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCE = REPO / "tools" / "kernelcheck" / "anoncheck.c"
-#: Modules the check loads in the VM (their dependencies are added from their modinfo).
-MODULES = ("zram", "hwpoison_inject")
+#: Modules the check loads in the VM (their dependencies are added from their modinfo):
+#: swap on zram, hwpoison-inject for memory failure, brd (a ramdisk) for O_DIRECT.
+MODULES = ("zram", "hwpoison_inject", "brd")
 PACKAGE_PATTERN = r"^linux-image-6\.12\.[0-9]+\+deb[0-9]+-amd64-unsigned$"
 QEMU = "qemu-system-x86_64"
 #: Kernel command line: fake NUMA nodes for move_pages, no zswap in front of zram.
@@ -139,8 +143,10 @@ def cached_kernel() -> Kernel | None:
     for d in sorted(base.iterdir(), key=lambda p: _version_key(p.name), reverse=True):
         order = d / "modules.txt"
         if (d / "vmlinuz").is_file() and order.is_file():
-            mods = tuple(d / "modules" / n for n in order.read_text().split())
-            if all(m.is_file() for m in mods):
+            names = order.read_text().split()
+            mods = tuple(d / "modules" / n for n in names)
+            # a cache made before a module joined MODULES is unpacked again
+            if all(m.is_file() for m in mods) and all(f"{m}.ko" in names for m in MODULES):
                 return Kernel(d.name, d / "vmlinuz", mods)
     return None
 
@@ -242,19 +248,25 @@ def _cpio_entry(name: str, mode: int, data: bytes = b"", rdev: tuple[int, int] =
     return buf
 
 
-def make_initramfs(program: Path, kernel: Kernel, job: str) -> bytes:
-    """A gzipped newc cpio archive: /init, /job.txt, the modules, /dev/console."""
+def make_initramfs(program: Path, kernel: Kernel, job: str,
+                   extra_modules: Sequence[Path] = ()) -> bytes:
+    """A gzipped newc cpio archive: /init, /job.txt, the modules, /dev/console.
+
+    ``extra_modules`` (built here, not Debian's: the gup_test instances) are
+    loaded after the kernel's own.
+    """
     out = io.BytesIO()
     ino = 1
+    modules = (*kernel.modules, *extra_modules)
     entries: list[tuple[str, int, bytes, tuple[int, int]]] = [
         ("dev", 0o040755, b"", (0, 0)),
         ("dev/console", 0o020600, b"", (5, 1)),
         ("init", 0o100755, program.read_bytes(), (0, 0)),
         ("job.txt", 0o100644, job.encode(), (0, 0)),
-        ("modules.txt", 0o100644, "".join(f"/{m.name}\n" for m in kernel.modules).encode(),
+        ("modules.txt", 0o100644, "".join(f"/{m.name}\n" for m in modules).encode(),
          (0, 0)),
     ]
-    entries += [(m.name, 0o100644, m.read_bytes(), (0, 0)) for m in kernel.modules]
+    entries += [(m.name, 0o100644, m.read_bytes(), (0, 0)) for m in modules]
     for name, mode, data, rdev in entries:
         out.write(_cpio_entry(name, mode, data, rdev, ino))
         ino += 1

@@ -25,9 +25,20 @@
  * `pin rw longterm` is an io_uring fixed buffer (FOLL_PIN | FOLL_WRITE |
  * FOLL_LONGTERM); `H read` is IORING_OP_WRITE_FIXED into a memfd, `H write`
  * IORING_OP_READ_FIXED from one. io_uring is driven with raw system calls.
+ * `pin ro longterm` is gup_test.ko's PIN_LONGTERM_TEST_START, called by the
+ * process on one of RPIN_SLOTS module instances; the controller keeps a copy of
+ * the instance's file (pidfd_getfd) and reads (PIN_LONGTERM_TEST_READ) and unpins
+ * (PIN_LONGTERM_TEST_STOP) through it. Without gup_test it is, where the job says
+ * "odirect", an O_DIRECT write of the block to the brd ramdisk /dev/ram0 (the same
+ * R/O FOLL_PIN while the I/O runs), and the scenario stops after that statement.
  * A reference covers the whole block of subpages that stands for one model
  * page (see anonlib/kernelcheck/plan.py); `H write` writes every subpage of
  * it, `H read` reads the first.
+ *
+ * A `write` replies with the page faults of its first store (getrusage), so the
+ * Python side can tell whether the entry was present and writable before it.
+ * Observations add the page's own struct page, read through /proc/kcore (a tail
+ * page's PG_anon_exclusive, which /proc/kpageflags does not show).
  *
  * A value lives in the first VALUE_BYTES bytes of a page, NUL padded; the
  * value "0" is all zero bytes, so a written "0" equals a never-written page.
@@ -36,6 +47,7 @@
  */
 #define _GNU_SOURCE
 #include <ctype.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/io_uring.h>
@@ -49,7 +61,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/ioctl.h>
 #include <sys/reboot.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/swap.h>
 #include <sys/syscall.h>
@@ -68,6 +82,19 @@
 #define MADV_COLLAPSE_ 25
 #define MPOL_MF_MOVE_ALL_ (1 << 2)
 #define THP_SYSFS "/sys/kernel/mm/transparent_hugepage"
+
+/* mm/gup_test.h (6.12): the R/O long-term pin of gup_test.ko */
+struct pin_longterm_test {
+	uint64_t addr;
+	uint64_t size;
+	uint32_t flags;
+};
+#define PIN_LONGTERM_TEST_START _IOW('g', 7, struct pin_longterm_test)
+#define PIN_LONGTERM_TEST_STOP _IO('g', 8)
+#define PIN_LONGTERM_TEST_READ _IOW('g', 9, uint64_t)
+#define PIN_LONGTERM_TEST_FLAG_USE_FAST 2
+/* gup_test instances (one held pin set each): /sys/kernel/debug/gup_test, gup_test1, ... */
+#define RPIN_SLOTS 4
 
 static int out_fd = 1;
 
@@ -468,10 +495,21 @@ static void proc_command(char *line)
 		static unsigned char v[VALUE_BYTES];
 		hex_decode(w[3], v);
 		fault_sig = 0;
+		/*
+		 * The page faults of the first store, the value into the first subpage:
+		 * none means its PTE (or PMD) was present and writable. getrusage is
+		 * called once before, so its own code and stack are mapped.
+		 */
+		struct rusage r0, r1;
+		getrusage(RUSAGE_SELF, &r0);
+		getrusage(RUSAGE_SELF, &r0);
 		if (sigsetjmp(fault_jmp, 1) == 0) {
-			for (long k = 0; k < count; k++)
+			memcpy((void *)addr, v, VALUE_BYTES);
+			getrusage(RUSAGE_SELF, &r1);
+			for (long k = 1; k < count; k++)
 				memcpy((void *)(addr + k * PAGE), v, VALUE_BYTES);
-			reply("ok");
+			reply("ok faults=%ld", (r1.ru_minflt - r0.ru_minflt) +
+			      (r1.ru_majflt - r0.ru_majflt));
 		} else
 			reply("%s", fault_sig == SIGBUS ? "SIGBUS" : "SIGSEGV");
 	} else if (!strcmp(c, "read") && n == 3) {
@@ -568,6 +606,46 @@ static void proc_command(char *line)
 		h->addr = addr;
 		h->count = count;
 		reply("ok");
+	} else if (!strcmp(c, "rpin") && n == 5) {
+		/*
+		 * FOLL_PIN | FOLL_LONGTERM, read-only, on the block: gup_test's
+		 * PIN_LONGTERM_TEST_START (pin_user_pages[_fast] in this process's mm) on
+		 * the instance file w[4] the controller chose. The file stays open here;
+		 * the controller takes a copy of it (pidfd_getfd), reads and unpins
+		 * through that, and keeps the pin when this process exits.
+		 */
+		int fd = open(w[4], O_RDWR);
+		if (fd < 0) {
+			reply("error open %s %s", w[4], errname(errno));
+			return;
+		}
+		struct pin_longterm_test a = {.addr = parse_addr(w[1]),
+					      .size = strtol(w[2], NULL, 10) * PAGE,
+					      .flags = !strcmp(w[3], "fast") ?
+						       PIN_LONGTERM_TEST_FLAG_USE_FAST : 0};
+		if (ioctl(fd, PIN_LONGTERM_TEST_START, &a) < 0) {
+			int e = errno;
+			close(fd);
+			reply("%s", errname(e));
+			return;
+		}
+		reply("ok %d", fd);
+	} else if (!strcmp(c, "odirect") && n == 3) {
+		/* a R/O FOLL_PIN for the length of one I/O: an O_DIRECT write of the block
+		 * to the ramdisk (the bio pins the user pages without FOLL_WRITE) */
+		size_t len = strtol(w[2], NULL, 10) * PAGE;
+		int fd = open("/dev/ram0", O_WRONLY | O_DIRECT);
+		if (fd < 0) {
+			reply("error open /dev/ram0 %s", errname(errno));
+			return;
+		}
+		ssize_t r = pwrite(fd, (void *)parse_addr(w[1]), len, 0);
+		int e = errno;
+		close(fd);
+		if (r != (ssize_t)len)
+			reply("%s", r < 0 ? errname(e) : "EIO");
+		else
+			reply("ok");
 	} else if (!strcmp(c, "hread") && n == 2) {
 		struct handle *h = find_handle(w[1]);
 		static unsigned char v[PAGE];
@@ -714,6 +792,53 @@ struct proc {
 static struct proc procs[MAXPROC];
 static char handle_owner[MAXHANDLE][2][64]; /* handle name -> owner process */
 static int kpageflags_fd = -1, kpagecount_fd = -1;
+/* R/O long-term pins: the handle holding each gup_test instance, and the controller's copy
+ * of the instance's file (the pin lives until STOP or the file's last close) */
+static char rpin_slot[RPIN_SLOTS][64];
+static int rpin_fd[RPIN_SLOTS] = {-1, -1, -1, -1};
+static long rpin_pages[RPIN_SLOTS];
+
+static void rpin_path(int k, char *path, size_t max)
+{
+	if (k == 0)
+		snprintf(path, max, "/sys/kernel/debug/gup_test");
+	else
+		snprintf(path, max, "/sys/kernel/debug/gup_test%d", k);
+}
+
+static int rpin_find(const char *handle)
+{
+	for (int k = 0; k < RPIN_SLOTS; k++)
+		if (rpin_slot[k][0] && !strcmp(rpin_slot[k], handle))
+			return k;
+	return -1;
+}
+
+static void rpin_stop(int k)
+{
+	if (rpin_fd[k] >= 0) {
+		ioctl(rpin_fd[k], PIN_LONGTERM_TEST_STOP);
+		close(rpin_fd[k]);
+	}
+	rpin_fd[k] = -1;
+	rpin_slot[k][0] = 0;
+}
+
+/* H read of a R/O long-term pin: PIN_LONGTERM_TEST_READ copies the pinned pages out */
+static void rpin_read(const char *seq, int k)
+{
+	static char hex[2 * VALUE_BYTES + 2];
+	unsigned char *buf = calloc(rpin_pages[k], PAGE);
+	uint64_t to = (uintptr_t)buf;
+	if (!buf || ioctl(rpin_fd[k], PIN_LONGTERM_TEST_READ, &to) < 0) {
+		out("@r %s %s", seq, errname(buf ? errno : ENOMEM));
+		free(buf);
+		return;
+	}
+	hex_encode(buf, VALUE_BYTES, hex);
+	free(buf);
+	out("@r %s val %s", seq, hex);
+}
 
 static struct proc *find_proc(const char *name)
 {
@@ -811,6 +936,8 @@ static void kill_all(void)
 			forget_proc(&procs[i]);
 		}
 	memset(handle_owner, 0, sizeof handle_owner);
+	for (int k = 0; k < RPIN_SLOTS; k++)
+		rpin_stop(k);
 }
 
 /* Send one command to a process; its reply goes to `rep`. 0 ok, <0 the process is lost. */
@@ -901,6 +1028,81 @@ static uint64_t folio_pages(uint64_t head)
 	return n;
 }
 
+/*
+ * A page's own struct page, read through /proc/kcore: kpageflags shows the folio's
+ * flags on every page of a large folio, so a tail page's own PG_anon_exclusive is
+ * read from its struct page in the vmemmap (x86-64, SPARSEMEM_VMEMMAP: the struct
+ * page of frame pfn is at vmemmap_base + pfn * 64; flags is its first word,
+ * compound_head, the head's struct page + 1 on a tail page, its second). The
+ * Python side checks the layout on every observation against kpageflags.
+ */
+#define STRUCT_PAGE 64
+struct kseg {
+	uint64_t vaddr, size, off;
+};
+static struct kseg ksegs[256];
+static int nksegs, kcore_fd = -1;
+static uint64_t vmemmap;
+
+static int kcore_read(uint64_t va, void *buf, size_t n)
+{
+	for (int i = 0; i < nksegs; i++)
+		if (va >= ksegs[i].vaddr && va + n <= ksegs[i].vaddr + ksegs[i].size)
+			return pread(kcore_fd, buf, n, ksegs[i].off + (va - ksegs[i].vaddr)) ==
+			       (ssize_t)n ? 0 : -1;
+	return -1;
+}
+
+static void kcore_setup(void)
+{
+	Elf64_Ehdr eh;
+	kcore_fd = open("/proc/kcore", O_RDONLY);
+	if (kcore_fd < 0 || pread(kcore_fd, &eh, sizeof eh, 0) != sizeof eh) {
+		out("@kcore none open %s", strerror(errno));
+		return;
+	}
+	for (int i = 0; i < eh.e_phnum && nksegs < 256; i++) {
+		Elf64_Phdr ph;
+		if (pread(kcore_fd, &ph, sizeof ph, eh.e_phoff + i * sizeof ph) != sizeof ph)
+			break;
+		if (ph.p_type == PT_LOAD)
+			ksegs[nksegs++] = (struct kseg){ph.p_vaddr, ph.p_filesz, ph.p_offset};
+	}
+	FILE *f = fopen("/proc/kallsyms", "r");
+	char line[256];
+	uint64_t sym = 0;
+	while (f && fgets(line, sizeof line, f)) {
+		unsigned long long a;
+		char t, name[200];
+		if (sscanf(line, "%llx %c %199s", &a, &t, name) == 3 && !strcmp(name, "vmemmap_base")) {
+			sym = a;
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	if (!sym || kcore_read(sym, &vmemmap, 8) < 0) {
+		out("@kcore none vmemmap_base %llx", (unsigned long long)sym);
+		vmemmap = 0;
+		return;
+	}
+	out("@kcore vmemmap=%llx segments=%d", (unsigned long long)vmemmap, nksegs);
+}
+
+/* " pf=FLAGS pfh=HEAD" (pfh: the frame a tail's compound_head points to, or -), or "" */
+static void own_page(uint64_t pfn, char *buf, size_t max)
+{
+	uint64_t w[2];
+	buf[0] = 0;
+	if (!vmemmap || kcore_read(vmemmap + pfn * STRUCT_PAGE, w, sizeof w) < 0)
+		return;
+	if (w[1] & 1)
+		snprintf(buf, max, " pf=%llx pfh=%llx", (unsigned long long)w[0],
+			 (unsigned long long)((w[1] - 1 - vmemmap) / STRUCT_PAGE));
+	else
+		snprintf(buf, max, " pf=%llx pfh=-", (unsigned long long)w[0]);
+}
+
 /* AnonHugePages (kB) of the VMA of pid containing addr; -1 if none. */
 static long anon_huge_kb(pid_t pid, unsigned long addr)
 {
@@ -946,12 +1148,14 @@ static void observe(const char *seq, struct proc *p, const char *id, unsigned lo
 		hkf = kflags(head);
 	}
 	long huge = anon_huge_kb(p->pid, addr);
-	char np[32] = "";
-	if (pm & PM_PRESENT)
+	char np[32] = "", own[96] = "";
+	if (pm & PM_PRESENT) {
 		snprintf(np, sizeof np, " np=%llu", (unsigned long long)folio_pages(head));
-	out("@o %s %s pm=%llx kf=%llx head=%llx hkf=%llx kc=%llu ahp=%ld%s", seq, id,
+		own_page(PM_PFN(pm), own, sizeof own);
+	}
+	out("@o %s %s pm=%llx kf=%llx head=%llx hkf=%llx kc=%llu ahp=%ld%s%s", seq, id,
 	    (unsigned long long)pm, (unsigned long long)kf, (unsigned long long)head,
-	    (unsigned long long)hkf, (unsigned long long)kc, huge, np);
+	    (unsigned long long)hkf, (unsigned long long)kc, huge, np, own);
 }
 
 /* ---------------------------------------------------------------- kernel actions */
@@ -1135,6 +1339,8 @@ static void poison(struct proc *p, unsigned long addr, char *res, size_t max)
 struct scen {
 	int stopped;
 	char name[256];
+	char stop_after[32]; /* stop once this statement's observations are done */
+	char stop_why[256];
 };
 
 static void proc_reply_to_result(const char *seq, struct proc *p, int r, const char *rep,
@@ -1195,6 +1401,16 @@ static void controller_command(char **w, int n, struct scen *s)
 			observe(seq, p, w[3], parse_addr(w[4]));
 		return;
 	}
+	if ((!strcmp(c, "hread") || !strcmp(c, "unpin")) && n == 3 && rpin_find(w[2]) >= 0) {
+		int k = rpin_find(w[2]);
+		if (!strcmp(c, "hread"))
+			rpin_read(seq, k);
+		else {
+			rpin_stop(k);
+			out("@r %s ok", seq);
+		}
+		return;
+	}
 	if ((!strcmp(c, "hread") || !strcmp(c, "hwrite") || !strcmp(c, "put") ||
 	     !strcmp(c, "unpin")) && n >= 3) {
 		const char *o = owner_of(w[2]);
@@ -1206,6 +1422,58 @@ static void controller_command(char **w, int n, struct scen *s)
 		char cmd[512];
 		snprintf(cmd, sizeof cmd, "%s %s%s%s", c, w[2], n > 3 ? " " : "", n > 3 ? w[3] : "");
 		int r = ask(p, rep, sizeof rep, "%s", cmd);
+		proc_reply_to_result(seq, p, r, rep, s);
+		return;
+	}
+	if (!strcmp(c, "rpin") && n == 8) {
+		/* seq rpin P H ADDR COUNT fast|slow odirect|-: a free gup_test instance,
+		 * pinned by P */
+		struct proc *p = find_proc(w[2]);
+		char path[64];
+		int k = 0;
+		while (k < RPIN_SLOTS && rpin_slot[k][0])
+			k++;
+		rpin_path(0, path, sizeof path);
+		if (access(path, F_OK) != 0 && p && !strcmp(w[7], "odirect") &&
+		    access("/dev/ram0", F_OK) == 0) {
+			/* no gup_test: the pin an O_DIRECT write takes, then the scenario stops */
+			int r = ask(p, rep, sizeof rep, "odirect %s %s", w[4], w[5]);
+			proc_reply_to_result(seq, p, r, rep, s);
+			snprintf(s->stop_after, sizeof s->stop_after, "%s", seq);
+			snprintf(s->stop_why, sizeof s->stop_why, "no gup_test module: the R/O pin was "
+				 "an O_DIRECT write to a ramdisk, which holds it only while the I/O runs");
+			return;
+		}
+		if (access(path, F_OK) != 0) {
+			out("@r %s inexpressible no gup_test module in this kernel (a R/O long-term "
+			    "pin needs mm/gup_test.c)", seq);
+			s->stopped = 1;
+			return;
+		}
+		if (k < RPIN_SLOTS)
+			rpin_path(k, path, sizeof path);
+		if (k == RPIN_SLOTS || access(path, F_OK) != 0) {
+			out("@r %s inexpressible more R/O long-term pins held at once than gup_test "
+			    "instances loaded (%d)", seq, k);
+			s->stopped = 1;
+			return;
+		}
+		if (!p) {
+			out("@r %s error no process %s", seq, w[2]);
+			return;
+		}
+		int r = ask(p, rep, sizeof rep, "rpin %s %s %s %s", w[4], w[5], w[6], path);
+		if (r == 0 && !strncmp(rep, "ok ", 3)) {
+			rpin_fd[k] = syscall(__NR_pidfd_getfd, p->pidfd, atoi(rep + 3), 0);
+			if (rpin_fd[k] < 0) {
+				out("@r %s error pidfd_getfd %s", seq, errname(errno));
+				s->stopped = 1;
+				return;
+			}
+			snprintf(rpin_slot[k], sizeof rpin_slot[k], "%s", w[3]);
+			rpin_pages[k] = strtol(w[5], NULL, 10);
+			snprintf(rep, sizeof rep, "ok");
+		}
 		proc_reply_to_result(seq, p, r, rep, s);
 		return;
 	}
@@ -1414,6 +1682,11 @@ static void run_job(const char *path)
 			continue;
 		if (n < 2)
 			continue;
+		if (s.stop_after[0] && strcmp(w[0], s.stop_after)) {
+			s.stopped = 1;
+			out("@stopped %s at %s (%s)", s.name, s.stop_after, s.stop_why);
+			continue;
+		}
 		controller_command(w, n, &s);
 		if (s.stopped)
 			out("@stopped %s at %s", s.name, w[0]);
@@ -1536,6 +1809,11 @@ int main(int argc, char **argv)
 											  : "no");
 	kpageflags_fd = open("/proc/kpageflags", O_RDONLY);
 	kpagecount_fd = open("/proc/kpagecount", O_RDONLY);
+	kcore_setup();
+	/* NUMA balancing would make PTEs PROT_NONE behind the scenario's back (the fake
+	 * nodes make it active): a write to such a PTE faults, and the page may move */
+	out("@numa_balancing %d", write_file("/proc/sys/kernel/numa_balancing", "0"));
+	out("@gup_test %s", access("/sys/kernel/debug/gup_test", F_OK) == 0 ? "yes" : "no");
 	run_job("/job.txt");
 	kill_all();
 	out("@done");
