@@ -43,7 +43,9 @@ exit status:
 
 def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="*", metavar="FILE", help="scenario files")
-    p.add_argument("--all", action="store_true", help="every file in scenarios/ (recursively)")
+    p.add_argument("--all", action="store_true",
+                   help="every file in scenarios/ (recursively) but cow.c's mTHP size variants "
+                        "above 16 kB, which selftests-check runs")
     p.add_argument("--known", type=Path, metavar="FILE",
                    help="known differences (default: tools/kernelcheck/known-differences.toml)")
     p.add_argument("--timeout", type=float, default=vm.DEFAULT_TIMEOUT, metavar="SECONDS",
