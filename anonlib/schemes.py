@@ -60,13 +60,27 @@ class PinRecord(Enum):
 
     PINNED_PAGE = "the page it pinned"
     FOLIO_HEAD = "the head page of the pinned page's folio (io_uring, a8edbb424b13: a bug)"
+
+
 class LargeReuse(Enum):
     """Whether a write or unshare fault may reuse a page of a PTE-mapped large folio whose flag
     is clear. Read by :func:`anonlib.mm.internal.wp_can_reuse_anon_folio` only."""
 
+    REFCOUNT = ("as a small folio: when the folio's refcount is 1 (after dropping an unneeded "
+                "swap cache copy), that is, the faulting PTE is its only mapping and reference "
+                "(up to 6.8)")
     NEVER = "never: a large folio is reused only while the faulting page is exclusive"
     MM_SLOTS = ("per-MM tracking: reuse when the folio is certainly mapped by this mm alone "
                 "and every reference is a mapping")
+
+
+class ReclaimSplit(Enum):
+    """Which large anonymous folios reclaim splits before it adds them to the swap cache.
+    Read by :func:`anonlib.mm.vmscan.shrink_folio_list` only."""
+
+    NOT_PMD_MAPPED = ("every large folio that no PMD maps (folio_entire_mapcount == 0), "
+                      "up to 6.9")
+    PARTIALLY_MAPPED = "only a partially mapped one (PG_partially_mapped, 6.12)"
 
 
 @dataclass(frozen=True)
@@ -130,6 +144,11 @@ class Scheme:
     #: PTE. The model has no PTE dirty bit, so no scheme stands for 6.0-6.1: True is 6.2+,
     #: False is before 6.0 (and, for a clean PTE, 6.0-6.1).
     mprotect_upgrade: bool = True
+    #: mprotect(PROT_WRITE) upgrades a PMD too (mm/huge_memory.c: change_huge_pmd asks
+    #: can_change_pmd_writable): "mm/huge_memory: try avoiding write faults when changing PMD
+    #: protection" (6.5). Up to 6.4 (6.1: change_huge_pmd) a PMD stays read-only until a
+    #: write fault.
+    mprotect_upgrade_pmd: bool = True
     #: make_device_exclusive exists (5.14).
     device_exclusive: bool = True
     #: a write fault on the huge zero PMD: 6.12 splits it and copies one page; 1ced09e0331f
@@ -164,7 +183,22 @@ class Scheme:
     #: (mm, count) slots and a "maybe mapped shared" bit per large folio, and 1da190f4d0a6
     #: ("mm: Copy-on-Write (COW) reuse support for PTE-mapped THP") reuses when that bit is
     #: clear, the folio is mapped more than once and every reference is a mapping.
+    #: REFCOUNT up to 6.8: do_wp_page (6.1, mm/memory.c) applies the small folio's test to a
+    #: large one, so the last PTE of a large folio reuses it. "mm: prohibit the last subpage
+    #: from reusing the entire large folio" (Barry Song, 6.9) made wp_can_reuse_anon_folio
+    #: refuse every large folio (NEVER).
     large_reuse: LargeReuse = LargeReuse.NEVER
+    #: which large folios reclaim splits before swapping them (mm/vmscan.c:
+    #: shrink_folio_list). NOT_PMD_MAPPED up to 6.9 (6.1: a folio without a PMD mapping is
+    #: split "right away"); "mm: vmscan: avoid split during shrink_folio_list()" (6.10) split
+    #: only folios on the deferred split list, and 6.12 (8422acdc97ed, dafff3f4c850) only
+    #: those marked partially mapped (PARTIALLY_MAPPED).
+    reclaim_split: ReclaimSplit = ReclaimSplit.PARTIALLY_MAPPED
+    #: migration splits a partially mapped large folio and moves its small folios (mm/migrate.c:
+    #: migrate_pages_batch, 6.12 stable: "mm/migrate: split source folio if it is on deferred
+    #: split list"). False: 6.1's migrate_pages_batch splits a large folio only when moving
+    #: it whole fails (-ENOSYS, -ENOMEM), so a partially mapped THP moves whole.
+    migrate_splits_partially_mapped: bool = True
 
 
 MAINLINE = Scheme(
@@ -226,6 +260,47 @@ LTS_6_18 = replace(
     huge_zero_wp=HugeZeroWp.ALLOC_THP,
     device_exclusive_walk=DeviceExclusive.FOLIO_WALK,
     large_reuse=LargeReuse.MM_SLOTS,
+)
+
+LTS_6_1 = replace(
+    MAINLINE,
+    name="lts-6.1",
+    versions="Linux 6.1 (LTS; Debian 12's kernel, 6.1.192), the rules that differ from 6.12",
+    commits=(
+        "84209e87c696 mm/gup: reliable R/O long-term pinning in COW mappings (6.2, not in 6.1)",
+        "d84887739d5c mm/mprotect: allow clean exclusive anon pages to be writable "
+        "(6.2, not in 6.1)",
+        "mm/huge_memory: try avoiding write faults when changing PMD protection (6.5, not in 6.1)",
+        "mm: prohibit the last subpage from reusing the entire large folio (6.9, not in 6.1)",
+        "mm: vmscan: avoid split during shrink_folio_list() (6.10, not in 6.1)",
+        "an exclusive page swapped in by a read fault mapped writable (6.11, not in 6.1)",
+        "mm/migrate: split source folio if it is on deferred split list (not in 6.1)",
+    ),
+    description=(
+        "mainline's rules as Linux 6.1 has them: a page swapped in by a read fault is mapped "
+        "read-only; R/O long-term pins do not unshare the zero page; mprotect does not make "
+        "a PMD writable; the last PTE of a large folio may reuse it on a write fault; "
+        "reclaim splits every large folio no PMD maps; migration moves a partially mapped "
+        "folio whole. 6.1 has no multi-size THP (6.8), so the kernel check does not run "
+        "mthp mappings on it (the model still maps them as 6.12 would)."
+    ),
+    # do_swap_page (6.1, mm/memory.c) makes the PTE writable only on a write fault; 6.11
+    # maps an exclusive page writable on a read fault too.
+    swapin_writable_on_read=False,
+    # gup_must_unshare (6.1, mm/gup.c) only unshares anonymous pages; 84209e87c696 (6.2)
+    # made R/O long-term pins unshare the zero page (and page cache pages) in COW mappings.
+    gup_unshare_zero_page=False,
+    # mprotect_upgrade stays True: 6.1's can_change_pte_writable (mm/mprotect.c, 64fe24a3e05e,
+    # 6.0) upgrades an exclusive anonymous PTE only if it is dirty, and the model has no
+    # dirty bit. Every exclusive PTE a write made (a write fault, wp reuse or copy, a write
+    # swap-in, a PMD split of a written THP) is dirty, so True is 6.1's answer for them; a
+    # clean exclusive PTE (a read-fault swap-in, an unsharing copy for a R/O pin) stays
+    # read-only on 6.1 and is upgraded by the model. The kernel check cannot see a PTE's
+    # write bit, so no check disagrees; docs/real-kernel.md lists the case.
+    mprotect_upgrade_pmd=False,
+    large_reuse=LargeReuse.REFCOUNT,
+    reclaim_split=ReclaimSplit.NOT_PMD_MAPPED,
+    migrate_splits_partially_mapped=False,
 )
 
 SCHEMES: dict[str, Scheme] = {
@@ -294,6 +369,7 @@ SCHEMES: dict[str, Scheme] = {
             head_only=True,
         ),
         LTS_6_18,
+        LTS_6_1,
         replace(
             LTS_6_18,
             name="mprotect-batch-head",

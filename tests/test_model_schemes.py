@@ -260,6 +260,24 @@ WITNESSES: dict[str, tuple[str, ...]] = {
     # mm/memory.c (6.15): a page of an mTHP that only P maps again, after the child exited
     "large_reuse": (
         "spawn P\nP mmap A mthp\nP write A[0] x\nP fork C\nC exit\nP write A[1] y\nshow\n",
+        # mm/memory.c (6.1): the last PTE of a THP whose flags fork cleared, written
+        "spawn P\nP mmap T thp\nP write T[0] x\nkernel split-pmd P T\nP fork C\nC exit\n"
+        "P madvise T[1] dontneed\nP madvise T[2] dontneed\nP madvise T[3] dontneed\n"
+        "P write T[0] y\nshow\n",
+    ),
+    # mm/huge_memory.c: a PMD-mapped exclusive THP made read-only, then writable again
+    "mprotect_upgrade_pmd": (
+        "spawn P\nP mmap T thp\nP write T[0] x\nP mprotect T ro\nP mprotect T rw\nshow\n",
+    ),
+    # mm/vmscan.c: a fully mapped PTE-mapped THP reclaimed (6.1 splits it first)
+    "reclaim_split": (
+        "spawn P\nP mmap T thp\nP write T[0] x\nkernel split-pmd P T\nkernel swapout P T[0]\n"
+        "show\n",
+    ),
+    # mm/migrate.c: a partially mapped THP migrated (6.12 splits it first)
+    "migrate_splits_partially_mapped": (
+        "spawn P\nP mmap T thp\nP write T[0] x\nkernel split-pmd P T\nP madvise T[1] dontneed\n"
+        "kernel migrate P T[0]\nshow\n",
     ),
 }
 
@@ -281,6 +299,7 @@ NEEDS: dict[str, dict[str, Any]] = {
                               "gup_cow_break": False},
     # mprotect upgrades, and fork copies, only pages the flag says are exclusive
     "mprotect_upgrade": {"anon_exclusive": True},
+    "mprotect_upgrade_pmd": {"anon_exclusive": True, "mprotect_upgrade": True},
     "fork_pinned": {"anon_exclusive": True},
     # a read fault maps a swapped-in page exclusive (and writable) only by the swap
     # PTE's bit: the swap cache still holds the page
