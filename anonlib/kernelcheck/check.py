@@ -9,7 +9,7 @@ from ..scenario.parser import parse
 from ..scenario.syntax import ScenarioError
 from . import vm
 from .compare import FileResult, VMOutput, compare_plan, parse_output
-from .known import KnownDifference, apply_known, load_known
+from .known import KnownDifference, apply_known, known_file_for, load_known
 from .plan import Plan, plan
 from .report import Report
 
@@ -32,8 +32,11 @@ def library_files() -> list[Path]:
     return sorted(SCENARIOS.rglob("*.scn"))
 
 
-def plan_files(paths: Sequence[Path], *, deep: bool = True) -> list[tuple[str, Plan | str]]:
-    """(display name, plan or the reason the file cannot be checked) for each file."""
+def plan_files(paths: Sequence[Path], *, deep: bool = True,
+               series: vm.Series = vm.SERIES[vm.DEFAULT_SERIES]
+               ) -> list[tuple[str, Plan | str]]:
+    """(display name, plan or the reason the file cannot be checked) for each file, run on
+    the model under the scheme that stands for ``series``."""
     out: list[tuple[str, Plan | str]] = []
     for p in paths:
         name = display_name(p)
@@ -46,7 +49,7 @@ def plan_files(paths: Sequence[Path], *, deep: bool = True) -> list[tuple[str, P
         if isinstance(sc, ScenarioError):
             out.append((name, f"not a valid scenario: {sc}"))
             continue
-        out.append((name, plan(sc, deep=deep)))
+        out.append((name, plan(sc, deep=deep, series=series)))
     return out
 
 
@@ -89,13 +92,15 @@ def kernel_check(
     deep: bool = True,
     install: bool | None = None,
     large_swapin: bool = False,
+    series: vm.Series = vm.SERIES[vm.DEFAULT_SERIES],
     log: Callable[[str], None] = lambda s: None,
 ) -> Report:
-    """Plan every file, run them all in one boot, compare; raises vm.Unavailable / vm.VMError."""
-    known = load_known(known_file)
-    plans = plan_files(paths, deep=deep)
+    """Plan every file, run them all in one boot of a kernel of ``series``, compare; raises
+    vm.Unavailable / vm.VMError. The known differences default to the series' own file."""
+    known = load_known(known_file if known_file is not None else known_file_for(series))
+    plans = plan_files(paths, deep=deep, series=series)
     vm.ensure_tools(install)
-    kernel = vm.ensure_kernel(install)
+    kernel = vm.ensure_kernel(install, series)
     program = vm.build_program()
     job = make_job(plans, large_swapin=large_swapin)
     log(f"booting Linux {kernel.release} under QEMU (TCG) for {len(plans)} scenario file(s)")
@@ -107,4 +112,4 @@ def kernel_check(
             "zram may swap mTHPs back in as large folios (see docs/real-kernel.md)")
     files, used = compare_all(plans, output, known)
     release = output.header.get("kernel", kernel.release)
-    return Report(files, release, boot.seconds, known, used)
+    return Report(files, release, boot.seconds, known, used, scheme=series.scheme)

@@ -22,10 +22,12 @@ What the kernel exposes, and what it does not
   head page for a PMD-mapped THP or a hugetlb page, of the page itself
   for a small folio (and for the first page of a PTE-mapped THP or an
   mTHP). For the other pages of a PTE-mapped THP or an mTHP it is not
-  visible: 6.12's kpageflags reads the *folio's* flags, so every subpage
-  shows the head's flag
+  visible on 6.12: its kpageflags reads the *folio's* flags, so every
+  subpage shows the head's flag
   (measured: a subpage that a write reuses as exclusive reads as shared
-  while the head is shared). The zero page is never exclusive;
+  while the head is shared). 6.1's reads each page's own flags
+  (fs/proc/page.c: stable_page_flags), so there every subpage's flag is
+  compared (``Series.own_page_flags``). The zero page is never exclusive;
 * ``same-page``: the frame numbers;
 * in an ``mthp`` mapping, the folio: how many pages the page's folio has and
   which of them the page is. The guest finds the folio from the frame's
@@ -48,6 +50,7 @@ from ..model import PageState
 from ..ops import MapKind
 from ..results import ModelError
 from .plan import HUGE_PAGES, Observation, Plan, Step, decode_value
+from .vm import DEFAULT_SERIES, SERIES, Series
 
 AGREED, DISAGREED, KNOWN, NOT_CHECKED = "agreed", "disagreed", "known difference", "not checked"
 
@@ -62,11 +65,6 @@ KPF_HWPOISON = 19
 KPF_THP = 22
 KPF_ZERO_PAGE = 24
 KPF_ANON_EXCLUSIVE = 34  # KPF_MAPPEDTODISK: PG_mappedtodisk is PG_anon_exclusive on anon pages
-# Swap types of non-present entries in 6.12 x86-64 with MEMORY_FAILURE and MIGRATION but
-# no DEVICE_PRIVATE: MAX_SWAPFILES = 32 - 3 (migration) - 1 (hwpoison) - 1 (PTE marker).
-MAX_SWAPFILES = 27
-SWP_HWPOISON = MAX_SWAPFILES
-SWP_MIGRATION = (MAX_SWAPFILES + 1, MAX_SWAPFILES + 2, MAX_SWAPFILES + 3)
 
 #: Measured on 6.12.117: /proc/kpageflags reads the folio's flags, so every page of a
 #: large folio shows the head page's PG_anon_exclusive, not its own.
@@ -114,7 +112,8 @@ def _bit(v: int, b: int) -> bool:
     return bool(v >> b & 1)
 
 
-def decode_page(text: str, kind: MapKind) -> KernelPage:
+def decode_page(text: str, kind: MapKind, series: Series = SERIES[DEFAULT_SERIES]
+                ) -> KernelPage:
     """An ``@o`` observation (everything after the id) as state words."""
     if text.strip() == "gone":
         return KernelPage("gone", raw=text)
@@ -139,7 +138,7 @@ def decode_page(text: str, kind: MapKind) -> KernelPage:
             head = int(f.get("head", "0"), 16)
             if pmd or kind is MapKind.HUGETLB:
                 excl, why = _bit(hkf, KPF_ANON_EXCLUSIVE), ""
-            elif head != pm & PFN_MASK:
+            elif head != pm & PFN_MASK and not series.own_page_flags:
                 excl, why = None, TAIL_FLAG
             else:
                 excl, why = _bit(kf, KPF_ANON_EXCLUSIVE), ""
@@ -152,11 +151,14 @@ def decode_page(text: str, kind: MapKind) -> KernelPage:
     if pm & PM_SWAP:
         frame = pm & PFN_MASK
         swp_type, offset = frame & ((1 << SWP_TYPE_BITS) - 1), frame >> SWP_TYPE_BITS
-        if swp_type == SWP_HWPOISON:
+        # the special types follow the swap files: hwpoison, then three migration types
+        # (where they start depends on the kernel's build: Series.max_swapfiles)
+        max_swapfiles = series.max_swapfiles
+        if swp_type == max_swapfiles:
             return KernelPage("hwpoison", phys=offset, raw=text)
-        if swp_type in SWP_MIGRATION:
+        if max_swapfiles < swp_type <= max_swapfiles + 3:
             return KernelPage("migration", phys=offset, raw=text)
-        if swp_type < MAX_SWAPFILES:
+        if swp_type < max_swapfiles:
             return KernelPage("swap", exclusive_why="the swap PTE's exclusive bit is not "
                               "visible from user space", raw=text)
         return KernelPage(f"swap-type-{swp_type}", raw=text)
@@ -408,7 +410,8 @@ def _same_page_checks(step: Step, pages: dict[str, KernelPage]) -> list[Check]:
     return checks
 
 
-def compare_step(step: Step, run: KernelRun | None, stop_reason: str) -> StatementResult:
+def compare_step(step: Step, run: KernelRun | None, stop_reason: str,
+                 series: Series = SERIES[DEFAULT_SERIES]) -> StatementResult:
     st = step.statement
     res = StatementResult(st.line, st.text, NOT_CHECKED)
     if step.model_error:
@@ -438,7 +441,7 @@ def compare_step(step: Step, run: KernelRun | None, stop_reason: str) -> Stateme
         text = run.observations.get(ob.id)
         if text is None:
             continue
-        kp = decode_page(text, ob.kind)
+        kp = decode_page(text, ob.kind, series)
         pages[ob.id] = kp
         res.checks += compare_page(ob, kp)
     res.checks += _same_page_checks(step, pages)
@@ -483,7 +486,7 @@ def compare_plan(plan: Plan, run: KernelRun | None) -> FileResult:
             result.statements.append(StatementResult(
                 step.statement.line, step.statement.text, NOT_CHECKED, reason=stop_reason))
             continue
-        sr = compare_step(step, run, stop_reason)
+        sr = compare_step(step, run, stop_reason, plan.series)
         result.statements.append(sr)
         if run is not None and run.stopped_at == step.index and not stop_reason:
             stop_reason = f"the VM stopped the scenario at line {step.statement.line}"

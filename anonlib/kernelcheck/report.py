@@ -19,6 +19,8 @@ class Report:
     seconds: float = 0.0
     known: list[KnownDifference] = field(default_factory=list)
     known_used: set[int] = field(default_factory=set)
+    #: the model's scheme the kernel was compared with
+    scheme: str = "mainline"
 
     @property
     def failed(self) -> bool:
@@ -75,7 +77,7 @@ def text_table(report: Report, *, verbose: bool = False) -> str:
     """The agreement table, then statement by statement for every failing file."""
     width = max([len(f.name) for f in report.files] + [4])
     kernel = report.kernel or "?"
-    out = [f"kernel-check: the model (scheme mainline) against Linux {kernel} "
+    out = [f"kernel-check: the model (scheme {report.scheme}) against Linux {kernel} "
            f"(one QEMU boot, {report.seconds:.1f} s)", ""]
     out.append(f"{'file':<{width}}  " + "  ".join(f"{h:>11}" for h in HEAD) + "  status")
     for f in report.files:
@@ -119,6 +121,7 @@ def _statement_json(s: StatementResult) -> dict[str, Any]:
 def to_json(report: Report) -> dict[str, Any]:
     return {
         "kernel": report.kernel,
+        "scheme": report.scheme,
         "seconds": round(report.seconds, 1),
         "totals": report.totals(),
         "files": [
@@ -147,7 +150,7 @@ def from_json(data: dict[str, Any]) -> Report:
         files.append(f)
     known = [KnownDifference(**k) for k in data.get("known_differences", [])]
     return Report(files, data.get("kernel", ""), data.get("seconds", 0.0), known,
-                  set(range(len(known))))
+                  set(range(len(known))), scheme=data.get("scheme", "mainline"))
 
 
 def dumps(report: Report) -> str:
