@@ -274,6 +274,9 @@ WITNESSES: dict[str, tuple[str, ...]] = {
         "spawn P\nP mmap T thp\nP write T[0] x\nkernel split-pmd P T\nkernel swapout P T[0]\n"
         "show\n",
     ),
+    # mm/huge_memory.c: a THP with never-written subpages split (6.12 maps them to the
+    # zero page)
+    "split_zero_remap": ("spawn P\nP mmap T thp\nP write T[0] x\nkernel split-folio P T\nshow\n",),
     # mm/migrate.c: a partially mapped THP migrated (6.12 splits it first)
     "migrate_splits_partially_mapped": (
         "spawn P\nP mmap T thp\nP write T[0] x\nkernel split-pmd P T\nP madvise T[1] dontneed\n"

@@ -64,8 +64,8 @@ def can_change_pte_writable(m: Mem, v: Vma, loc: Loc, e: Entry) -> bool:
     exclusive anonymous page, and not while soft-dirty tracking needs the write
     fault. Scheme point ``mprotect_upgrade``: 6.2's rule (d84887739d5c), clean or dirty;
     6.0-6.1 (64fe24a3e05e) also required a dirty PTE, which the model does not track.
-    A PMD (``loc.huge``) only where the scheme's ``mprotect_upgrade_pmd`` says so (6.5+;
-    6.1's change_huge_pmd never makes one writable).
+    A PMD (``loc.huge``) only where the scheme's ``mprotect_upgrade_pmd`` says so (6.2+,
+    c27f479ef542; 6.1's change_huge_pmd never makes one writable).
     It lives in mm/mprotect.c; here, with the rules several files share, because
     6.15's restore_exclusive_pte (mm/memory.c, 9a914592140e) asks it too
     (scheme point ``device_exclusive_walk``, :func:`.memory.remove_device_exclusive_entry`).
