@@ -103,8 +103,8 @@ NOT_EXPRESSIBLE = {
     "statement": "the guest program has no command for this statement",
     "size": f"a huge page of more than {HUGE_PAGES} pages, or a size that does not divide "
             f"{HUGE_PAGES}",
-    "mthp": "this kernel has no multi-size THP (sysfs hugepages-<size>kB came in 6.8, "
-            "3485b88390b0), so an mthp mapping has no real counterpart",
+    "mthp": "this kernel has no multi-size THP (6.8, 19eaf44954df, with the sysfs "
+            "hugepages-<size>kB files), so an mthp mapping has no real counterpart",
 }
 
 
