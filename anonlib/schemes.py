@@ -306,11 +306,13 @@ LTS_6_1 = replace(
     gup_unshare_zero_page=False,
     # mprotect_upgrade stays True: 6.1's can_change_pte_writable (mm/mprotect.c, 64fe24a3e05e,
     # 6.0) upgrades an exclusive anonymous PTE only if it is dirty, and the model has no
-    # dirty bit. Every exclusive PTE a write made (a write fault, wp reuse or copy, a write
-    # swap-in, a PMD split of a written THP) is dirty, so True is 6.1's answer for them; a
-    # clean exclusive PTE (a read-fault swap-in, an unsharing copy for a R/O pin) stays
-    # read-only on 6.1 and is upgraded by the model. The kernel check cannot see a PTE's
-    # write bit, so no check disagrees; docs/real-kernel.md lists the case.
+    # dirty bit. The PTE a write fault maps (a new page, a reused or copied one, a write
+    # swap-in) is dirty, and fork, mremap and migration keep the bit, so True is 6.1's
+    # answer for a page written through its own PTE. A clean exclusive PTE stays read-only
+    # on 6.1 and is upgraded by the model: a read-fault swap-in, an unsharing copy for a
+    # R/O pin, and every PTE of a PMD split (6.1's __split_huge_pmd_locked does not carry
+    # the PMD's dirty bit over, mm/huge_memory.c). The kernel check cannot see a PTE's
+    # write bit, so no check disagrees; docs/history.md lists the case.
     mprotect_upgrade_pmd=False,
     large_reuse=LargeReuse.REFCOUNT,
     reclaim_split=ReclaimSplit.NOT_PMD_MAPPED,
