@@ -207,6 +207,15 @@ class Scheme:
     #: when splitting isolated thp", 6.12). False: 6.1's remap_page maps every subpage back.
     split_zero_remap: bool = True
 
+    @property
+    def tracks_partially_mapped(self) -> bool:
+        """Whether a large folio is marked partially mapped (``Folio.partially_mapped``):
+        only where reclaim or migration reads the mark (``reclaim_split``,
+        ``migrate_splits_partially_mapped``). 6.1 has neither the PG_partially_mapped flag
+        (8422acdc97ed, 6.12) nor a use for one, so under ``lts-6.1`` no folio carries it."""
+        return (self.reclaim_split is ReclaimSplit.PARTIALLY_MAPPED
+                or self.migrate_splits_partially_mapped)
+
 
 MAINLINE = Scheme(
     name="mainline",

@@ -379,3 +379,16 @@ def test_describe_difference_shows_the_new_fields() -> None:
     assert "ksm_reuse: mainline=False legacy-mapcount=True" in lines
     assert "readable_exclusive_migration: mainline=True legacy-mapcount=False" in lines
     assert not any(line.startswith("hugetlb_reuse") for line in lines)
+
+
+def test_only_schemes_that_read_the_partially_mapped_mark_set_it() -> None:
+    """PG_partially_mapped is 6.12's; lts-6.1's reclaim and migration never read it, so no
+    folio carries it there (and the explorer's key and the views see no 6.12 flag)."""
+    from anonlib.scenario.runner import run_scenario as run_text
+
+    text = ("spawn P\nP mmap T thp\nP write T[0] x\nkernel split-pmd P T\n"
+            "P madvise T[1] dontneed\nshow\n")
+    assert not SCHEMES["lts-6.1"].tracks_partially_mapped
+    assert all(s.tracks_partially_mapped for n, s in SCHEMES.items() if n != "lts-6.1")
+    assert "partially-mapped" in str(run_text(text, "mainline"))
+    assert "partially-mapped" not in str(run_text(text, "lts-6.1"))
