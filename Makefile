@@ -30,7 +30,7 @@ help:
 	@echo "make book       build the book into $(HTML)"
 	@echo "make test       ruff, mypy, unit tests, nbval over notebooks/, book build, browser tests (book, live JupyterLab)"
 	@echo "make lab        JupyterLab on notebooks/"
-	@echo "make kernel-check  run the scenarios on the model and on Linux 6.12 in QEMU, compare"
+	@echo "make kernel-check  run the scenarios on the model and on Linux 6.12 and 6.1 in QEMU, compare"
 	@echo "make selftests-check  run the kernel's own cow.c in QEMU, compare with scenarios/cow/"
 	@echo "make notebooks  re-execute notebooks/*.ipynb in place and strip volatile metadata"
 	@echo "make links      regenerate book/external-links.md (make notebooks does it too)"
@@ -106,12 +106,14 @@ chromium:
 	fi
 
 # ---- the model against the real kernel (anonlib/kernelcheck, tools/kernelcheck) --------
-# One QEMU boot of Debian's Linux 6.12 runs every scenario in scenarios/ and the probes.
+# One QEMU boot of Debian's Linux 6.12 runs every scenario in scenarios/ and the probes
+# (scheme mainline), then one boot of Debian 12's Linux 6.1 the same (scheme lts-6.1).
 # As root it installs QEMU and downloads the kernel into .cache/kernel/ on first use;
 # elsewhere it says how and skips, except under CI=true, where it must run.
 .PHONY: kernel-check
 kernel-check: $(INSTALLED)
 	$(BIN)/python -m anonlib kernel-check --all --skip-unavailable tools/kernelcheck/probes/*.scn
+	$(BIN)/python -m anonlib kernel-check --kernel 6.1 --all --skip-unavailable tools/kernelcheck/probes/*.scn
 
 # The kernel's own selftests (cow, gup_longterm) built from the 6.12 source, run in the
 # same VM, each case compared with the scenario of scenarios/cow/ that mirrors it. The

@@ -60,13 +60,27 @@ class PinRecord(Enum):
 
     PINNED_PAGE = "the page it pinned"
     FOLIO_HEAD = "the head page of the pinned page's folio (io_uring, a8edbb424b13: a bug)"
+
+
 class LargeReuse(Enum):
     """Whether a write or unshare fault may reuse a page of a PTE-mapped large folio whose flag
     is clear. Read by :func:`anonlib.mm.internal.wp_can_reuse_anon_folio` only."""
 
+    REFCOUNT = ("as a small folio: when the folio's refcount is 1 (after dropping an unneeded "
+                "swap cache copy), that is, the faulting PTE is its only mapping and reference "
+                "(up to 6.8)")
     NEVER = "never: a large folio is reused only while the faulting page is exclusive"
     MM_SLOTS = ("per-MM tracking: reuse when the folio is certainly mapped by this mm alone "
                 "and every reference is a mapping")
+
+
+class ReclaimSplit(Enum):
+    """Which large anonymous folios reclaim splits before it adds them to the swap cache.
+    Read by :func:`anonlib.mm.vmscan.shrink_folio_list` only."""
+
+    NOT_PMD_MAPPED = ("every large folio that no PMD maps (folio_entire_mapcount == 0), "
+                      "up to 6.9")
+    PARTIALLY_MAPPED = "only a partially mapped one (PG_partially_mapped, 6.12)"
 
 
 @dataclass(frozen=True)
@@ -108,7 +122,8 @@ class Scheme:
     #: MAPCOUNT reuses on a write fault by map count plus swap count (reuse_swap_page,
     #: up to 5.17); PAGE_COUNT (no kernel had it here) on a write fault by refcount alone.
     swapin_reuse: Reuse = Reuse.ANON_EXCLUSIVE
-    #: an exclusive page swapped in by a read fault is mapped writable (6.11+).
+    #: an exclusive page swapped in by a read fault is mapped writable (6.11+: c18160dba5ff,
+    #: "mm: swap: reuse exclusive folio directly instead of wp page faults").
     swapin_writable_on_read: bool = True
     #: R/O FOLL_PIN unshares a maybe-shared anonymous page first (FAULT_FLAG_UNSHARE, 5.19).
     gup_unshare: bool = True
@@ -130,6 +145,11 @@ class Scheme:
     #: PTE. The model has no PTE dirty bit, so no scheme stands for 6.0-6.1: True is 6.2+,
     #: False is before 6.0 (and, for a clean PTE, 6.0-6.1).
     mprotect_upgrade: bool = True
+    #: mprotect(PROT_WRITE) upgrades a PMD too (mm/huge_memory.c: change_huge_pmd asks
+    #: can_change_pmd_writable): c27f479ef542 ("mm/huge_memory: try avoiding write faults
+    #: when changing PMD protection", 6.2, in the series of d84887739d5c). Up to 6.1
+    #: (change_huge_pmd) a PMD stays read-only until a write fault.
+    mprotect_upgrade_pmd: bool = True
     #: make_device_exclusive exists (5.14).
     device_exclusive: bool = True
     #: a write fault on the huge zero PMD: 6.12 splits it and copies one page; 1ced09e0331f
@@ -164,7 +184,37 @@ class Scheme:
     #: (mm, count) slots and a "maybe mapped shared" bit per large folio, and 1da190f4d0a6
     #: ("mm: Copy-on-Write (COW) reuse support for PTE-mapped THP") reuses when that bit is
     #: clear, the folio is mapped more than once and every reference is a mapping.
+    #: REFCOUNT up to 6.8: do_wp_page (6.1, mm/memory.c) applies the small folio's test to a
+    #: large one, so the last PTE of a large folio reuses it. cd197c3a2040 ("mm: prohibit the
+    #: last subpage from reusing the entire large folio", 6.9) made wp_can_reuse_anon_folio
+    #: refuse every large folio (NEVER).
     large_reuse: LargeReuse = LargeReuse.NEVER
+    #: which large folios reclaim splits before swapping them (mm/vmscan.c:
+    #: shrink_folio_list). NOT_PMD_MAPPED up to 6.9 (6.1: a folio without a PMD mapping is
+    #: split "right away"); 5ed890ce5147 ("mm: vmscan: avoid split during
+    #: shrink_folio_list()", 6.10) split only folios on the deferred split list, and 6.12
+    #: (8422acdc97ed, dafff3f4c850) only those marked partially mapped (PARTIALLY_MAPPED).
+    reclaim_split: ReclaimSplit = ReclaimSplit.PARTIALLY_MAPPED
+    #: migration splits a partially mapped large folio and moves its small folios (mm/migrate.c:
+    #: migrate_pages_batch): 7262f208ca68 ("mm/migrate: split source folio if it is on
+    #: deferred split list", 6.10), since 8422acdc97ed (6.12) only a folio marked partially
+    #: mapped. False: 6.1's migrate_pages_batch splits a large folio only when moving it
+    #: whole fails (-ENOSYS, -ENOMEM), so a partially mapped THP moves whole.
+    migrate_splits_partially_mapped: bool = True
+    #: a split of an anonymous large folio maps each zero-filled subpage to the shared zero
+    #: page instead of keeping it (mm/huge_memory.c: __split_huge_page -> remap_page with
+    #: RMP_USE_SHARED_ZEROPAGE): b1f202060afe ("mm: remap unused subpages to shared zeropage
+    #: when splitting isolated thp", 6.12). False: 6.1's remap_page maps every subpage back.
+    split_zero_remap: bool = True
+
+    @property
+    def tracks_partially_mapped(self) -> bool:
+        """Whether a large folio is marked partially mapped (``Folio.partially_mapped``):
+        only where reclaim or migration reads the mark (``reclaim_split``,
+        ``migrate_splits_partially_mapped``). 6.1 has neither the PG_partially_mapped flag
+        (8422acdc97ed, 6.12) nor a use for one, so under ``lts-6.1`` no folio carries it."""
+        return (self.reclaim_split is ReclaimSplit.PARTIALLY_MAPPED
+                or self.migrate_splits_partially_mapped)
 
 
 MAINLINE = Scheme(
@@ -228,6 +278,57 @@ LTS_6_18 = replace(
     large_reuse=LargeReuse.MM_SLOTS,
 )
 
+LTS_6_1 = replace(
+    MAINLINE,
+    name="lts-6.1",
+    versions="Linux 6.1 (LTS; Debian 12's kernel, 6.1.192), the rules that differ from 6.12",
+    commits=(
+        "84209e87c696 mm/gup: reliable R/O long-term pinning in COW mappings (6.2, not in 6.1)",
+        "d84887739d5c mm/mprotect: allow clean exclusive anon pages to be writable "
+        "(6.2, not in 6.1)",
+        "c27f479ef542 mm/huge_memory: try avoiding write faults when changing PMD protection "
+        "(6.2, not in 6.1)",
+        "cd197c3a2040 mm: prohibit the last subpage from reusing the entire large folio "
+        "(6.9, not in 6.1)",
+        "7262f208ca68 mm/migrate: split source folio if it is on deferred split list "
+        "(6.10, not in 6.1)",
+        "5ed890ce5147 mm: vmscan: avoid split during shrink_folio_list() (6.10, not in 6.1)",
+        "c18160dba5ff mm: swap: reuse exclusive folio directly instead of wp page faults "
+        "(6.11, not in 6.1)",
+        "b1f202060afe mm: remap unused subpages to shared zeropage when splitting isolated "
+        "thp (6.12, not in 6.1)",
+    ),
+    description=(
+        "mainline's rules as Linux 6.1 has them: a page swapped in by a read fault is mapped "
+        "read-only; R/O long-term pins do not unshare the zero page; mprotect does not make "
+        "a PMD writable; the last PTE of a large folio may reuse it on a write fault; "
+        "reclaim splits every large folio no PMD maps; migration moves a partially mapped "
+        "folio whole; a THP split keeps zero-filled subpages. 6.1 has no multi-size THP "
+        "(6.8), so the kernel check does not run mthp mappings on it (the model still "
+        "maps them as 6.12 would)."
+    ),
+    # do_swap_page (6.1, mm/memory.c) makes the PTE writable only on a write fault; 6.11
+    # maps an exclusive page writable on a read fault too.
+    swapin_writable_on_read=False,
+    # gup_must_unshare (6.1, mm/gup.c) only unshares anonymous pages; 84209e87c696 (6.2)
+    # made R/O long-term pins unshare the zero page (and page cache pages) in COW mappings.
+    gup_unshare_zero_page=False,
+    # mprotect_upgrade stays True: 6.1's can_change_pte_writable (mm/mprotect.c, 64fe24a3e05e,
+    # 6.0) upgrades an exclusive anonymous PTE only if it is dirty, and the model has no
+    # dirty bit. The PTE a write fault maps (a new page, a reused or copied one, a write
+    # swap-in) is dirty, and fork, mremap and migration keep the bit, so True is 6.1's
+    # answer for a page written through its own PTE. A clean exclusive PTE stays read-only
+    # on 6.1 and is upgraded by the model: a read-fault swap-in, an unsharing copy for a
+    # R/O pin, and every PTE of a PMD split (6.1's __split_huge_pmd_locked does not carry
+    # the PMD's dirty bit over, mm/huge_memory.c). The kernel check's write check (page
+    # faults of a store) sees it once, a known difference of 6.1; docs/history.md.
+    mprotect_upgrade_pmd=False,
+    large_reuse=LargeReuse.REFCOUNT,
+    reclaim_split=ReclaimSplit.NOT_PMD_MAPPED,
+    migrate_splits_partially_mapped=False,
+    split_zero_remap=False,
+)
+
 SCHEMES: dict[str, Scheme] = {
     s.name: s
     for s in (
@@ -236,7 +337,8 @@ SCHEMES: dict[str, Scheme] = {
         # 6.12's answers, some newer than the kernels it is named for: 5.19 had no
         # mprotect upgrade, 6.0-6.1 upgraded dirty PTEs only (mprotect_upgrade is
         # 6.2's rule), the zero page was unshared from 6.2 (gup_unshare_zero_page)
-        # and read faults map swapped-in pages writable from 6.11.
+        # and read faults map swapped-in pages writable from 6.11; every other field
+        # in which lts-6.1 differs from mainline is newer than 6.1 too.
         replace(
             MAINLINE,
             name="no-swp-exclusive",
@@ -293,6 +395,7 @@ SCHEMES: dict[str, Scheme] = {
             ),
             head_only=True,
         ),
+        LTS_6_1,
         LTS_6_18,
         replace(
             LTS_6_18,

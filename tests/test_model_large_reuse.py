@@ -52,11 +52,14 @@ def copies(body: str) -> tuple[int, int]:
     return world_after(body, MAINLINE).copies, world_after(body, MM_SLOTS).copies
 
 
-def test_the_field_is_6_12s_in_every_scheme_of_a_kernel_before_6_15() -> None:
+def test_the_field_is_6_12s_in_every_scheme_of_a_kernel_from_6_9_to_6_14() -> None:
     from anonlib.schemes import SCHEMES
     after = {"lts-6.18", "mprotect-batch-head"}  # the schemes of 6.15 and later kernels
-    assert all(s.large_reuse is LargeReuse.NEVER for n, s in SCHEMES.items() if n not in after)
+    before = {"lts-6.1"}  # the schemes of kernels before 6.9 that name one
+    assert all(s.large_reuse is LargeReuse.NEVER for n, s in SCHEMES.items()
+               if n not in after | before)
     assert all(SCHEMES[n].large_reuse is LargeReuse.MM_SLOTS for n in after)
+    assert all(SCHEMES[n].large_reuse is LargeReuse.REFCOUNT for n in before)
 
 
 # ------------------------------------------------------------------ table 1.4

@@ -260,6 +260,27 @@ WITNESSES: dict[str, tuple[str, ...]] = {
     # mm/memory.c (6.15): a page of an mTHP that only P maps again, after the child exited
     "large_reuse": (
         "spawn P\nP mmap A mthp\nP write A[0] x\nP fork C\nC exit\nP write A[1] y\nshow\n",
+        # mm/memory.c (6.1): the last PTE of a THP whose flags fork cleared, written
+        "spawn P\nP mmap T thp\nP write T[0] x\nkernel split-pmd P T\nP fork C\nC exit\n"
+        "P madvise T[1] dontneed\nP madvise T[2] dontneed\nP madvise T[3] dontneed\n"
+        "P write T[0] y\nshow\n",
+    ),
+    # mm/huge_memory.c: a PMD-mapped exclusive THP made read-only, then writable again
+    "mprotect_upgrade_pmd": (
+        "spawn P\nP mmap T thp\nP write T[0] x\nP mprotect T ro\nP mprotect T rw\nshow\n",
+    ),
+    # mm/vmscan.c: a fully mapped PTE-mapped THP reclaimed (6.1 splits it first)
+    "reclaim_split": (
+        "spawn P\nP mmap T thp\nP write T[0] x\nkernel split-pmd P T\nkernel swapout P T[0]\n"
+        "show\n",
+    ),
+    # mm/huge_memory.c: a THP with never-written subpages split (6.12 maps them to the
+    # zero page)
+    "split_zero_remap": ("spawn P\nP mmap T thp\nP write T[0] x\nkernel split-folio P T\nshow\n",),
+    # mm/migrate.c: a partially mapped THP migrated (6.12 splits it first)
+    "migrate_splits_partially_mapped": (
+        "spawn P\nP mmap T thp\nP write T[0] x\nkernel split-pmd P T\nP madvise T[1] dontneed\n"
+        "kernel migrate P T[0]\nshow\n",
     ),
 }
 
@@ -281,6 +302,7 @@ NEEDS: dict[str, dict[str, Any]] = {
                               "gup_cow_break": False},
     # mprotect upgrades, and fork copies, only pages the flag says are exclusive
     "mprotect_upgrade": {"anon_exclusive": True},
+    "mprotect_upgrade_pmd": {"anon_exclusive": True, "mprotect_upgrade": True},
     "fork_pinned": {"anon_exclusive": True},
     # a read fault maps a swapped-in page exclusive (and writable) only by the swap
     # PTE's bit: the swap cache still holds the page
@@ -357,3 +379,16 @@ def test_describe_difference_shows_the_new_fields() -> None:
     assert "ksm_reuse: mainline=False legacy-mapcount=True" in lines
     assert "readable_exclusive_migration: mainline=True legacy-mapcount=False" in lines
     assert not any(line.startswith("hugetlb_reuse") for line in lines)
+
+
+def test_only_schemes_that_read_the_partially_mapped_mark_set_it() -> None:
+    """PG_partially_mapped is 6.12's; lts-6.1's reclaim and migration never read it, so no
+    folio carries it there (and the explorer's key and the views see no 6.12 flag)."""
+    from anonlib.scenario.runner import run_scenario as run_text
+
+    text = ("spawn P\nP mmap T thp\nP write T[0] x\nkernel split-pmd P T\n"
+            "P madvise T[1] dontneed\nshow\n")
+    assert not SCHEMES["lts-6.1"].tracks_partially_mapped
+    assert all(s.tracks_partially_mapped for n, s in SCHEMES.items() if n != "lts-6.1")
+    assert "partially-mapped" in str(run_text(text, "mainline"))
+    assert "partially-mapped" not in str(run_text(text, "lts-6.1"))

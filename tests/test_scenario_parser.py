@@ -153,7 +153,8 @@ def test_config_sizes_reach_mmap() -> None:
             1,
             8,
             "unknown scheme 'mainlne'; did you mean 'mainline'? schemes: mainline, "
-            "no-swp-exclusive, page-count, gup-cow-break, legacy-mapcount, head-only, lts-6.18, "
+            "no-swp-exclusive, page-count, gup-cow-break, legacy-mapcount, head-only, lts-6.1, "
+            "lts-6.18, "
             "mprotect-batch-head, iouring-unpin-head",
         ),
         ("scheme\n", 1, 8, "missing the scheme name, e.g. 'scheme mainline'"),

@@ -429,7 +429,7 @@ def reads_mm_tracking(scheme: Scheme) -> bool:
     states that differ only there behave alike, and the key leaves them out
     (so 6.12's state counts do not change).
     """
-    return scheme.large_reuse is not LargeReuse.NEVER
+    return scheme.large_reuse is LargeReuse.MM_SLOTS
 
 
 def key_for(name: str, scheme: Scheme) -> Callable[[World], Key]:

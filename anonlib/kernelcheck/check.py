@@ -9,7 +9,7 @@ from ..scenario.parser import parse
 from ..scenario.syntax import ScenarioError
 from . import selftests, vm
 from .compare import FileResult, VMOutput, compare_plan, parse_output
-from .known import KnownDifference, apply_known, load_known
+from .known import KnownDifference, apply_known, known_file_for, load_known
 from .plan import RO_PIN_SLOTS, Plan, plan
 from .report import Report
 
@@ -41,8 +41,11 @@ def library_files() -> list[Path]:
     return sorted(p for p in SCENARIOS.rglob("*.scn") if not p.match(SIZE_VARIANT))
 
 
-def plan_files(paths: Sequence[Path], *, deep: bool = True) -> list[tuple[str, Plan | str]]:
-    """(display name, plan or the reason the file cannot be checked) for each file."""
+def plan_files(paths: Sequence[Path], *, deep: bool = True,
+               series: vm.Series = vm.SERIES[vm.DEFAULT_SERIES]
+               ) -> list[tuple[str, Plan | str]]:
+    """(display name, plan or the reason the file cannot be checked) for each file, run on
+    the model under the scheme that stands for ``series``."""
     out: list[tuple[str, Plan | str]] = []
     for p in paths:
         name = display_name(p)
@@ -55,7 +58,7 @@ def plan_files(paths: Sequence[Path], *, deep: bool = True) -> list[tuple[str, P
         if isinstance(sc, ScenarioError):
             out.append((name, f"not a valid scenario: {sc}"))
             continue
-        out.append((name, plan(sc, deep=deep)))
+        out.append((name, plan(sc, deep=deep, series=series)))
     return out
 
 
@@ -99,19 +102,22 @@ def kernel_check(
     install: bool | None = None,
     large_swapin: bool = False,
     gup_test: bool = True,
+    series: vm.Series = vm.SERIES[vm.DEFAULT_SERIES],
     log: Callable[[str], None] = lambda s: None,
 ) -> Report:
-    """Plan every file, run them all in one boot, compare; raises vm.Unavailable / vm.VMError.
+    """Plan every file, run them all in one boot of a kernel of ``series``, compare; raises
+    vm.Unavailable / vm.VMError. The known differences default to the series' own file.
 
     ``gup_test=False`` boots without gup_test.ko, as on a kernel it cannot be
-    built for: a R/O long-term pin is then an O_DIRECT write to a ramdisk where
-    that pins alike (:func:`plan.odirect_pins_alike`), after which the
-    scenario stops, and not expressible elsewhere.
+    built for (``Series.gup_test``): a R/O long-term pin is then an O_DIRECT
+    write to a ramdisk where that pins alike (:func:`plan.odirect_pins_alike`),
+    after which the scenario stops, and not expressible elsewhere.
     """
-    known = load_known(known_file)
-    plans = plan_files(paths, deep=deep)
+    known = load_known(known_file if known_file is not None else known_file_for(series))
+    plans = plan_files(paths, deep=deep, series=series)
+    gup_test = gup_test and series.gup_test
     vm.ensure_tools(install)
-    kernel = vm.ensure_kernel(install)
+    kernel = vm.ensure_kernel(install, series)
     program = vm.build_program()
     modules = selftests.build_gup_test(kernel, install, log, copies=RO_PIN_SLOTS) \
         if gup_test else ()
@@ -128,4 +134,4 @@ def kernel_check(
             "zram may swap mTHPs back in as large folios (see docs/real-kernel.md)")
     files, used = compare_all(plans, output, known)
     release = output.header.get("kernel", kernel.release)
-    return Report(files, release, boot.seconds, known, used)
+    return Report(files, release, boot.seconds, known, used, scheme=series.scheme)

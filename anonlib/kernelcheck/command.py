@@ -13,11 +13,12 @@ from . import vm
 
 DESCRIPTION = """\
 Run scenario files on the model (scheme mainline, which stands for Linux
-6.12) and on the real Linux 6.12 (Debian's kernel under QEMU, all files in
-one boot), and compare every outcome (values read, signals, GUP results,
-skipped kernel actions) and every state word the kernel shows (present,
-swap, PMD-mapped, PG_anon_exclusive, same page), and the folio of each page
-of mthp and thp mappings (its size and the page's place in it). Statements the kernel
+6.12; with --kernel 6.1 scheme lts-6.1) and on the real kernel (Debian's
+Linux 6.12 or 6.1 under QEMU, all files in one boot), and compare every
+outcome (values read, signals, GUP results, skipped kernel actions) and
+every state word the kernel shows (present, swap, PMD-mapped,
+PG_anon_exclusive, same page), and the folio of each page of mthp and thp
+mappings (its size and the page's place in it). Statements the kernel
 cannot express or show are 'not checked', never 'agreed'. Prints the
 agreement table, and statement by statement each file that disagrees."""
 
@@ -26,14 +27,17 @@ examples:
   python -m anonlib kernel-check --all
   python -m anonlib kernel-check scenarios/cow/a03-vmsplice-in-child-base.scn -v
   python -m anonlib kernel-check --all --json book/kernel-check.json
+  python -m anonlib kernel-check --kernel 6.1 --all
 
 As root on Debian 12 the first run installs qemu-system-x86 and gcc with
-apt-get and downloads Debian's linux-image-6.12.*-amd64-unsigned into
-.cache/kernel/ (later runs reuse it).
+apt-get and downloads Debian's linux-image-6.12.*-amd64-unsigned (with
+--kernel 6.1: linux-image-6.1.0-*-amd64-unsigned) into .cache/kernel/
+(later runs reuse it; the cache holds both series side by side).
 
 exit status:
   0  the model agrees with the kernel on everything checked, known differences aside
   1  a disagreement not listed in tools/kernelcheck/known-differences.toml
+     (for --kernel 6.1: known-differences-6.1.toml)
   2  bad arguments, a scenario file that is missing or not valid, or an invalid
      or missing known-differences file: all checked before the VM boots
   3  the VM failed (did not boot, hung past --timeout, the test program broke)
@@ -46,8 +50,13 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--all", action="store_true",
                    help="every file in scenarios/ (recursively) but cow.c's mTHP size variants "
                         "above 16 kB, which selftests-check runs")
+    p.add_argument("--kernel", default=vm.DEFAULT_SERIES, choices=list(vm.SERIES),
+                   help=f"the kernel series to boot (default {vm.DEFAULT_SERIES}); the model "
+                        "runs under the scheme that stands for it: "
+                        + ", ".join(f"{n} -> {s.scheme}" for n, s in vm.SERIES.items()))
     p.add_argument("--known", type=Path, metavar="FILE",
-                   help="known differences (default: tools/kernelcheck/known-differences.toml)")
+                   help="known differences (default: tools/kernelcheck/known-differences.toml, "
+                        "for --kernel 6.1 known-differences-6.1.toml)")
     p.add_argument("--timeout", type=float, default=vm.DEFAULT_TIMEOUT, metavar="SECONDS",
                    help=f"kill the VM after this long (default {vm.DEFAULT_TIMEOUT:.0f})")
     p.add_argument("--shallow", action="store_true",
@@ -83,7 +92,7 @@ def validate(args: argparse.Namespace, files: list[Path]) -> list[str]:
     from ..scenario.parser import parse
     from ..scenario.source import SourceError, clip, read_source
     from ..scenario.syntax import ScenarioError
-    from .known import KnownDifferencesError, load_known
+    from .known import KnownDifferencesError, known_file_for, load_known
 
     problems: list[str] = []
     timeout = args.timeout
@@ -95,6 +104,11 @@ def validate(args: argparse.Namespace, files: list[Path]) -> list[str]:
             load_known(args.known)
         except KnownDifferencesError as e:
             problems.append(f"--known: {clip(str(e), 400)}")
+    elif args.kernel in vm.SERIES:
+        try:
+            load_known(known_file_for(vm.SERIES[args.kernel]))
+        except KnownDifferencesError as e:
+            problems.append(f"known differences of Linux {args.kernel}: {clip(str(e), 400)}")
     for option, out in (("--json", args.json), ("--markdown", args.markdown)):
         if out is not None:
             parent = out.parent if str(out.parent) else Path(".")
@@ -136,6 +150,7 @@ def _run(args: argparse.Namespace) -> int:
             files, known_file=args.known, timeout=args.timeout, deep=not args.shallow,
             install=False if args.no_install else None,
             large_swapin=args.large_swapin, gup_test=not args.no_gup_test,
+            series=vm.SERIES[args.kernel],
             log=lambda s: print(s, file=sys.stderr, flush=True),
         )
     except KnownDifferencesError as e:
@@ -159,5 +174,5 @@ def _run(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
-register(Command("kernel-check", "compare the model with the real Linux 6.12 (boots a VM)",
+register(Command("kernel-check", "compare the model with the real Linux 6.12 or 6.1 (boots a VM)",
                  _configure, _run, description=DESCRIPTION, epilog=EPILOG))

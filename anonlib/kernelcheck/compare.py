@@ -21,14 +21,17 @@ What the kernel exposes, and what it does not
   (KPF_MAPPEDTODISK, which is PG_anon_exclusive on anonymous pages) of the
   head page for a PMD-mapped THP or a hugetlb page, of the page itself
   for a small folio (and for the first page of a PTE-mapped THP or an
-  mTHP). For the other pages of a PTE-mapped THP or an mTHP kpageflags
-  does not show it: 6.12's kpageflags reads the *folio's* flags, so every
+  mTHP). For the other pages of a PTE-mapped THP or an mTHP 6.12's
+  kpageflags does not show it: it reads the *folio's* flags, so every
   subpage shows the head's flag (measured: a subpage that a write reuses as
   exclusive reads as shared while the head is shared). For those the guest
   reads the page's own ``struct page`` through /proc/kcore (``pf=``,
   ``pfh=``), trusted only where it agrees with kpageflags
-  (:func:`_own_struct_page`; check :data:`OWN_FLAG`). The zero page is never
-  exclusive;
+  (:func:`_own_struct_page`; check :data:`OWN_FLAG`). 6.1's kpageflags reads
+  each page's own flags (fs/proc/page.c: stable_page_flags), so there every
+  subpage's flag comes from kpageflags (``Series.own_page_flags``) and the
+  /proc/kcore reading, whose bit numbers are 6.12's, is not used. The zero
+  page is never exclusive;
 * ``same-page``: the frame numbers;
 * in an ``mthp`` mapping, the folio: how many pages the page's folio has and
   which of them the page is. The guest finds the folio from the frame's
@@ -56,6 +59,7 @@ from ..ops import MapKind, PageRef
 from ..results import ModelError
 from ..scenario.syntax import ExpectInvariants, ExpectState
 from .plan import HUGE_PAGES, Observation, Plan, Step, decode_value
+from .vm import DEFAULT_SERIES, SERIES, Series
 
 AGREED, DISAGREED, KNOWN, NOT_CHECKED = "agreed", "disagreed", "known difference", "not checked"
 
@@ -71,14 +75,10 @@ KPF_HWPOISON = 19
 KPF_THP = 22
 KPF_ZERO_PAGE = 24
 KPF_ANON_EXCLUSIVE = 34  # KPF_MAPPEDTODISK: PG_mappedtodisk is PG_anon_exclusive on anon pages
-# struct page's own flags word (include/linux/page-flags.h, 6.12: enum pageflags)
+# struct page's own flags word (include/linux/page-flags.h, 6.12: enum pageflags); 6.1
+# numbers them differently, and there kpageflags shows every page's own flag anyway.
 PG_HEAD = 6
 PG_ANON_EXCLUSIVE = 11  # PG_owner_2
-# Swap types of non-present entries in 6.12 x86-64 with MEMORY_FAILURE and MIGRATION but
-# no DEVICE_PRIVATE: MAX_SWAPFILES = 32 - 3 (migration) - 1 (hwpoison) - 1 (PTE marker).
-MAX_SWAPFILES = 27
-SWP_HWPOISON = MAX_SWAPFILES
-SWP_MIGRATION = (MAX_SWAPFILES + 1, MAX_SWAPFILES + 2, MAX_SWAPFILES + 3)
 
 #: Measured on 6.12.117: /proc/kpageflags reads the folio's flags, so every page of a
 #: large folio shows the head page's PG_anon_exclusive, not its own. The guest reads the
@@ -141,7 +141,8 @@ def _bit(v: int, b: int) -> bool:
     return bool(v >> b & 1)
 
 
-def decode_page(text: str, kind: MapKind) -> KernelPage:
+def decode_page(text: str, kind: MapKind, series: Series = SERIES[DEFAULT_SERIES]
+                ) -> KernelPage:
     """An ``@o`` observation (everything after the id) as state words."""
     if text.strip() == "gone":
         return KernelPage("gone", raw=text)
@@ -160,7 +161,7 @@ def decode_page(text: str, kind: MapKind) -> KernelPage:
         huge_zero = _bit(kf, KPF_ZERO_PAGE) and _bit(kf, KPF_THP)
         pmd = kind is MapKind.THP and (ahp > 0 or huge_zero)
         pfn, head = pm & PFN_MASK, int(f.get("head", "0"), 16)
-        own, mismatch = _own_struct_page(f, pfn, kf)
+        own, mismatch = (None, "") if series.own_page_flags else _own_struct_page(f, pfn, kf)
         excl: bool | None
         own_flag = False
         if _bit(kf, KPF_ZERO_PAGE):
@@ -169,7 +170,8 @@ def decode_page(text: str, kind: MapKind) -> KernelPage:
             excl, why = None, "not an anonymous page"
         elif pmd or kind is MapKind.HUGETLB:  # the flag lives in the head page
             excl, why = _bit(hkf, KPF_ANON_EXCLUSIVE), ""
-        elif head == pfn:  # a small folio, or the first page of a large one
+        elif head == pfn or series.own_page_flags:  # a small folio, a large one's first
+            # page, or any page where kpageflags shows each page's own flags (6.1)
             excl, why = _bit(kf, KPF_ANON_EXCLUSIVE), ""
         elif own is None:  # a PTE-mapped tail page, and no trusted struct page
             excl, why = None, mismatch or TAIL_FLAG
@@ -181,11 +183,14 @@ def decode_page(text: str, kind: MapKind) -> KernelPage:
     if pm & PM_SWAP:
         frame = pm & PFN_MASK
         swp_type, offset = frame & ((1 << SWP_TYPE_BITS) - 1), frame >> SWP_TYPE_BITS
-        if swp_type == SWP_HWPOISON:
+        # the special types follow the swap files: hwpoison, then three migration types
+        # (where they start depends on the kernel's build: Series.max_swapfiles)
+        max_swapfiles = series.max_swapfiles
+        if swp_type == max_swapfiles:
             return KernelPage("hwpoison", phys=offset, raw=text)
-        if swp_type in SWP_MIGRATION:
+        if max_swapfiles < swp_type <= max_swapfiles + 3:
             return KernelPage("migration", phys=offset, raw=text)
-        if swp_type < MAX_SWAPFILES:
+        if swp_type < max_swapfiles:
             return KernelPage("swap", exclusive_why="the swap PTE's exclusive bit is not "
                               "visible from user space", raw=text)
         return KernelPage(f"swap-type-{swp_type}", raw=text)
@@ -482,7 +487,8 @@ def _same_page_checks(step: Step, pages: dict[str, KernelPage]) -> list[Check]:
     return checks
 
 
-def compare_step(step: Step, run: KernelRun | None, stop_reason: str) -> StatementResult:
+def compare_step(step: Step, run: KernelRun | None, stop_reason: str,
+                 series: Series = SERIES[DEFAULT_SERIES]) -> StatementResult:
     st = step.statement
     res = StatementResult(st.line, st.text, NOT_CHECKED)
     if step.model_error:
@@ -518,7 +524,7 @@ def compare_step(step: Step, run: KernelRun | None, stop_reason: str) -> Stateme
         text = run.observations.get(ob.id)
         if text is None:
             continue
-        kp = decode_page(text, ob.kind)
+        kp = decode_page(text, ob.kind, series)
         pages[ob.id] = kp
         res.checks += compare_page(ob, kp)
     res.checks += _same_page_checks(step, pages)
@@ -561,7 +567,7 @@ def compare_plan(plan: Plan, run: KernelRun | None) -> FileResult:
             result.statements.append(StatementResult(
                 step.statement.line, step.statement.text, NOT_CHECKED, reason=stop_reason))
             continue
-        sr = compare_step(step, run, stop_reason)
+        sr = compare_step(step, run, stop_reason, plan.series)
         result.statements.append(sr)
         if run is not None and run.stopped_at == step.index and not stop_reason:
             stop_reason = f"the VM stopped the scenario at line {step.statement.line}"

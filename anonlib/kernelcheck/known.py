@@ -22,9 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .compare import DISAGREED, KNOWN, FileResult
+from .vm import Series
 
 DEFAULT_FILE = Path(__file__).resolve().parents[2] / "tools" / "kernelcheck" / \
     "known-differences.toml"
+
+
+def known_file_for(series: Series) -> Path:
+    """The known differences of a kernel series: ``known-differences.toml`` for 6.12, the
+    default, ``known-differences-6.1.toml`` for 6.1."""
+    return DEFAULT_FILE.with_name(f"known-differences{series.suffix}.toml")
 
 
 def glob_match(text: str, pattern: str) -> bool:

@@ -2,8 +2,9 @@
 
 :func:`plan` walks a parsed scenario once. For every statement it
 
-* applies it to the model (scheme ``mainline``: Linux 6.12) and records the
-  outcome and the state of the pages to compare afterwards;
+* applies it to the model (scheme ``mainline`` for Linux 6.12, ``lts-6.1`` for
+  Linux 6.1) and records the outcome and the state of the pages to compare
+  afterwards;
 * compiles it into one command of the VM job (``tools/kernelcheck/anoncheck.c``
   carries the commands out), or finds that user space cannot express it.
 
@@ -79,8 +80,9 @@ from ..ops import (
 )
 from ..results import ModelError
 from ..scenario.syntax import ExpectInvariants, ExpectState, Scenario, Show, Statement
-from ..schemes import MAINLINE
+from ..schemes import MAINLINE, Scheme, get_scheme
 from ..state import ZERO_FOLIO, World
+from .vm import DEFAULT_SERIES, SERIES, Series
 
 PAGE = 4096
 HUGE_PAGES = 512  # subpages of a real 2 MiB THP or hugetlb page
@@ -112,6 +114,8 @@ NOT_EXPRESSIBLE = {
     "statement": "the guest program has no command for this statement",
     "size": f"a huge page of more than {HUGE_PAGES} pages, or a size that does not divide "
             f"{HUGE_PAGES}",
+    "mthp": "this kernel has no multi-size THP (6.8, 19eaf44954df, with the sysfs "
+            "hugepages-<size>kB files), so an mthp mapping has no real counterpart",
 }
 
 
@@ -173,6 +177,8 @@ class Plan:
     steps: list[Step]
     cutoff: int | None = None  # index of the first statement the kernel does not run
     cutoff_reason: str = ""
+    #: the kernel series the job is for (without mTHP, the job sets no mTHP sizes)
+    series: Series = SERIES[DEFAULT_SERIES]
 
     def job(self, tag: str) -> str:
         """The VM job for this scenario (``tag`` names it in the output).
@@ -183,7 +189,8 @@ class Plan:
         otherwise (every size below the PMD size ``never``, so ``thp``
         mappings fault as they did before mTHP).
         """
-        lines = [f"scenario {tag}", f"mthp {mthp_sizes_kb(self.scenario)}"]
+        sizes = mthp_sizes_kb(self.scenario) if self.series.mthp else "-"
+        lines = [f"scenario {tag}", f"mthp {sizes}"]
         for st in self.steps:
             if self.cutoff is not None and st.index >= self.cutoff:
                 break
@@ -249,8 +256,12 @@ def _command(cls: type[OpT]) -> Callable[[Callable[[_Compiler, OpT], Compiled]],
 
 
 class _Compiler:
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, scheme: Scheme = MAINLINE, mthp: bool = True,
+                 odirect_pins: bool = True) -> None:
         self.sc = scenario
+        self.scheme = scheme
+        self.mthp = mthp
+        self.odirect_pins = odirect_pins  # the kernel's O_DIRECT takes a R/O FOLL_PIN
         self.layout: dict[tuple[str, str], Layout] = {}
         self.next_slot = 0
         self.obs_count = 0
@@ -278,6 +289,8 @@ class _Compiler:
         block = _block(op.kind, pages)
         if block is None:
             return None, NOT_EXPRESSIBLE["size"]
+        if op.kind is MapKind.MTHP and not self.mthp:
+            return None, NOT_EXPRESSIBLE["mthp"]
         start = BASE_ADDR + SLOT * self.next_slot
         if op.kind is MapKind.MTHP:
             start += MTHP_OFFSET
@@ -322,8 +335,8 @@ class _Compiler:
             self.ro_pins.add(op.handle)
             self.handles.add(op.handle)
             mode = "fast" if op.fast else "slow"
-            odirect = "odirect" if self.world is not None and odirect_pins_alike(
-                self.world, op.page) else "-"
+            odirect = "odirect" if self.odirect_pins and self.world is not None and \
+                odirect_pins_alike(self.world, op.page) else "-"
             return (f"rpin {op.page.proc} {op.handle} {addr:x} {lay.block} {mode} {odirect}",
                     None)
         if not op.pin:
@@ -419,7 +432,7 @@ class _Compiler:
         if lay is None or not 0 <= ref.index < lay.npages:
             return None
         self.obs_count += 1
-        ps = model.page_state(world, MAINLINE, ref)
+        ps = model.page_state(world, self.scheme, ref)
         folio_pages = None
         if isinstance(ps, model.PageState) and ps.page is not None:
             folio = world.folio(ps.page[0])
@@ -472,16 +485,20 @@ def all_pages(world: World) -> list[PageRef]:
     return refs
 
 
-def plan(scenario: Scenario, *, deep: bool = True) -> Plan:
-    """Run ``scenario`` on the model (mainline) and compile it for the VM.
+def plan(scenario: Scenario, *, deep: bool = True,
+         series: Series = SERIES[DEFAULT_SERIES]) -> Plan:
+    """Run ``scenario`` on the model and compile it for a VM of the kernel ``series``.
 
-    ``deep``: after every operation, observe every page the model knows about
-    (not only the pages ``expect`` and ``show`` name).
+    The model runs under the scheme that stands for the series (``mainline`` for
+    6.12, ``lts-6.1`` for 6.1); on a kernel without multi-size THP an ``mthp``
+    mapping is not expressible. ``deep``: after every operation, observe every
+    page the model knows about (not only the pages ``expect`` and ``show`` name).
     """
-    comp = _Compiler(scenario)
+    scheme = get_scheme(series.scheme)
+    comp = _Compiler(scenario, scheme, series.mthp, series.odirect_pins)
     world = model.initial_world(scenario.config)
     steps: list[Step] = []
-    result = Plan(scenario.name, scenario, steps)
+    result = Plan(scenario.name, scenario, steps, series=series)
     model_stopped: str | None = None
     for i, st in enumerate(scenario.statements):
         step = Step(i, st)
@@ -514,7 +531,7 @@ def plan(scenario: Scenario, *, deep: bool = True) -> Plan:
                 command, why = comp.compile(action)
             if isinstance(action, Write) and command is not None:
                 step.write_probe = write_probe(world, action.page)
-            applied = model.apply(world, action, MAINLINE)
+            applied = model.apply(world, action, scheme)
             if isinstance(applied, ModelError):
                 step.model_error = f"the model refused it: {applied.message}"
                 model_stopped = f"the model stopped at line {st.line}"

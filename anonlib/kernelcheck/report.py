@@ -21,6 +21,8 @@ class Report:
     seconds: float = 0.0
     known: list[KnownDifference] = field(default_factory=list)
     known_used: set[int] = field(default_factory=set)
+    #: the model's scheme the kernel was compared with
+    scheme: str = "mainline"
 
     @property
     def failed(self) -> bool:
@@ -77,7 +79,7 @@ def text_table(report: Report, *, verbose: bool = False) -> str:
     """The agreement table, then statement by statement for every failing file."""
     width = max([len(f.name) for f in report.files] + [4])
     kernel = report.kernel or "?"
-    out = [f"kernel-check: the model (scheme mainline) against Linux {kernel} "
+    out = [f"kernel-check: the model (scheme {report.scheme}) against Linux {kernel} "
            f"(one QEMU boot, {report.seconds:.1f} s)", ""]
     out.append(f"{'file':<{width}}  " + "  ".join(f"{h:>11}" for h in HEAD) + "  status")
     for f in report.files:
@@ -121,6 +123,7 @@ def _statement_json(s: StatementResult) -> dict[str, Any]:
 def to_json(report: Report) -> dict[str, Any]:
     return {
         "kernel": report.kernel,
+        "scheme": report.scheme,
         "seconds": round(report.seconds, 1),
         "totals": report.totals(),
         "files": [
@@ -149,7 +152,7 @@ def from_json(data: dict[str, Any]) -> Report:
         files.append(f)
     known = [KnownDifference(**k) for k in data.get("known_differences", [])]
     return Report(files, data.get("kernel", ""), data.get("seconds", 0.0), known,
-                  set(range(len(known))))
+                  set(range(len(known))), scheme=data.get("scheme", "mainline"))
 
 
 def dumps(report: Report) -> str:
@@ -186,39 +189,37 @@ def _md(s: str) -> str:
     return s.replace("|", "\\|")
 
 
-def markdown(report: Report, *, rerun: str = "") -> str:
-    """The appendix page: totals, the per-file table, failing files in detail, known differences."""
+INTRO = (
+    "Every scenario in `scenarios/`, and the probes in `tools/kernelcheck/probes/` that "
+    "exercise what the library does not (migration, KSM, memory failure, folio splits, "
+    "mTHP), was run on the model and on a real kernel, Debian's, booted once under QEMU "
+    "for all of them. Each statement is *agreed* when every outcome and every state "
+    "word the real kernel shows (present, swap, PMD-mapped, PG_anon_exclusive, same "
+    "page, the folio a page belongs to, values read, signals, GUP results, skipped "
+    "kernel actions) matches the "
+    "model; *not checked* when user space cannot express it or observe anything about "
+    "it (the causes and their counts are listed with each kernel's table); a *known "
+    "difference* when it disagrees for a reason listed with the kernel's known differences."
+)
+
+
+def _totals_line(report: Report) -> str:
     t = report.totals()
-    out = [
-        "# Appendix: the model checked against Linux",
-        "",
-        "Every scenario in `scenarios/`, and the probes in `tools/kernelcheck/probes/` that "
-        "exercise what the library does not (migration, KSM, memory failure, folio splits, "
-        "mTHP), "
-        "was run twice: on the model (scheme `mainline`) and "
-        f"on Linux {report.kernel or '6.12'} (Debian's kernel, booted once under QEMU for "
-        "all of them). Each statement is *agreed* when every outcome and every state "
-        "word the real kernel shows (present, swap, PMD-mapped, PG_anon_exclusive, same "
-        "page, the folio a page belongs to, values read, signals, GUP results, skipped "
-        "kernel actions) matches the "
-        "model; *not checked* when user space cannot express it or observe anything about "
-        "it (the causes and their counts are listed below the table); a *known difference* "
-        "when it disagrees for a reason listed at the end of this page.",
-        "",
-        f"**{t['files']} files: {t[AGREED]} statements agreed, {t[DISAGREED]} disagreed, "
-        f"{t[KNOWN]} known differences, {t[NOT_CHECKED]} not checked.**",
-        "",
-    ]
-    if rerun:
-        out += [rerun, ""]
-    out += ["| file | agreed | disagreed | known | not checked | status |",
-            "|---|---:|---:|---:|---:|---|"]
+    return (f"**{t['files']} files: {t[AGREED]} statements agreed, {t[DISAGREED]} disagreed, "
+            f"{t[KNOWN]} known differences, {t[NOT_CHECKED]} not checked.**")
+
+
+def _kernel_section(report: Report, level: str) -> list[str]:
+    """The per-file table, the statements that differ and the known differences of one run;
+    ``level`` is the markdown heading prefix of its subsections."""
+    out = ["| file | agreed | disagreed | known | not checked | status |",
+           "|---|---:|---:|---:|---:|---|"]
     for f in report.files:
         a, d, k, n = _counts(f)
         out.append(f"| `{_md(f.name)}` | {a} | {d} | {k} | {n} | {_md(f.status)} |")
     reasons = not_checked_reasons(report)
     if reasons:
-        out += ["", "## Why statements were not checked", "",
+        out += ["", f"{level} Why statements were not checked", "",
                 "Each statement that was not checked, counted under its cause (a statement "
                 "after the one that ended the kernel's part of its scenario counts under "
                 "that statement's cause).", "",
@@ -226,9 +227,9 @@ def markdown(report: Report, *, rerun: str = "") -> str:
         out += [f"| {n} | {_md(r)} |" for r, n in reasons]
     failing = [f for f in report.files if f.disagreed or f.known]
     if failing:
-        out += ["", "## Statements that differ", ""]
+        out += ["", f"{level} Statements that differ", ""]
         for f in failing:
-            out += [f"### `{_md(f.name)}`", "", "| line | statement | verdict | detail |",
+            out += [f"{level}# `{_md(f.name)}`", "", "| line | statement | verdict | detail |",
                     "|---:|---|---|---|"]
             for s in f.statements:
                 if s.verdict in (DISAGREED, KNOWN):
@@ -236,8 +237,48 @@ def markdown(report: Report, *, rerun: str = "") -> str:
                                f"{_md(_explain(s))} |")
             out.append("")
     if report.known:
-        out += ["", "## Known differences", "",
+        out += ["", f"{level} Known differences", "",
                 "| where | why the model differs | does it matter |", "|---|---|---|"]
         for kd in report.known:
             out.append(f"| `{_md(kd.label())}` | {_md(kd.why)} | {_md(kd.matters)} |")
+    return out
+
+
+def markdown(report: Report, *, rerun: str = "") -> str:
+    """One run as a page: totals, the per-file table, failing files in detail, known
+    differences."""
+    out = [
+        "# Appendix: the model checked against Linux",
+        "",
+        f"{INTRO} This run: the model under scheme `{report.scheme}`, the kernel Linux "
+        f"{report.kernel or '6.12'}.",
+        "",
+        _totals_line(report),
+        "",
+    ]
+    if rerun:
+        out += [rerun, ""]
+    out += _kernel_section(report, "##")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def markdown_kernels(reports: list[Report], *, intro: str = "", rerun: str = "") -> str:
+    """Several runs, one per kernel, as one page: a table of the totals per kernel, then each
+    kernel's section (its per-file table, statements that differ, known differences)."""
+    out = ["# Appendix: the model checked against Linux", "", INTRO, ""]
+    if intro:
+        out += [intro, ""]
+    out += ["| kernel | scheme | files | agreed | disagreed | known | not checked |",
+            "|---|---|---:|---:|---:|---:|---:|"]
+    for r in reports:
+        t = r.totals()
+        out.append(f"| Linux {_md(r.kernel)} | `{r.scheme}` | {t['files']} | {t[AGREED]} | "
+                   f"{t[DISAGREED]} | {t[KNOWN]} | {t[NOT_CHECKED]} |")
+    out.append("")
+    if rerun:
+        out += [rerun, ""]
+    for r in reports:
+        out += [f"## Linux {_md(r.kernel)} (scheme `{r.scheme}`)", "", _totals_line(r), ""]
+        out += _kernel_section(r, "###")
+        out.append("")
     return "\n".join(out).rstrip() + "\n"

@@ -1,17 +1,22 @@
-"""The real kernel: fetch Debian's Linux 6.12, build the test program, boot it under QEMU.
+"""The real kernel: fetch Debian's Linux 6.12 or 6.1, build the test program, boot it under QEMU.
 
 Everything comes from Debian packages (see ``docs/real-kernel.md``):
 ``qemu-system-x86`` for the emulator and ``linux-image-6.12.*-amd64-unsigned``
-for the kernel and its modules. Nothing is installed on the host except
-QEMU; the kernel package is only unpacked, and what the check needs (the
-kernel image, the zram, hwpoison-inject and brd modules and their dependencies,
-decompressed) is kept in a cache folder (``.cache/kernel/`` in the
-repository, git-ignored, or ``$ANONLIB_KERNEL_CACHE``) so later runs download
-nothing (``gup_test.ko``, built from the 6.12 source, comes from
+(or, for the 6.1 series, ``linux-image-6.1.0-*-amd64-unsigned``) for the
+kernel and its modules. :data:`SERIES` lists the kernel series the check
+knows; each is kept in the cache under its own release, and
+:func:`cached_kernel` picks the newest release of the series asked for.
+Nothing is installed on the host except QEMU; the kernel package is only
+unpacked, and what the check needs (the kernel image, the zram,
+hwpoison-inject and brd modules and their dependencies, decompressed) is kept
+in a cache folder (``.cache/kernel/`` in the repository, git-ignored, or
+``$ANONLIB_KERNEL_CACHE``) so later runs download nothing (``gup_test.ko``,
+built from the 6.12 source, comes from
 :func:`anonlib.kernelcheck.selftests.build_gup_test` and is passed to
-:func:`make_initramfs`). The test program (``tools/kernelcheck/anoncheck.c``) is compiled with
-``gcc -static`` into the same cache and runs as ``/init`` from an initramfs
-written here (the cpio "newc" format, so no ``cpio`` binary is needed).
+:func:`make_initramfs`). The test program
+(``tools/kernelcheck/anoncheck.c``) is compiled with ``gcc -static`` into the
+same cache and runs as ``/init`` from an initramfs written here (the cpio
+"newc" format, so no ``cpio`` binary is needed).
 
 One boot runs a whole job; :func:`boot` kills QEMU after ``timeout`` seconds
 and raises :class:`VMError` with the end of the console log, so a VM that
@@ -38,7 +43,62 @@ SOURCE = REPO / "tools" / "kernelcheck" / "anoncheck.c"
 #: Modules the check loads in the VM (their dependencies are added from their modinfo):
 #: swap on zram, hwpoison-inject for memory failure, brd (a ramdisk) for O_DIRECT.
 MODULES = ("zram", "hwpoison_inject", "brd")
-PACKAGE_PATTERN = r"^linux-image-6\.12\.[0-9]+\+deb[0-9]+-amd64-unsigned$"
+
+@dataclass(frozen=True)
+class Series:
+    """A kernel series the check can boot: how its Debian package and releases are named,
+    and the scheme of the model that stands for it."""
+
+    name: str  # "6.12"
+    #: the apt-cache search pattern and the full-name regex of its image packages
+    search: str
+    package_pattern: str
+    #: the model's scheme for this kernel (anonlib.schemes)
+    scheme: str
+    #: the kernel has multi-size THP (6.8+: sysfs hugepages-<size>kB)
+    mthp: bool
+    #: added to the names of the series' files in tools/kernelcheck/ (known differences,
+    #: the recorded run): "" for the default series
+    suffix: str
+    #: the first swap type the kernel uses for special entries (hwpoison, then the three
+    #: migration types): 32 less the special types Debian's build has
+    max_swapfiles: int
+    #: /proc/kpageflags shows each page's own flags (6.1: fs/proc/page.c stable_page_flags
+    #: reads page->flags), not its folio's (6.12 reads folio->flags), so the
+    #: PG_anon_exclusive of every page of a PTE-mapped large folio is visible
+    own_page_flags: bool
+    #: gup_test.ko is built for it (from the 6.12 source's mm/gup_test.c). Not for 6.1:
+    #: its own gup_test.c cannot hold a R/O long-term pin (PIN_LONGTERM_TEST_START is
+    #: 6.2), and the 6.12 file does not build against 6.1's GUP interface
+    gup_test: bool
+    #: an O_DIRECT write takes a R/O FOLL_PIN on the user buffer (block/bio.c:
+    #: __bio_iov_iter_get_pages uses iov_iter_extract_pages, 6.3 and later); 6.1 takes
+    #: plain references there (iov_iter_get_pages2, FOLL_GET), which unshare nothing, so
+    #: without gup_test a R/O long-term pin is not expressible on it
+    odirect_pins: bool
+
+    def has_release(self, release: str) -> bool:
+        """Whether a kernel release (``uname -r``, the cache folder's name) is of this series."""
+        return re.match(re.escape(self.name) + r"\.[0-9]", release) is not None
+
+
+SERIES: dict[str, Series] = {
+    s.name: s
+    for s in (
+        Series("6.12", "linux-image-6.12.*-amd64-unsigned",
+               r"^linux-image-6\.12\.[0-9]+\+deb[0-9]+-amd64-unsigned$", "mainline",
+               # 32 - 3 (migration) - 1 (hwpoison) - 1 (PTE marker); no DEVICE_PRIVATE
+               mthp=True, suffix="", max_swapfiles=27, own_page_flags=False, gup_test=True,
+               odirect_pins=True),
+        # Debian 12's own kernel: the package names the ABI (6.1.0-57), not the stable release
+        Series("6.1", "linux-image-6.1.0-.*-amd64-unsigned",
+               r"^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$", "lts-6.1",
+               # 6.1 also reserves SWP_SWAPIN_ERROR (include/linux/swap.h), so 26
+               mthp=False, suffix="-6.1", max_swapfiles=26, own_page_flags=True,
+               gup_test=False, odirect_pins=False),
+    )
+}
+DEFAULT_SERIES = "6.12"
 QEMU = "qemu-system-x86_64"
 #: Kernel command line: fake NUMA nodes for move_pages, no zswap in front of zram.
 CMDLINE = "console=ttyS0 quiet panic=-1 numa=fake=2 zswap.enabled=0 transparent_hugepage=always"
@@ -64,12 +124,21 @@ def may_install() -> bool:
 
 HOW_TO_INSTALL = (
     "the kernel check needs qemu-system-x86_64, gcc with a static C library, and Debian's "
-    "linux-image-6.12.*-amd64-unsigned package. As root on Debian 12, "
+    "linux-image-6.12.*-amd64-unsigned package (for --kernel 6.1: "
+    "linux-image-6.1.0-*-amd64-unsigned). As root on Debian 12, "
     "`make kernel-check` installs them (apt-get install qemu-system-x86 gcc libc6-dev; "
     "apt-get download linux-image-6.12.<N>+deb12-amd64-unsigned). Elsewhere install QEMU and "
     "gcc yourself and put an unpacked kernel (vmlinuz + modules) in .cache/kernel/, "
     "see anonlib/kernelcheck/vm.py."
 )
+
+
+def series_named(name: str) -> Series:
+    """The series called ``name``; ValueError names the known ones."""
+    try:
+        return SERIES[name]
+    except KeyError:
+        raise ValueError(f"unknown kernel series {name!r}; known: {', '.join(SERIES)}") from None
 
 
 def _run(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
@@ -109,22 +178,28 @@ def _version_key(name: str) -> tuple[int, ...]:
     return tuple(int(x) for x in re.findall(r"[0-9]+", name))
 
 
-def newest_package() -> str:
-    """The newest linux-image-6.12.*-amd64-unsigned package apt knows about."""
+def pick_package(apt_search_output: str, series: Series) -> str | None:
+    """The newest image package of ``series`` in ``apt-cache search`` output (None: none)."""
+    names = [ln.split()[0] for ln in apt_search_output.splitlines() if ln.strip()]
+    names = [n for n in names if re.match(series.package_pattern, n)]
+    return max(names, key=_version_key) if names else None
+
+
+def newest_package(series: Series = SERIES[DEFAULT_SERIES]) -> str:
+    """The newest image package of the series (linux-image-6.12.*-amd64-unsigned) apt knows."""
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     for attempt in range(2):
         out = subprocess.run(
-            ["apt-cache", "search", "--names-only", "linux-image-6.12.*-amd64-unsigned"],
+            ["apt-cache", "search", "--names-only", series.search],
             text=True, capture_output=True, check=False, env=env,
         ).stdout
-        names = [ln.split()[0] for ln in out.splitlines() if ln.strip()]
-        names = [n for n in names if re.match(PACKAGE_PATTERN, n)]
-        if names:
-            return max(names, key=_version_key)
+        name = pick_package(out, series)
+        if name is not None:
+            return name
         if attempt == 0:
             subprocess.run(["apt-get", "update", "-q"], check=False, capture_output=True,
                            env=env)
-    raise VMError("apt knows no linux-image-6.12.*-amd64-unsigned package (is this Debian 12 "
+    raise VMError(f"apt knows no {series.search} package (is this Debian 12 "
                   "with bookworm-updates or security?)")
 
 
@@ -135,12 +210,14 @@ def _modinfo_depends(ko: bytes) -> list[str]:
     return [d.decode().replace("-", "_") for d in m.group(1).split(b",") if d]
 
 
-def cached_kernel() -> Kernel | None:
-    """The kernel in the cache, if one is there."""
+def cached_kernel(series: Series = SERIES[DEFAULT_SERIES]) -> Kernel | None:
+    """The newest kernel of ``series`` in the cache, if one is there."""
     base = cache_dir()
     if not base.is_dir():
         return None
     for d in sorted(base.iterdir(), key=lambda p: _version_key(p.name), reverse=True):
+        if not series.has_release(d.name):
+            continue
         order = d / "modules.txt"
         if (d / "vmlinuz").is_file() and order.is_file():
             names = order.read_text().split()
@@ -151,15 +228,16 @@ def cached_kernel() -> Kernel | None:
     return None
 
 
-def ensure_kernel(install: bool | None = None) -> Kernel:
-    """The cached kernel, downloading and unpacking the newest 6.12 package if needed."""
-    k = cached_kernel()
+def ensure_kernel(install: bool | None = None,
+                  series: Series = SERIES[DEFAULT_SERIES]) -> Kernel:
+    """The cached kernel of ``series``, downloading and unpacking its newest package if needed."""
+    k = cached_kernel(series)
     if k is not None:
         return k
     install = may_install() if install is None else install
     if not install:
-        raise Unavailable(f"no kernel in {cache_dir()}: {HOW_TO_INSTALL}")
-    pkg = newest_package()
+        raise Unavailable(f"no Linux {series.name} kernel in {cache_dir()}: {HOW_TO_INSTALL}")
+    pkg = newest_package(series)
     with tempfile.TemporaryDirectory(prefix="anonlib-kernel-") as tmp:
         t = Path(tmp)
         _run(["apt-get", "download", pkg], cwd=t)
@@ -167,6 +245,8 @@ def ensure_kernel(install: bool | None = None) -> Kernel:
         _run(["dpkg-deb", "-x", str(deb), str(t / "x")])
         vmlinuz = next((t / "x" / "boot").glob("vmlinuz-*"))
         release = vmlinuz.name.removeprefix("vmlinuz-")
+        if not series.has_release(release):
+            raise VMError(f"{pkg} holds release {release}, not a Linux {series.name} kernel")
         index = {
             p.name.split(".ko")[0].replace("-", "_"): p
             for p in (t / "x" / "lib" / "modules" / release).rglob("*.ko*")
@@ -208,7 +288,7 @@ def ensure_kernel(install: bool | None = None) -> Kernel:
         (part / "PACKAGE").write_text(pkg + "\n")
         shutil.rmtree(dest, ignore_errors=True)
         part.rename(dest)
-    k = cached_kernel()
+    k = cached_kernel(series)
     assert k is not None
     return k
 

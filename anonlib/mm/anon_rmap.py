@@ -64,9 +64,12 @@ def folio_remove_rmap(m: Mem, fid: int, pages: tuple[int, ...] | list[int] | ran
     pages, and never for a folio in the swap cache; the bit stays until the folio
     is split or freed. The caller removes the entries first and passes one batch
     (zap_present_ptes unmaps a run of PTEs of one folio at once, so zapping a whole
-    folio never marks it; try_to_migrate_one goes one PTE at a time).
+    folio never marks it; try_to_migrate_one goes one PTE at a time). Only under a
+    scheme whose reclaim or migration reads the mark (``Scheme.tracks_partially_mapped``).
     """
     f = m.folio(fid)
+    if not m.scheme.tracks_partially_mapped:
+        return  # a kernel before the mark (lts-6.1): nothing reads it
     if f.partially_mapped or len(f.pages) <= 2 or f.swapcache is not None:
         return
     if not any(m.mapcount(fid, i) == 0 for i in pages) or not m.folio_mapcount(fid):

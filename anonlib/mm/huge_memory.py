@@ -132,7 +132,8 @@ def split_folio(m: Mem, fid: int) -> str | None:
     which carry each subpage's exclusivity); a flag on an unmapped subpage is
     dropped. A mapped subpage that holds only zeros is mapped to the shared
     zero page instead (remap_page with RMP_USE_SHARED_ZEROPAGE, 6.12; the
-    model's value "0" stands for a zero-filled page), unless it is poisoned.
+    model's value "0" stands for a zero-filled page), unless it is poisoned;
+    scheme point ``split_zero_remap`` (b1f202060afe, 6.12: 6.1 keeps them).
     The zero-page PTE keeps the soft-dirty bit of the entry it replaces
     (try_to_map_unused_to_zeropage copies soft-dirty and uffd-wp from the
     migration entry; the model has no uffd-wp bit). v6.12 as released dropped
@@ -179,7 +180,7 @@ def split_folio(m: Mem, fid: int) -> str | None:
             if loc.huge:
                 raise OpFailed("internal: PMD left after split", ErrorKind.FAILED)
             zero_filled = f.pages[e.page].data == ZERO_VALUE and not f.pages[e.page].hwpoison
-            if e.kind is EntryKind.PRESENT and zero_filled:
+            if e.kind is EntryKind.PRESENT and zero_filled and m.scheme.split_zero_remap:
                 # remap_page(RMP_USE_SHARED_ZEROPAGE): a zero-filled subpage is not kept;
                 # the soft-dirty bit carries over (stable 6.12, 9658d698a8a8)
                 m.set(loc, Entry(EntryKind.PRESENT, ZERO_FOLIO, soft_dirty=e.soft_dirty))

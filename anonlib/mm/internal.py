@@ -64,11 +64,15 @@ def can_change_pte_writable(m: Mem, v: Vma, loc: Loc, e: Entry) -> bool:
     exclusive anonymous page, and not while soft-dirty tracking needs the write
     fault. Scheme point ``mprotect_upgrade``: 6.2's rule (d84887739d5c), clean or dirty;
     6.0-6.1 (64fe24a3e05e) also required a dirty PTE, which the model does not track.
+    A PMD (``loc.huge``) only where the scheme's ``mprotect_upgrade_pmd`` says so (6.2+,
+    c27f479ef542; 6.1's change_huge_pmd never makes one writable).
     It lives in mm/mprotect.c; here, with the rules several files share, because
     6.15's restore_exclusive_pte (mm/memory.c, 9a914592140e) asks it too
     (scheme point ``device_exclusive_walk``, :func:`.memory.remove_device_exclusive_entry`).
     """
     if not m.scheme.mprotect_upgrade or e.kind is not EntryKind.PRESENT:
+        return False
+    if loc.huge and not m.scheme.mprotect_upgrade_pmd:
         return False
     if v.softdirty_tracking and not e.soft_dirty:
         return False
@@ -104,11 +108,13 @@ def wp_can_reuse_anon_folio(m: Mem, fid: int) -> bool:
     cache's), then drop the swap cache copy if no swap entry refers to it,
     then require refcount == 1. (The model has no per-CPU LRU batches, so the
     draining step has nothing to do.) A large folio: the scheme point
-    ``large_reuse``; never up to 6.14, by the per-MM tracking from 6.15
+    ``large_reuse``; as a small one up to 6.8 (REFCOUNT: 6.1's do_wp_page has no
+    large-folio case, so only a folio whose one reference is the faulting PTE
+    passes), never from 6.9 to 6.14, by the per-MM tracking from 6.15
     (:func:`wp_can_reuse_large_anon_folio`).
     """
     f = m.folio(fid)
-    if f.large:
+    if f.large and m.scheme.large_reuse is not LargeReuse.REFCOUNT:
         if m.scheme.large_reuse is LargeReuse.NEVER:
             return False
         return wp_can_reuse_large_anon_folio(m, fid)

@@ -97,9 +97,11 @@ def migrate_pages(m: Mem, fid: int) -> list[int]:
     pages that is partially mapped (PG_partially_mapped) is split with
     try_split_folio first, and the small folios join the list being migrated; if
     the split fails (a reference beyond the mappings), the folio is tried whole.
+    Scheme point ``migrate_splits_partially_mapped``: 6.1 moves it whole.
     """
     f = m.folio(fid)
-    if not (len(f.pages) > 2 and f.partially_mapped):
+    if not (m.scheme.migrate_splits_partially_mapped and len(f.pages) > 2
+            and f.partially_mapped):
         return [fid]
     locs = [loc for loc, _e in sorted(m.mappings_of(fid, (EntryKind.PRESENT,)),
                                       key=lambda le: le[1].page)]

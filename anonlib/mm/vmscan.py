@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..mem import Loc, Mem
 from ..results import BackOff, ErrorKind, OpFailed
+from ..schemes import ReclaimSplit
 from ..state import ZERO_FOLIO, Entry, EntryKind, FolioKind, replace
 from .anon_rmap import back_off_from_device_exclusive, folio_try_share_anon_rmap
 from .huge_memory import can_split_folio, split_folio, split_huge_pmd
@@ -17,7 +18,8 @@ def shrink_folio_list(m: Mem, fid: int) -> None:
     (6.12). A maybe-pinned folio is not added to the swap cache (feb889fb40fa,
     scheme point ``reclaim_skips_pinned``). A large folio (THP or mTHP) is kept
     out of swap too when anything else references it (can_split_folio: a
-    FOLL_GET), is split first when it is partially mapped, and is split when the
+    FOLL_GET), is split first when it is partially mapped (scheme point
+    ``reclaim_split``: up to 6.9 whenever no PMD maps it), and is split when the
     swap device has no run of free slots for it; the small folios of a split are
     reclaimed in the same pass (:func:`_reclaim_split`). Otherwise a large folio
     goes to swap whole (6.10), one slot per page. If something still references
@@ -39,7 +41,11 @@ def shrink_folio_list(m: Mem, fid: int) -> None:
             if not can_split_folio(m, fid):
                 raise BackOff("can_split_folio: the large folio has references beyond its "
                               "mappings, so reclaim keeps it")
-            if f.partially_mapped:
+            if m.scheme.reclaim_split is ReclaimSplit.NOT_PMD_MAPPED:
+                if not any(loc.huge for loc, _e in m.mappings_of(fid)):
+                    _reclaim_split(m, fid, "no PMD maps the folio: split first (up to 6.9)")
+                    return
+            elif f.partially_mapped:
                 _reclaim_split(m, fid, "the folio is partially mapped: split first")
                 return
             if m.config.swap_slots - len(m.slots) < len(f.pages):

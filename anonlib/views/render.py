@@ -195,7 +195,7 @@ def world_rows(world: World, scheme: Scheme) -> list[Row]:
                         continue
                     rows.append(Row(f"{p.name} {v.name}[{i}]", "entry", "procs",
                                     (("level", "pte"),) + entry_fields(m, e, i, False), pkey))
-    mm = scheme.large_reuse is not LargeReuse.NEVER
+    mm = scheme.large_reuse is LargeReuse.MM_SLOTS
     for f in world.folios:
         fkey = f"folio {f.id}"
         rows.append(Row(fkey, "folio", "folios", (
