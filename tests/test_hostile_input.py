@@ -405,6 +405,15 @@ def test_verdicts_on_an_empty_directory(tmp_path: Path, capsys) -> None:
     assert status == 2 and "no .scn file" in err
 
 
+def test_an_empty_file_name_is_refused_not_read_as_the_current_directory(capsys) -> None:
+    """Path("") is ".": 'verdicts ""' once ran every scenario under the working directory
+    (the whole library, minutes), and 'run ""' called the name a directory."""
+    for command in ("run", "verdicts"):
+        status, out, err = main(capsys, command, "")
+        assert status == 2 and "'': cannot read: an empty file name names no file" in err
+        assert "runs" not in out
+
+
 def test_unknown_scheme_on_the_command_line_gets_did_you_mean(capsys) -> None:
     status, _out, err = main(capsys, "run", "--scheme", "page_count", str(LIBRARY_FILE))
     assert status == 2 and "did you mean 'page-count'" in err

@@ -129,10 +129,13 @@ def _configure_verdicts(p: argparse.ArgumentParser) -> None:
 
 
 def _verdicts(args: argparse.Namespace) -> int:
-    files = find_scenarios(args.paths)
     status, verdicts = 0, []
+    if "" in args.paths:
+        print("'': cannot read: an empty file name names no file", file=sys.stderr)
+        status = 2
+    files = find_scenarios(p for p in args.paths if p)
     for p in args.paths:
-        if Path(p).is_dir() and not any(f.is_relative_to(p) for f in files):
+        if p and Path(p).is_dir() and not any(f.is_relative_to(p) for f in files):
             print(f"{p}: no .scn file in this directory", file=sys.stderr)
             status = 2
     if not files:

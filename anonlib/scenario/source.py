@@ -112,6 +112,8 @@ def read_source(file: str | Path, name: str | None = None) -> Source:
             return _read_stdin(label)
         except OSError as e:
             raise SourceError(label, f"cannot read: {e.strerror or e}") from None
+    if isinstance(file, str) and not file:
+        raise SourceError(name or "''", "cannot read: an empty file name names no file")
     label = name or str(file)
     path = Path(file)
     try:
