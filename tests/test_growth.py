@@ -165,12 +165,13 @@ def test_a_snapshot_counts_as_a_mem_does() -> None:
     from pathlib import Path
 
     from anonlib.mem import MAPPING_KINDS, PAGE_KINDS, Mem, Snapshot
+    from anonlib.scenario.library import is_size_variant
     from anonlib.state import EntryKind
 
     # cow.c's mTHP size variants above 16 kB are left out: the same steps on folios of up
     # to 256 pages, each step compared page by page, would take minutes and show nothing new
     files = sorted(p for p in (Path(__file__).resolve().parents[1] / "scenarios").rglob("*.scn")
-                   if not p.match("*-mthp-*kb.scn"))
+                   if not is_size_variant(p))
     seen = 0
     for path in files[::3]:
         result = run_scenario(path.read_text(encoding="utf-8"))

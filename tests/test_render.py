@@ -12,6 +12,7 @@ from html.parser import HTMLParser
 import pytest
 
 from anonlib import run_scenario
+from anonlib.scenario.library import is_size_variant
 from anonlib.schemes import MAINLINE, SCHEMES
 from anonlib.state import World
 from anonlib.views.figure import figure_png, legend_html, world_figure
@@ -453,7 +454,7 @@ def test_figure_hugetlb_rows_before_and_after_the_first_fault():
 # of up to 256-page folios would take longer than the rest of the suite.
 SCENARIOS = sorted(
     p for p in (pathlib.Path(__file__).resolve().parents[1] / "scenarios").rglob("*.scn")
-    if not p.match("*-mthp-*kb.scn") or p.name == "a01-basic-cow-partially-shared-mthp-1024kb.scn")
+    if not is_size_variant(p) or p.name == "a01-basic-cow-partially-shared-mthp-1024kb.scn")
 
 
 @pytest.mark.skipif(not SCENARIOS, reason="no scenario library")

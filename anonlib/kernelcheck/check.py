@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ..scenario.library import is_size_variant
 from ..scenario.parser import parse
 from ..scenario.syntax import ScenarioError
 from . import selftests, vm
@@ -28,17 +29,16 @@ def display_name(path: Path) -> str:
 
 
 #: The library files ``--all`` leaves out: cow.c's runs on the mTHP sizes above 16 kB
-#: (``scenarios/cow/*-mthp-32kb.scn`` to ``-1024kb``). The real cow.c runs them
+#: (:func:`anonlib.scenario.library.is_size_variant`). The real cow.c runs them
 #: (``selftests-check``), and statement by statement they would cost more than the rest of
 #: the library together: a 1 MB case plans in about 9 s and 300 MB and gives the VM
 #: 68,000 commands, each observing its 256 pages.
-SIZE_VARIANT = "*-mthp-*kb.scn"
 
 
 def library_files() -> list[Path]:
     """Every scenario file of the library (``scenarios/**/*.scn``), in order, but the
-    mTHP size variants of cow.c (:data:`SIZE_VARIANT`), which ``selftests-check`` runs."""
-    return sorted(p for p in SCENARIOS.rglob("*.scn") if not p.match(SIZE_VARIANT))
+    mTHP size variants of cow.c, which ``selftests-check`` runs."""
+    return sorted(p for p in SCENARIOS.rglob("*.scn") if not is_size_variant(p))
 
 
 def plan_files(paths: Sequence[Path], *, deep: bool = True,

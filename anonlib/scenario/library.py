@@ -95,6 +95,18 @@ def _reason(r: ScenarioResult) -> str:
                                                       else f.kind)
 
 
+#: cow.c's runs on the mTHP sizes above 16 kB (``scenarios/cow/*-mthp-32kb.scn`` to
+#: ``-1024kb``, tools/gen_cow_scenarios.py): 504 files on folios of up to 256 pages, the same
+#: steps as the 16 kB files. The real cow.c checks them (selftests-check); the kernel check's
+#: ``--all`` and the tests that walk the library step by step leave them out.
+SIZE_VARIANTS = "*-mthp-*kb.scn"
+
+
+def is_size_variant(path: Path) -> bool:
+    """Whether ``path`` is one of cow.c's mTHP size variants above 16 kB."""
+    return path.match(SIZE_VARIANTS)
+
+
 def find_scenarios(paths: Iterable[str | Path]) -> list[Path]:
     """The ``.scn`` files named, or found under the directories named, in a stable order."""
     out: list[Path] = []
