@@ -328,6 +328,7 @@ def _search(res: ExploreResult, ctx: _Ctx, spec: WorldSpec, depth: int, jobs: in
     With ``res.stop_at_first``, no depth is searched after one that recorded
     a violation or a crash (known gaps aside).
     """
+    t0, c0 = time.perf_counter(), time.process_time()
     w0 = spec.initial(ctx.scheme)
     seen: dict[int, int] = {hash(ctx.key(w0)): 0}  # fingerprint -> state number
     parent: list[int] = [-1]
@@ -348,8 +349,16 @@ def _search(res: ExploreResult, ctx: _Ctx, spec: WorldSpec, depth: int, jobs: in
             sid = parent[sid]
         return out[::-1]
 
+    def first() -> None:
+        """Note when the first counterexample was found."""
+        if res.first_seconds is None:
+            res.first_seconds = time.perf_counter() - t0
+            res.first_cpu = time.process_time() - c0
+
     def record(sid: int, step: Step) -> None:
         """Note the violations of a transition (the first, shortest, of each kind)."""
+        if not all(step.gaps):
+            first()
         ops = None
         ids = tuple(v.invariant.id for v in step.violations)
         for v, g in zip(step.violations, step.gaps, strict=True):
@@ -364,6 +373,7 @@ def _search(res: ExploreResult, ctx: _Ctx, spec: WorldSpec, depth: int, jobs: in
                                          tuple(i for i in ids if i != v.invariant.id), gap, cmd)
 
     def crash(sid: int, c: Crash) -> None:
+        first()
         if c.error not in crashes:
             crashes[c.error] = Counterexample("crash", c.error, ctx.scheme.name, spec,
                                               tuple(path(sid) + [c.op]), (), command=cmd)
