@@ -6,6 +6,7 @@
     python benchmarks/explore_bench.py --findings      # also: what each scheme's search finds
     python benchmarks/explore_bench.py --symmetry      # also: the tail-page symmetry check
     python benchmarks/explore_bench.py --floor         # also: the floor any search must pay
+    python benchmarks/explore_bench.py --targets       # also: the issue's target runs, peak memory
     python benchmarks/explore_bench.py --first         # only: time to the first counterexample
 
 For each standard world (2 processes via fork, full operation alphabet, one
@@ -97,11 +98,12 @@ class Row:
     found: str
     peak_mb: float = 0.0  # the run's peak resident set (its process and its workers)
     base_mb: float = 0.0  # of that, the interpreter with the library loaded, before the run
+    growth: float = 0.0  # new states at the last depth over those at the one before
 
     @property
     def bytes_per_state(self) -> float:
         """What the search keeps per state: the peak above the loaded interpreter."""
-        return (self.peak_mb - self.base_mb) * 2**20 / self.states if self.states else 0.0
+        return max(0.0, self.peak_mb - self.base_mb) * 2**20 / self.states if self.states else 0.0
 
     @property
     def rate(self) -> float:
@@ -175,19 +177,22 @@ def run(world: str, key: str, jobs: int, depth: int) -> Row:
     load = os.getloadavg()[0]
     base = own_mb()
 
-    def search() -> tuple[int, int, float, str]:
+    def search() -> tuple[int, int, float, str, float]:
         t0 = time.perf_counter()
-        r = explore("mainline", world, depth=depth, jobs=jobs, key=key, coverage=True)
+        r = explore("mainline", world, depth=depth, jobs=jobs, key=key, coverage=True,
+                    stop_at_first=False)
         wall = time.perf_counter() - t0
+        (before, _t), (last, _u) = r.per_depth[-2:]
         found = ", ".join(f"{k}@{v}" for k, v in r.found().items()) or "-"
         if r.crashes:
             found += f"; {len(r.crashes)} model crash(es)"
-        return r.states, r.transitions, wall, found
+        return r.states, r.transitions, wall, found, last / max(before, 1)
 
     got = in_child(search)
     assert got is not None
-    (states, transitions, wall, found), cpu, peak = got
-    return Row(world, key, jobs, depth, states, transitions, wall, cpu, load, found, peak, base)
+    (states, transitions, wall, found, growth), cpu, peak = got
+    return Row(world, key, jobs, depth, states, transitions, wall, cpu, load, found, peak, base,
+               growth)
 
 
 def sweep(world: str, key: str, jobs: int, max_depth: int, budget: float) -> list[Row]:
@@ -504,6 +509,38 @@ def floor_table(at_target: dict[str, tuple[float, str]], quick: bool) -> list[st
     return out
 
 
+#: The issue's time targets on one core (canonical, one job, the full alphabet):
+#: (world, depth, seconds).
+TARGETS = (("base:1", 6, 30.0), ("hugetlb:2", 6, 30.0), ("thp:4", 5, 300.0))
+
+
+def targets_table() -> list[str]:
+    """Each target run once, in its own child: CPU time, peak memory, bytes per state.
+
+    Also the memory one depth more would need: this run's bytes per state times
+    its states times its growth per depth (new states at the last depth over the
+    one before). What the search keeps grows with the states: per state a
+    fingerprint, a parent and an operation; the frontier's worlds (the states of
+    the depth before the last, a fixed share of all at a steady growth); the caches
+    are bounded.
+    """
+    out = ["| world | depth | states | transitions | CPU s | target | wall s | load avg | "
+           "peak MB | bytes/state | growth | one depth more needs |",
+           "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for world, depth, limit in TARGETS:
+        r = run(world, "canonical", 1, depth)
+        verdict = (f"met ({limit:.0f} s)" if r.cpu <= limit else
+                   f"missed: {r.cpu / limit:.1f} x {limit:.0f} s")
+        out.append(f"| {world} | {depth} | {r.states:,} | {r.transitions:,} | {r.cpu:.1f} | "
+                   f"{verdict} | {r.wall:.1f} | {r.load:.1f} | {r.peak_mb:,.0f} | "
+                   f"{r.bytes_per_state:,.0f} | x{r.growth:.1f} | "
+                   f"~{(r.base_mb * 2**20 + r.bytes_per_state * r.states * r.growth) / 2**30:,.1f}"
+                   " GiB |")
+        print(f"  target {world} depth {depth}: {r.cpu:.1f} s CPU, {r.peak_mb:.0f} MB",
+              file=sys.stderr)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small depths (smoke run)")
@@ -517,6 +554,9 @@ def main() -> int:
     ap.add_argument("--floor", action="store_true",
                     help="add the floor: what any search of the model must spend at depth 6")
     ap.add_argument("--only-findings", action="store_true", help="skip the timing runs")
+    ap.add_argument("--targets", action="store_true",
+                    help="add the issue's target runs (base:1 and hugetlb:2 to depth 6, "
+                         "thp:4 to depth 5), each on its own with its peak memory")
     ap.add_argument("--first", action="store_true",
                     help="only the time to the first counterexample, per scheme and world "
                          "(writes benchmarks/results/first-counterexample.md)")
@@ -574,6 +614,12 @@ def main() -> int:
     if not args.only_findings:
         out += ["## Runs (the two deepest per world and mode)", "", *table, "",
                 f"## Depth {TARGET_DEPTH}", "", *proj]
+    if args.targets:
+        out += ["", "## Targets (one core)", "",
+                "Each run on its own (canonical states, one job, `--full`), in a forked child: "
+                "its CPU time against the target, and its peak resident set (the loaded "
+                "interpreter, about 20 MB, included; bytes per state: the peak above it over "
+                "the states).", "", *targets_table()]
     if args.floor and at_target:
         out += ["", f"## The floor: what any search of this model spends at depth {TARGET_DEPTH}",
                 "", *floor_table(at_target, args.quick)]
