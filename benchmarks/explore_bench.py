@@ -602,13 +602,17 @@ def main() -> int:
         "Scheme mainline, 2 processes "
         "(fork), one GUP reference at a time, two values per writer, the full operation "
         "alphabet. `raw` is the baseline: the same search without symmetry reduction. "
-        "The target's standard worlds are base:1, thp:4 (one THP of four subpages) and "
-        "hugetlb:2; thp:2 is the smaller THP world chapter 14 explores. The target is "
-        f"each standard world to depth {TARGET_DEPTH} in {TARGET_SECONDS:.0f} s on one core "
-        "(canonical, 1 job).",
+        "The standard worlds are base:1, thp:4 (one THP of four subpages), hugetlb:2 and "
+        "mthp:4 (one mTHP of four pages); thp:2 is the smaller THP world chapter 14 explores. "
+        f"The first target was each standard world to depth {TARGET_DEPTH} in "
+        f"{TARGET_SECONDS:.0f} s on one core (canonical, 1 job); issue 21's are in the "
+        "Targets section.",
         "",
         "Wall time depends on what else the machine runs (load average at the start of each "
-        "run); CPU time is this run's own cost (main process plus workers).",
+        "run); CPU time is this run's own cost (main process plus workers). Every run is a "
+        "forked child of the benchmark: peak MB is its largest resident set (its own and its "
+        "workers'), the loaded interpreter (about 20 MB) included. What was profiled, and each "
+        "change's effect: `explore-log.md`.",
         "",
     ]
     if not args.only_findings:
