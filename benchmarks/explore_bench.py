@@ -6,6 +6,7 @@
     python benchmarks/explore_bench.py --findings      # also: what each scheme's search finds
     python benchmarks/explore_bench.py --symmetry      # also: the tail-page symmetry check
     python benchmarks/explore_bench.py --floor         # also: the floor any search must pay
+    python benchmarks/explore_bench.py --targets       # also: the issue's target runs, peak memory
     python benchmarks/explore_bench.py --first         # only: time to the first counterexample
 
 For each standard world (2 processes via fork, full operation alphabet, one
@@ -52,6 +53,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import gc
 import os
 import platform
@@ -94,6 +96,14 @@ class Row:
     cpu: float
     load: float
     found: str
+    peak_mb: float = 0.0  # the run's peak resident set (its process and its workers)
+    base_mb: float = 0.0  # of that, the interpreter with the library loaded, before the run
+    growth: float = 0.0  # new states at the last depth over those at the one before
+
+    @property
+    def bytes_per_state(self) -> float:
+        """What the search keeps per state: the peak above the loaded interpreter."""
+        return max(0.0, self.peak_mb - self.base_mb) * 2**20 / self.states if self.states else 0.0
 
     @property
     def rate(self) -> float:
@@ -120,15 +130,69 @@ def cpu_now() -> float:
     return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
 
 
+def in_child(fn: Callable[[], Any], budget: float | None = None
+             ) -> tuple[Any, float, float] | None:
+    """Run ``fn`` in a forked child: (its result, its CPU seconds, its peak RSS in MB).
+
+    The child's own resource usage (``os.wait4``: CPU time and the largest
+    resident set of it and the workers it reaped), so that every run's peak
+    memory is its own and not the benchmark's running maximum. None if the
+    child did not answer within ``budget`` wall seconds (it is then killed).
+    """
+    import pickle
+    import select
+    import signal
+
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: run, send the result, leave without cleanup handlers
+        os.close(rfd)
+        try:
+            data = pickle.dumps(fn())
+            with os.fdopen(wfd, "wb") as w:
+                w.write(data)
+        finally:
+            os._exit(0)
+    os.close(wfd)
+    with os.fdopen(rfd, "rb") as r:
+        ready, _w, _x = select.select([r], [], [], budget)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)  # this run's own child only
+            os.wait4(pid, 0)
+            return None
+        data = r.read()
+    _pid, _status, usage = os.wait4(pid, 0)
+    if not data:
+        raise RuntimeError("the benchmark's child process failed (see its error above)")
+    return pickle.loads(data), usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def own_mb() -> float:
+    """This process's resident set now, in MB (what a forked child starts with)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def run(world: str, key: str, jobs: int, depth: int) -> Row:
     load = os.getloadavg()[0]
-    c0, t0 = cpu_now(), time.perf_counter()
-    r = explore("mainline", world, depth=depth, jobs=jobs, key=key, coverage=True)
-    wall, cpu = time.perf_counter() - t0, cpu_now() - c0
-    found = ", ".join(f"{k}@{v}" for k, v in r.found().items()) or "-"
-    if r.crashes:
-        found += f"; {len(r.crashes)} model crash(es)"
-    return Row(world, key, jobs, depth, r.states, r.transitions, wall, cpu, load, found)
+    base = own_mb()
+
+    def search() -> tuple[int, int, float, str, float]:
+        t0 = time.perf_counter()
+        r = explore("mainline", world, depth=depth, jobs=jobs, key=key, coverage=True,
+                    stop_at_first=False)
+        wall = time.perf_counter() - t0
+        (before, _t), (last, _u) = r.per_depth[-2:]
+        found = ", ".join(f"{k}@{v}" for k, v in r.found().items()) or "-"
+        if r.crashes:
+            found += f"; {len(r.crashes)} model crash(es)"
+        return r.states, r.transitions, wall, found, last / max(before, 1)
+
+    got = in_child(search)
+    assert got is not None
+    (states, transitions, wall, found, growth), cpu, peak = got
+    return Row(world, key, jobs, depth, states, transitions, wall, cpu, load, found, peak, base,
+               growth)
 
 
 def sweep(world: str, key: str, jobs: int, max_depth: int, budget: float) -> list[Row]:
@@ -226,7 +290,44 @@ def _timed(fn: Callable[[], None]) -> float:
 
 
 #: (world, depth whose states are sampled) for the floor table: a few thousand states each
-FLOOR_SAMPLES = (("base:1", 4), ("thp:2", 3), ("thp:4", 3), ("hugetlb:2", 4))
+FLOOR_SAMPLES = (("base:1", 4), ("thp:2", 3), ("thp:4", 3), ("hugetlb:2", 4), ("mthp:4", 3))
+_FLOORS: dict[tuple[str, int], Floor] = {}
+
+
+def floor_of(world: str, depth: int) -> Floor:
+    """:func:`floor`, timed once per world and depth in a benchmark run."""
+    if (world, depth) not in _FLOORS:
+        _FLOORS[world, depth] = floor(world, depth)
+    return _FLOORS[world, depth]
+
+
+def ratio_table(quick: bool) -> list[str]:
+    """Per world: the explorer's CPU time per state over the floor's, measured in one run.
+
+    The floor is timed on the states at the sampled depth (the steps out of
+    them), then the explorer searches one depth further, in this process, so
+    that both see the same machine; its new states are those the floor's
+    steps lead to.
+    """
+    out = ["| world | depth | states | transitions per state | explorer CPU s | "
+           "explorer per state | floor per state (step + key) | ratio | "
+           "explorer per transition | load avg |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for world, sample in FLOOR_SAMPLES:
+        sample = max(1, sample - 1) if quick else sample
+        f = floor_of(world, sample)
+        load = os.getloadavg()[0]
+        gc.collect()
+        c0 = time.process_time()
+        r = explore("mainline", world, depth=sample + 1, stop_at_first=False)
+        cpu = time.process_time() - c0
+        per, fl = 1e6 * cpu / r.states, f.step_us + f.key_us
+        out.append(f"| {world} | {sample + 1} | {r.states:,} | {r.transitions / r.states:.1f} | "
+                   f"{cpu:.1f} | {per:.0f} us | {fl:.0f} us ({f.step_us:.0f} + "
+                   f"{f.key_us:.0f}) | {per / fl:.1f} | {1e6 * cpu / r.transitions:.0f} us | "
+                   f"{load:.1f} |")
+        print(f"  ratio {world}: {per / fl:.2f}", file=sys.stderr)
+    return out
 
 
 def profile(world: str, depth: int) -> str:
@@ -274,65 +375,62 @@ FIRST_WORLDS = ("base:1", "thp:4", "hugetlb:2", "mthp:4")
 FIRST_TARGET = 10.0  # seconds of CPU, one core
 
 
-def _first_child(scheme: str, world: str, conn: Any) -> None:
-    """In a forked child: one default-depth search; send back what the table needs."""
-    c0, t0 = cpu_now(), time.perf_counter()
-    r = explore(scheme, world, jobs=1, progress=False)
-    wall, cpu = time.perf_counter() - t0, cpu_now() - c0
+#: Worlds that start where the question starts, for the schemes whose counterexample in the
+#: empty standard world is out of the target's reach: (scheme, world, statements first).
+FIRST_AFTER = (("mprotect-batch-head", "mthp:4", "P write A[0] P1"),
+               ("iouring-unpin-head", "mthp:4", "P write A[0] P1"))
+
+
+def _first_run(scheme: str, world: str, after: str = "") -> tuple[Any, ...]:
+    """One default-depth search (in a forked child); what the table needs."""
+    t0 = time.perf_counter()
+    r = explore(scheme, world, jobs=1, progress=False, after=after)
+    wall = time.perf_counter() - t0
     cex = r.counterexample
-    conn.send((r.stopped_at, r.depth_reached, r.depth_limit, r.states,
-               f"{cex.invariant} in {cex.length} ops" if cex is not None else
-               (f"model crash in {r.crashes[0].length} ops" if r.crashes else ""),
-               ", ".join(f"{k}@{v}" for k, v in r.found().items() if "[" in k),
-               wall, cpu))
-    conn.close()
+    return (r.stopped_at, r.depth_reached, r.states,
+            f"{cex.invariant} in {cex.length} ops" if cex is not None else
+            (f"model crash in {r.crashes[0].length} ops" if r.crashes else ""),
+            ", ".join(f"{k}@{v}" for k, v in r.found().items() if "[" in k),
+            wall, r.first_cpu)
 
 
-def first_counterexample(budget: float) -> list[str]:
-    """Per scheme and standard world: the time the default search takes to its first
-    counterexample (it stops at the end of that depth), or that it found none in ``budget``."""
-    import multiprocessing
-
-    from anonlib.schemes import SCHEMES
-
-    ctx = multiprocessing.get_context("fork")
+def first_counterexample(budget: float, runs: list[tuple[str, str, str]]) -> list[str]:
+    """Per (scheme, world, statements first): the time the default search takes to its first
+    counterexample and to the end of that depth, or that it found none in ``budget``."""
     out = ["| scheme | world | stopped after depth | shortest counterexample | states | "
-           f"wall s | CPU s | load avg | under {FIRST_TARGET:.0f} s on one core |",
-           "|---|---|---:|---|---:|---:|---:|---:|---|"]
+           "CPU s to the first | CPU s to the end of its depth | wall s | peak MB | load avg | "
+           f"under {FIRST_TARGET:.0f} s on one core |",
+           "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|"]
     times: list[tuple[str, float]] = []  # (scheme world, CPU s) of each counterexample found
-    for scheme in SCHEMES:
-        for world in FIRST_WORLDS:
-            load = os.getloadavg()[0]
-            recv, send = ctx.Pipe(duplex=False)
-            child = ctx.Process(target=_first_child, args=(scheme, world, send))
-            child.start()
-            send.close()
-            got = recv.poll(budget)
-            if not got:
-                child.terminate()  # this run only: the child this loop started
-            child.join()
-            if not got:
-                out.append(f"| {scheme} | {world} | - | none found within {budget:.0f} s "
-                           f"(not a proof: the search had not reached the default depth) | - | "
-                           f"> {budget:.0f} | - | {load:.1f} | no counterexample to time |")
-                print(f"  first {scheme} {world}: nothing within {budget:.0f} s",
-                      file=sys.stderr)
-                continue
-            stopped, reached, limit, states, cex, gaps, wall, cpu = recv.recv()
-            where = (str(stopped) if stopped is not None else
-                     f"{reached} (the last: no stop)" if cex else f"none: clean to {reached}")
-            what = cex or "none" + (f" (known gap {gaps})" if gaps else "")
-            if cex:
-                times.append((f"{scheme} {world}", cpu))
-            verdict = ("-" if not cex else
-                       "yes" if cpu < FIRST_TARGET else f"NO ({cpu:.1f} s)")
-            out.append(f"| {scheme} | {world} | {where} | {what} | {states:,} | {wall:.2f} | "
-                       f"{cpu:.2f} | {load:.1f} | {verdict} |")
-            print(f"  first {scheme} {world}: {what}, {wall:.2f} s", file=sys.stderr)
+    for scheme, world, after in runs:
+        load = os.getloadavg()[0]
+        label = world + (f" after `{after}`" if after else "")
+        got = in_child(functools.partial(_first_run, scheme, world, after), budget)
+        if got is None:
+            out.append(f"| {scheme} | {label} | - | none found within {budget:.0f} s "
+                       f"(not a proof: the search had not reached the default depth) | - | - | "
+                       f"> {budget:.0f} | > {budget:.0f} | - | {load:.1f} | "
+                       "no counterexample to time |")
+            print(f"  first {scheme} {label}: nothing within {budget:.0f} s", file=sys.stderr)
+            continue
+        (stopped, reached, states, cex, gaps, wall, first), cpu, peak = got
+        where = (str(stopped) if stopped is not None else
+                 f"{reached} (the last: no stop)" if cex else f"none: clean to {reached}")
+        what = cex or "none" + (f" (known gap {gaps})" if gaps else "")
+        if cex:
+            times.append((f"{scheme} {label}", cpu))
+        verdict = ("-" if not cex else
+                   "yes" if cpu < FIRST_TARGET else
+                   f"to the first only ({first:.1f} s)" if first < FIRST_TARGET else
+                   f"NO ({first:.1f} s to the first)")
+        out.append(f"| {scheme} | {label} | {where} | {what} | {states:,} | "
+                   f"{'-' if first is None else f'{first:.2f}'} | {cpu:.2f} | {wall:.2f} | "
+                   f"{peak:,.0f} | {load:.1f} | {verdict} |")
+        print(f"  first {scheme} {label}: {what}, {cpu:.2f} s CPU", file=sys.stderr)
     slow = [f"{name} ({cpu:.1f} s)" for name, cpu in times if cpu >= FIRST_TARGET]
     worst = max(times, key=lambda t: t[1], default=None)
-    out += ["", f"Counterexamples found: {len(times)}; under {FIRST_TARGET:.0f} s of CPU on one "
-            f"core: {len(times) - len(slow)} of {len(times)}"
+    out += ["", f"Counterexamples found: {len(times)}; their depth searched to the end in under "
+            f"{FIRST_TARGET:.0f} s of CPU on one core: {len(times) - len(slow)} of {len(times)}"
             + (f"; slowest: {worst[0]}, {worst[1]:.2f} s" if worst else "")
             + (f"; over the target: {', '.join(slow)}" if slow else "") + "."]
     return out
@@ -400,7 +498,7 @@ def floor_table(at_target: dict[str, tuple[float, str]], quick: bool) -> list[st
             continue
         n, how = at_target[world]
         depth = max(1, full - 1) if quick else full
-        f = floor(world, depth)
+        f = floor_of(world, depth)
         steps, both = n * f.step_us / 1e6, n * (f.step_us + f.key_us) / 1e6
         verdict = (f"{both / TARGET_SECONDS:,.1f} x the target" if both > TARGET_SECONDS
                    else f"{100 * both / TARGET_SECONDS:.0f}% of it")
@@ -408,6 +506,38 @@ def floor_table(at_target: dict[str, tuple[float, str]], quick: bool) -> list[st
                    f"{f.steps:,} | {f.step_us:.1f} us | {f.key_us:.1f} us | {n:,.0f} ({how}) | "
                    f"{steps:,.0f} s | {both:,.0f} s | {verdict} |")
         print(f"  floor {world}: {f.step_us:.1f} + {f.key_us:.1f} us per state", file=sys.stderr)
+    return out
+
+
+#: The issue's time targets on one core (canonical, one job, the full alphabet):
+#: (world, depth, seconds).
+TARGETS = (("base:1", 6, 30.0), ("hugetlb:2", 6, 30.0), ("thp:4", 5, 300.0))
+
+
+def targets_table() -> list[str]:
+    """Each target run once, in its own child: CPU time, peak memory, bytes per state.
+
+    Also the memory one depth more would need: this run's bytes per state times
+    its states times its growth per depth (new states at the last depth over the
+    one before). What the search keeps grows with the states: per state a
+    fingerprint, a parent and an operation; the frontier's worlds (the states of
+    the depth before the last, a fixed share of all at a steady growth); the caches
+    are bounded.
+    """
+    out = ["| world | depth | states | transitions | CPU s | target | wall s | load avg | "
+           "peak MB | bytes/state | growth | one depth more needs |",
+           "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for world, depth, limit in TARGETS:
+        r = run(world, "canonical", 1, depth)
+        verdict = (f"met ({limit:.0f} s)" if r.cpu <= limit else
+                   f"missed: {r.cpu / limit:.1f} x {limit:.0f} s")
+        out.append(f"| {world} | {depth} | {r.states:,} | {r.transitions:,} | {r.cpu:.1f} | "
+                   f"{verdict} | {r.wall:.1f} | {r.load:.1f} | {r.peak_mb:,.0f} | "
+                   f"{r.bytes_per_state:,.0f} | x{r.growth:.1f} | "
+                   f"~{(r.base_mb * 2**20 + r.bytes_per_state * r.states * r.growth) / 2**30:,.1f}"
+                   " GiB |")
+        print(f"  target {world} depth {depth}: {r.cpu:.1f} s CPU, {r.peak_mb:.0f} MB",
+              file=sys.stderr)
     return out
 
 
@@ -424,6 +554,9 @@ def main() -> int:
     ap.add_argument("--floor", action="store_true",
                     help="add the floor: what any search of the model must spend at depth 6")
     ap.add_argument("--only-findings", action="store_true", help="skip the timing runs")
+    ap.add_argument("--targets", action="store_true",
+                    help="add the issue's target runs (base:1 and hugetlb:2 to depth 6, "
+                         "thp:4 to depth 5), each on its own with its peak memory")
     ap.add_argument("--first", action="store_true",
                     help="only the time to the first counterexample, per scheme and world "
                          "(writes benchmarks/results/first-counterexample.md)")
@@ -439,8 +572,8 @@ def main() -> int:
         return first_main(args, Path(args.out or results / "first-counterexample.md"))
     args.out = args.out or str(results / "explore.md")
     table = ["| world | mode | jobs | depth | states | transitions | wall s | CPU s | "
-             "states/s | transitions/s | load avg | found |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "states/s | transitions/s | load avg | found | peak MB | bytes/state |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
     proj = [f"| world | mode | jobs | deepest depth run | states at depth {TARGET_DEPTH} | "
             f"time for depth {TARGET_DEPTH} | target ({TARGET_SECONDS:.0f} s) |",
             "|---|---|---:|---:|---:|---|---|"]
@@ -452,7 +585,8 @@ def main() -> int:
             for r in rows[-2:]:
                 table.append(f"| {r.world} | {r.mode} | {r.jobs} | {r.depth} | {r.states:,} | "
                              f"{r.transitions:,} | {r.wall:.1f} | {r.cpu:.1f} | {r.rate:,.0f} | "
-                             f"{r.trate:,.0f} | {r.load:.1f} | {r.found} |")
+                             f"{r.trate:,.0f} | {r.load:.1f} | {r.found} | "
+                             f"{r.peak_mb:,.0f} | {r.bytes_per_state:,.0f} |")
             states, took, verdict, n = projection(rows, TARGET_DEPTH)
             if (key, jobs) == ("canonical", 1):
                 at_target[world] = (n, "measured" if rows[-1].depth >= TARGET_DEPTH else
@@ -468,21 +602,40 @@ def main() -> int:
         "Scheme mainline, 2 processes "
         "(fork), one GUP reference at a time, two values per writer, the full operation "
         "alphabet. `raw` is the baseline: the same search without symmetry reduction. "
-        "The target's standard worlds are base:1, thp:4 (one THP of four subpages) and "
-        "hugetlb:2; thp:2 is the smaller THP world chapter 14 explores. The target is "
-        f"each standard world to depth {TARGET_DEPTH} in {TARGET_SECONDS:.0f} s on one core "
-        "(canonical, 1 job).",
+        "The standard worlds are base:1, thp:4 (one THP of four subpages), hugetlb:2 and "
+        "mthp:4 (one mTHP of four pages); thp:2 is the smaller THP world chapter 14 explores. "
+        f"The first target was each standard world to depth {TARGET_DEPTH} in "
+        f"{TARGET_SECONDS:.0f} s on one core (canonical, 1 job); issue 21's are in the "
+        "Targets section.",
         "",
         "Wall time depends on what else the machine runs (load average at the start of each "
-        "run); CPU time is this run's own cost (main process plus workers).",
+        "run); CPU time is this run's own cost (main process plus workers). Every run is a "
+        "forked child of the benchmark: peak MB is its largest resident set (its own and its "
+        "workers'), the loaded interpreter (about 20 MB) included. What was profiled, and each "
+        "change's effect: `explore-log.md`.",
         "",
     ]
     if not args.only_findings:
         out += ["## Runs (the two deepest per world and mode)", "", *table, "",
                 f"## Depth {TARGET_DEPTH}", "", *proj]
+    if args.targets:
+        out += ["", "## Targets (one core)", "",
+                "Each run on its own (canonical states, one job, `--full`), in a forked child: "
+                "its CPU time against the target, and its peak resident set (the loaded "
+                "interpreter, about 20 MB, included; bytes per state: the peak above it over "
+                "the states).", "", *targets_table()]
     if args.floor and at_target:
         out += ["", f"## The floor: what any search of this model spends at depth {TARGET_DEPTH}",
                 "", *floor_table(at_target, args.quick)]
+    if args.floor:
+        out += ["", "## The explorer against its floor (one run)", "",
+                "The floor's two costs per state, timed on the states at the sampled depth, "
+                "and then, in the same process, the explorer (one job, `--full`) one depth "
+                "further: its CPU time per state over the floor's is the ratio. The explorer "
+                "applies every enabled operation in every state (the transitions per state "
+                "column), where the floor counts one step per state, so the ratio cannot "
+                "fall below about that many steps' worth of the floor's step share, "
+                "whatever the search does around the model.", "", *ratio_table(args.quick)]
     if args.profile:
         world, depth = ("base:1", 4) if args.quick else ("base:1", 5)
         out += ["", f"## Where the time goes (cProfile, {world}, depth {depth}, 1 job)", "",
@@ -506,7 +659,14 @@ def main() -> int:
 
 def first_main(args: argparse.Namespace, dest: Path) -> int:
     """``--first``: the time-to-counterexample table, on its own."""
-    table = first_counterexample(args.first_budget)
+    from anonlib.schemes import SCHEMES
+
+    runs = [(scheme, world, "") for scheme in SCHEMES for world in FIRST_WORLDS]
+    table = first_counterexample(args.first_budget, runs)
+    after = first_counterexample(args.first_budget, list(FIRST_AFTER))
+    mutants = [f"{n} ({sch.versions})" for n, sch in SCHEMES.items()
+               if "hypothetical" in sch.versions or "regression" in sch.versions
+               or "bug" in sch.versions]
     out = [
         "# Explorer benchmark: time to the first counterexample",
         "",
@@ -521,11 +681,28 @@ def first_main(args: argparse.Namespace, dest: Path) -> int:
         "the counterexample is the shortest and the time is the time to find it. Known kernel "
         "gaps are reported but do not stop the search. Each run is a forked process with a "
         f"{args.first_budget:.0f} s wall-clock budget; CPU time is the run's own. Target: "
-        f"every counterexample under {FIRST_TARGET:.0f} s on one core. The library has no "
-        "mutant schemes at this commit: the schemes are its kernel eras and one hypothetical "
-        "(head-only).",
+        f"every counterexample under {FIRST_TARGET:.0f} s on one core. Besides the kernel "
+        f"eras the schemes include these hypotheticals and mutants: {'; '.join(mutants)}.",
+        "",
+        "`CPU s to the first` is when the search recorded its first violation (all shallower "
+        "depths were clean, so it is a shortest counterexample); the search then finishes "
+        "that depth, to report every invariant broken at that length (`CPU s to the end of "
+        "its depth`, the run's own CPU time). Peak MB is the run's largest resident set, "
+        "the loaded interpreter included.",
         "",
         *table,
+        "",
+        "## Starting where the question starts",
+        "",
+        "The same searches from a world where P has already faulted its mapping in (one "
+        "statement run before the search, `--after`). Every sequence in these searches is "
+        "one of the standard world's that starts with that fault, so a counterexample here "
+        "is one there, one operation longer; a clean search here is not a proof for the "
+        "standard world (it leaves out the sequences that start otherwise). For the mTHP "
+        "mutants the question is what the kernel does to a mapped mTHP, so the search can "
+        "start there; the standard world above still says what the empty start costs.",
+        "",
+        *after,
     ]
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text("\n".join(out) + "\n")

@@ -565,6 +565,9 @@ def test_stops_after_the_first_depth_with_a_violation() -> None:
     assert full.per_depth[:3] == r.per_depth and full.states > r.states
     assert full.command().endswith(" --depth 3 --full") and "--full" not in r.command()
     assert "--full" not in full.violations[0].scenario()  # found as soon without it
+    # the time to the first counterexample: inside the search, before its depth ends
+    assert r.first_seconds is not None and r.first_cpu is not None
+    assert 0 < r.first_seconds <= r.seconds and r.first_cpu > 0
 
 
 def test_no_stop_without_a_violation_nor_at_the_last_depth() -> None:
@@ -575,6 +578,7 @@ def test_no_stop_without_a_violation_nor_at_the_last_depth() -> None:
                   after="P write A[0] P1")
     assert gap.ok and gap.known and gap.known[0].length == 4
     assert gap.stopped_at is None and gap.depth_reached == 5
+    assert clean.first_seconds is None and gap.first_seconds is None  # a known gap is not one
     last = explore("legacy-mapcount", "base:1", depth=2)  # found at the last depth anyway
     assert not last.ok and last.stopped_at is None and "stopped after" not in str(last)
 

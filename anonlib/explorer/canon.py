@@ -150,10 +150,12 @@ def _permuted(items: tuple[_T, ...], perm: tuple[int, ...]) -> tuple[_T, ...]:
 
 #: Local encodings of Process objects ((id, tail permutation) -> (process, encoding, folios,
 #: slots, values)). Processes are immutable and shared between a world and its successors,
-#: so many recur.
+#: so many recur, mostly soon: a small cache hits as often as a large one, and each entry
+#: keeps its process alive (thp:4 to depth 4: 20,000 entries in 0.2 GB less than 200,000,
+#: in the same time; benchmarks/results/explore-log.md).
 _LOCAL: dict[tuple[int, tuple[int, ...] | None],
              tuple[Process, Enc, tuple[int, ...], tuple[int, ...], tuple[str, ...]]] = {}
-_LOCAL_MAX = 200_000
+_LOCAL_MAX = 50_000
 
 
 def _local(p: Process, perm: tuple[int, ...] | None = None

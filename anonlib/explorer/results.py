@@ -105,6 +105,12 @@ class ExploreResult:
     #: The depth after which the search stopped because it had found a violation (or a
     #: model crash), short of ``depth_limit``; None if it was not cut short that way.
     stopped_at: int | None = None
+    #: Wall and CPU seconds (this process's) from the start of the search until its first
+    #: violation or model crash was recorded (known gaps aside): the time to the first,
+    #: shortest, counterexample. The search goes on to the end of that depth (or further
+    #: with ``--full``), so ``seconds`` may be longer. None: nothing found. Not in ``str()``.
+    first_seconds: float | None = None
+    first_cpu: float | None = None
 
     # ------------------------------------------------------------ verdict
     @property

@@ -45,6 +45,12 @@ not stop it. ``stop_at_first=False`` (``--full``) searches to ``depth``
 whatever it finds; the result says where and why a search stopped
 (:attr:`~.results.ExploreResult.stopped_at`).
 
+Memory: the search keeps, per state, its fingerprint, its parent's number
+and the operation that reached it (one shared object per operation), and
+the worlds of the frontier only; the states of the last depth are counted
+and checked but their worlds are not kept, since nothing expands them (they
+are most of the states: the search grows about tenfold per depth).
+
 With ``jobs`` > 1, each depth's states are expanded by forked workers that
 share a snapshot of the states seen so far; the merge takes their results
 in order, so the result is the same as with one job (a test holds it to that),
@@ -91,14 +97,16 @@ class _Ctx:
     #: Fingerprints of worlds already keyed, by their raw content (no ghost counters): the
     #: same world is reached along many paths, and a dict lookup is ten times cheaper
     #: than the canonical form. Emptied when it reaches _FPS_MAX entries: it keeps the
-    #: worlds it names alive (thp:2 to depth 5: about 0.3 GB more, 10% less time).
+    #: worlds it names alive (about 1.2 kB each in thp:4), and most of its hits are
+    #: siblings' (thp:4 to depth 4: the same time with 100,000 entries as with 1,000,000,
+    #: 14% more with none; benchmarks/results/explore-log.md).
     fps: dict[tuple[object, ...], int] = field(default_factory=dict)
     #: The coverage row of each operation tried so far: the same few hundred operations
     #: come back in every state, and a lookup is cheaper than working the label out.
     rows: dict[Op, str] = field(default_factory=dict)
 
 
-_FPS_MAX = 1_000_000
+_FPS_MAX = 200_000
 
 
 class Step(NamedTuple):
@@ -108,7 +116,8 @@ class Step(NamedTuple):
     op: Op
     names: Names  # the fresh-name counters after ``op``
     fingerprint: int  # of the target's canonical form
-    world: World | None  # the target if it is new to the expanding process, else None
+    new: bool  # the target is new to the expanding process
+    world: World | None  # the target if it is new and will be expanded, else None
     violations: tuple[Violation, ...]
     gaps: tuple[str, ...]  # for each violation, the known gap it is, or ""
 
@@ -150,7 +159,8 @@ def _violations(prior: CheckedMem, world: World, op: Op, ctx: _Ctx, full: bool
 
 
 def _expand(world: World, names: Names, ctx: _Ctx, seen: Any, local: set[int] | None,
-            cov: Counter[tuple[str, str, bool]], counts: _Counts) -> list[_Rec]:
+            cov: Counter[tuple[str, str, bool]], counts: _Counts, last: bool = False
+            ) -> list[_Rec]:
     """Apply every enabled operation to one state; count, check, and keep what matters.
 
     A transition is counted if the model carries the operation out (a
@@ -158,7 +168,8 @@ def _expand(world: World, names: Names, ctx: _Ctx, seen: Any, local: set[int] | 
     back an equal World, are self-loops: no check can fail on them (see the
     module doc). A target whose fingerprint is neither in ``seen`` nor in
     ``local`` (this worker's finds) gets every check and is returned with its
-    world; any other gets the transition checks, and is returned only if one fails.
+    world, or without it at the ``last`` depth (nothing will expand it); any
+    other gets the transition checks, and is returned only if one fails.
     """
     out: list[_Rec] = []
     prior = ctx.checker.prepare(world)
@@ -198,7 +209,8 @@ def _expand(world: World, names: Names, ctx: _Ctx, seen: Any, local: set[int] | 
             if new and local is not None:
                 local.add(fp)
             gaps = tuple(gap_of(w, ctx.scheme, v, ctx.gaps) for v in viol)
-            out.append(Step(op, after, fp, w if new else None, tuple(viol), gaps))
+            out.append(Step(op, after, fp, new, w if new and not last else None,
+                            tuple(viol), gaps))
     return out
 
 
@@ -211,14 +223,15 @@ _CAN_FORK = "fork" in multiprocessing.get_all_start_methods()
 def _worker_chunk(bounds: tuple[int, int]
                   ) -> tuple[list[list[_Rec]], _Counts, Counter[tuple[str, str, bool]]]:
     """Expand frontier[lo:hi] in a forked worker against the depth's snapshot of ``seen``."""
-    frontier, ctx, seen = _WORKER["frontier"], _WORKER["ctx"], _WORKER["seen"]
+    frontier, ctx, seen, last = (_WORKER["frontier"], _WORKER["ctx"], _WORKER["seen"],
+                                 _WORKER["last"])
     local: set[int] = set()
     cov: Counter[tuple[str, str, bool]] = Counter()
     counts = _Counts()
     out = []
     for i in range(*bounds):
         _sid, world, names = frontier[i]
-        out.append(_expand(world, names, ctx, seen, local, cov, counts))
+        out.append(_expand(world, names, ctx, seen, local, cov, counts, last))
     return out, counts, cov
 
 
@@ -328,6 +341,7 @@ def _search(res: ExploreResult, ctx: _Ctx, spec: WorldSpec, depth: int, jobs: in
     With ``res.stop_at_first``, no depth is searched after one that recorded
     a violation or a crash (known gaps aside).
     """
+    t0, c0 = time.perf_counter(), time.process_time()
     w0 = spec.initial(ctx.scheme)
     seen: dict[int, int] = {hash(ctx.key(w0)): 0}  # fingerprint -> state number
     parent: list[int] = [-1]
@@ -338,6 +352,9 @@ def _search(res: ExploreResult, ctx: _Ctx, spec: WorldSpec, depth: int, jobs: in
     crashes: dict[str, Counterexample] = {}
     cmd = res.command(stop=True)  # a counterexample is found the same with or without --full
     counts = _Counts()  # this depth's
+    level = 0  # the depth being searched
+    beyond = 0  # new states of the last depth, whose worlds are not kept (nothing expands them)
+    interned: dict[Op, Op] = {}  # one object per operation for ``via``: a few hundred in all
 
     def path(sid: int) -> list[Op]:
         out: list[Op] = []
@@ -348,8 +365,16 @@ def _search(res: ExploreResult, ctx: _Ctx, spec: WorldSpec, depth: int, jobs: in
             sid = parent[sid]
         return out[::-1]
 
+    def first() -> None:
+        """Note when the first counterexample was found."""
+        if res.first_seconds is None:
+            res.first_seconds = time.perf_counter() - t0
+            res.first_cpu = time.process_time() - c0
+
     def record(sid: int, step: Step) -> None:
         """Note the violations of a transition (the first, shortest, of each kind)."""
+        if not all(step.gaps):
+            first()
         ops = None
         ids = tuple(v.invariant.id for v in step.violations)
         for v, g in zip(step.violations, step.gaps, strict=True):
@@ -364,26 +389,30 @@ def _search(res: ExploreResult, ctx: _Ctx, spec: WorldSpec, depth: int, jobs: in
                                          tuple(i for i in ids if i != v.invariant.id), gap, cmd)
 
     def crash(sid: int, c: Crash) -> None:
+        first()
         if c.error not in crashes:
             crashes[c.error] = Counterexample("crash", c.error, ctx.scheme.name, spec,
                                               tuple(path(sid) + [c.op]), (), command=cmd)
 
     def expand(frontier: list[_Node]) -> Iterator[tuple[_Node, Arcs[int, _Rec]]]:
-        nonlocal counts
+        nonlocal counts, level
         counts = _Counts()
+        level += 1
+        last = level == depth
         results: Iterable[tuple[_Node, list[_Rec]]]
         if jobs > 1 and len(frontier) >= 4 * jobs and _CAN_FORK:
-            results = _parallel(frontier, ctx, seen, jobs, res, counts)
+            results = _parallel(frontier, ctx, seen, jobs, res, counts, last)
         else:
-            results = _serial(frontier, ctx, seen, res, counts)
+            results = _serial(frontier, ctx, seen, res, counts, last)
         for done, (node, recs) in enumerate(results, 1):
-            # a Step without its world goes to a target the expanding process had seen
-            yield node, [(r.fingerprint if type(r) is Step and r.world is not None else None, r)
+            # a Step that is not new went to a target the expanding process had seen
+            yield node, [(r.fingerprint if type(r) is Step and r.new else None, r)
                          for r in recs]
             prog.update(len(res.per_depth), done, len(frontier), len(seen),
                         res.transitions + counts.transitions)
 
     def arrive(node: _Node, rec: _Rec, number: int | None) -> _Node | None:
+        nonlocal beyond
         sid = node[0]
         if type(rec) is Crash:
             crash(sid, rec)
@@ -391,12 +420,14 @@ def _search(res: ExploreResult, ctx: _Ctx, spec: WorldSpec, depth: int, jobs: in
         assert type(rec) is Step
         if number is not None:
             parent.append(sid)
-            via.append(rec.op)
+            via.append(interned.setdefault(rec.op, rec.op))
             if rec.violations:
                 record(sid, rec)
                 res.not_expanded += 1
                 return None
-            assert rec.world is not None
+            if rec.world is None:  # the last depth: counted, never expanded
+                beyond += 1
+                return None
             return (number, rec.world, rec.names)
         if rec.violations:
             # transition checks failed (or, from a worker whose snapshot did not have the
@@ -416,7 +447,7 @@ def _search(res: ExploreResult, ctx: _Ctx, spec: WorldSpec, depth: int, jobs: in
         if res.stop_at_first and (found or crashes) and frontier and layer.depth < depth:
             res.stopped_at = layer.depth  # the rest would only find longer counterexamples
             break
-    res.exhausted = not frontier
+    res.exhausted = not frontier and not beyond
     prog.close()
     res.states = len(parent)
     res.violations = sorted(found.values(), key=lambda c: (c.length, c.invariant))
@@ -427,23 +458,25 @@ def _search(res: ExploreResult, ctx: _Ctx, spec: WorldSpec, depth: int, jobs: in
 
 
 def _serial(frontier: list[_Node], ctx: _Ctx, seen: dict[int, int],
-            res: ExploreResult, counts: _Counts) -> Iterable[tuple[_Node, list[_Rec]]]:
+            res: ExploreResult, counts: _Counts, last: bool
+            ) -> Iterable[tuple[_Node, list[_Rec]]]:
     for node in frontier:
         _sid, world, names = node
-        yield node, _expand(world, names, ctx, seen, None, res.coverage, counts)
+        yield node, _expand(world, names, ctx, seen, None, res.coverage, counts, last)
 
 
 def _parallel(frontier: list[_Node], ctx: _Ctx, seen: dict[int, int],
-              jobs: int, res: ExploreResult, counts: _Counts
+              jobs: int, res: ExploreResult, counts: _Counts, last: bool
               ) -> Iterable[tuple[_Node, list[_Rec]]]:
     """Expand one depth with ``jobs`` forked workers sharing this depth's snapshot of ``seen``.
 
     The workers inherit the frontier and ``seen`` through fork (nothing is
     pickled on the way in) and send back only what the merge needs: targets
-    new to their snapshot, with their worlds, and failed checks. The merge
-    takes the chunks in frontier order, so the result is the serial one.
+    new to their snapshot, with their worlds (at the ``last`` depth without:
+    nothing will expand them), and failed checks. The merge takes the chunks
+    in frontier order, so the result is the serial one.
     """
-    _WORKER.update(frontier=frontier, ctx=ctx, seen=seen)
+    _WORKER.update(frontier=frontier, ctx=ctx, seen=seen, last=last)
     n = len(frontier)
     size = max(1, -(-n // (jobs * 16)))
     bounds = [(lo, min(lo + size, n)) for lo in range(0, n, size)]
