@@ -404,15 +404,15 @@ E = [
         1,
         1,
         "unknown statement 'spwan'; did you mean 'spawn'? a statement starts with scheme, config, "
-        "show, expect, spawn, unpin, put, kernel, or a process (processes: none yet) or handle "
-        "name",
+        "show, expect, for, spawn, unpin, put, kernel, or a process (processes: none yet) or "
+        "handle name",
     ),
     (
         "Spawn P\n",
         1,
         1,
         "unknown statement 'Spawn'; did you mean 'spawn'? a statement starts with scheme, config, "
-        "show, expect, spawn, unpin, put, kernel, or a process or handle name",
+        "show, expect, for, spawn, unpin, put, kernel, or a process or handle name",
     ),
     ("spawn\n", 1, 7, "missing the new process's name: 'spawn P'"),
     ("spawn P Q\n", 1, 9, "unexpected 'Q' after 'spawn P'"),

@@ -415,17 +415,29 @@ class Row:
     family: str
 
 
+#: Verdicts already computed in this process, by file and text: the model is deterministic,
+#: and the comparison and the tests that hold the record to the library ask for the same
+#: 751 mirrors (minutes of model runs) more than once.
+_VERDICTS: dict[tuple[str, str], str] = {}
+
+
 def model_verdict(path: Path) -> str:
     """The model's verdict on a scenario under mainline: 'pass' or 'fail: <why>'."""
     from ..scenario.runner import run_scenario
     from ..scenario.source import read_source
 
     source = read_source(path)
+    key = (str(path), source.scenario_text)
+    if key in _VERDICTS:
+        return _VERDICTS[key]
     r = run_scenario(source.scenario_text, "mainline", name=str(path))
     if r.exit_code == 0:
-        return "pass"
-    why = r.failures[0].summary() if r.failures else f"exit {r.exit_code}"
-    return "fail: " + re.sub(r"^line \d+: ", "", why)  # no line numbers: they move
+        verdict = "pass"
+    else:
+        why = r.failures[0].summary() if r.failures else f"exit {r.exit_code}"
+        verdict = "fail: " + re.sub(r"^line \d+: ", "", why)  # no line numbers: they move
+    _VERDICTS[key] = verdict
+    return verdict
 
 
 def compare(results: list[TapResult], directory: Path = COW_DIR) -> list[Row]:
