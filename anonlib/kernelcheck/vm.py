@@ -40,6 +40,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCE = REPO / "tools" / "kernelcheck" / "anoncheck.c"
+#: Headers of the guest programs beside them (kernel memory through /proc/kcore).
+HEADERS = (REPO / "tools" / "kernelcheck" / "kcore.h",)
 #: Modules the check loads in the VM (their dependencies are added from their modinfo):
 #: swap on zram, hwpoison-inject for memory failure, brd (a ramdisk) for O_DIRECT.
 MODULES = ("zram", "hwpoison_inject", "brd")
@@ -297,9 +299,12 @@ def ensure_kernel(install: bool | None = None,
 
 
 def build_program() -> Path:
-    """Compile anoncheck.c with gcc -static into the cache (once per source version)."""
-    src = SOURCE.read_bytes()
-    digest = hashlib.sha256(src).hexdigest()[:16]
+    """Compile anoncheck.c with gcc -static into the cache (once per version of its sources:
+    the file and the header it includes, :data:`HEADERS`)."""
+    h = hashlib.sha256(SOURCE.read_bytes())
+    for header in HEADERS:
+        h.update(header.read_bytes())
+    digest = h.hexdigest()[:16]
     out = cache_dir() / "bin" / f"anoncheck-{digest}"
     if out.is_file():
         return out

@@ -74,6 +74,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kcore.h"
+
 #define PAGE 4096UL
 #define VALUE_BYTES 64
 #define MAXPROC 64
@@ -497,13 +499,15 @@ static void proc_command(char *line)
 		fault_sig = 0;
 		/*
 		 * The page faults of the first store, the value into the first subpage:
-		 * none means its PTE (or PMD) was present and writable. getrusage is
-		 * called once before, so its own code and stack are mapped.
+		 * none means its PTE (or PMD) was present and writable. Nothing else
+		 * between the two counts may write a page a fork may have write-protected:
+		 * sigsetjmp writes fault_jmp (this program's data) before the first count,
+		 * and getrusage is called once before, so its own code and stack are mapped.
 		 */
 		struct rusage r0, r1;
-		getrusage(RUSAGE_SELF, &r0);
-		getrusage(RUSAGE_SELF, &r0);
 		if (sigsetjmp(fault_jmp, 1) == 0) {
+			getrusage(RUSAGE_SELF, &r0);
+			getrusage(RUSAGE_SELF, &r0);
 			memcpy((void *)addr, v, VALUE_BYTES);
 			getrusage(RUSAGE_SELF, &r1);
 			for (long k = 1; k < count; k++)
@@ -1037,50 +1041,16 @@ static uint64_t folio_pages(uint64_t head)
  * Python side checks the layout on every observation against kpageflags.
  */
 #define STRUCT_PAGE 64
-struct kseg {
-	uint64_t vaddr, size, off;
-};
-static struct kseg ksegs[256];
-static int nksegs, kcore_fd = -1;
 static uint64_t vmemmap;
-
-static int kcore_read(uint64_t va, void *buf, size_t n)
-{
-	for (int i = 0; i < nksegs; i++)
-		if (va >= ksegs[i].vaddr && va + n <= ksegs[i].vaddr + ksegs[i].size)
-			return pread(kcore_fd, buf, n, ksegs[i].off + (va - ksegs[i].vaddr)) ==
-			       (ssize_t)n ? 0 : -1;
-	return -1;
-}
 
 static void kcore_setup(void)
 {
-	Elf64_Ehdr eh;
-	kcore_fd = open("/proc/kcore", O_RDONLY);
-	if (kcore_fd < 0 || pread(kcore_fd, &eh, sizeof eh, 0) != sizeof eh) {
-		out("@kcore none open %s", strerror(errno));
+	const char *err = kcore_open();
+	if (err) {
+		out("@kcore none open %s", err);
 		return;
 	}
-	for (int i = 0; i < eh.e_phnum && nksegs < 256; i++) {
-		Elf64_Phdr ph;
-		if (pread(kcore_fd, &ph, sizeof ph, eh.e_phoff + i * sizeof ph) != sizeof ph)
-			break;
-		if (ph.p_type == PT_LOAD)
-			ksegs[nksegs++] = (struct kseg){ph.p_vaddr, ph.p_filesz, ph.p_offset};
-	}
-	FILE *f = fopen("/proc/kallsyms", "r");
-	char line[256];
-	uint64_t sym = 0;
-	while (f && fgets(line, sizeof line, f)) {
-		unsigned long long a;
-		char t, name[200];
-		if (sscanf(line, "%llx %c %199s", &a, &t, name) == 3 && !strcmp(name, "vmemmap_base")) {
-			sym = a;
-			break;
-		}
-	}
-	if (f)
-		fclose(f);
+	uint64_t sym = kallsyms_address("vmemmap_base");
 	if (!sym || kcore_read(sym, &vmemmap, 8) < 0) {
 		out("@kcore none vmemmap_base %llx", (unsigned long long)sym);
 		vmemmap = 0;

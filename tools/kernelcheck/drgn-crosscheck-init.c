@@ -27,24 +27,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "kcore.h"
+
 #define PAGE 4096UL
 #define STRUCT_PAGE 64
 #define THP (2UL << 20)
-
-struct kseg {
-	uint64_t vaddr, size, off;
-};
-static struct kseg ksegs[256];
-static int nksegs, kcore_fd = -1;
-
-static int kcore_read(uint64_t va, void *buf, size_t n)
-{
-	for (int i = 0; i < nksegs; i++)
-		if (va >= ksegs[i].vaddr && va + n <= ksegs[i].vaddr + ksegs[i].size)
-			return pread(kcore_fd, buf, n, ksegs[i].off + (va - ksegs[i].vaddr)) ==
-			       (ssize_t)n ? 0 : -1;
-	return -1;
-}
 
 static uint64_t read_u64(const char *path, uint64_t index)
 {
@@ -80,30 +67,12 @@ int main(void)
 		printf("@error qemu_fw_cfg: %s\n", strerror(errno));
 	write_file("/sys/kernel/mm/transparent_hugepage/enabled", "always");
 
-	Elf64_Ehdr eh;
-	kcore_fd = open("/proc/kcore", O_RDONLY);
-	if (kcore_fd < 0 || pread(kcore_fd, &eh, sizeof eh, 0) != sizeof eh) {
-		printf("@error /proc/kcore: %s\n", strerror(errno));
+	const char *err = kcore_open();
+	if (err) {
+		printf("@error /proc/kcore: %s\n", err);
 		return 1;
 	}
-	for (int i = 0; i < eh.e_phnum && nksegs < 256; i++) {
-		Elf64_Phdr ph;
-		if (pread(kcore_fd, &ph, sizeof ph, eh.e_phoff + i * sizeof ph) != sizeof ph)
-			break;
-		if (ph.p_type == PT_LOAD)
-			ksegs[nksegs++] = (struct kseg){ph.p_vaddr, ph.p_filesz, ph.p_offset};
-	}
-	FILE *f = fopen("/proc/kallsyms", "r");
-	char line[256];
-	unsigned long long sym = 0;
-	while (f && fgets(line, sizeof line, f)) {
-		unsigned long long a;
-		char t, name[200];
-		if (sscanf(line, "%llx %c %199s", &a, &t, name) == 3 && !strcmp(name, "vmemmap_base")) {
-			sym = a;
-			break;
-		}
-	}
+	uint64_t sym = kallsyms_address("vmemmap_base");
 	uint64_t vmemmap = 0;
 	if (!sym || kcore_read(sym, &vmemmap, 8) < 0) {
 		printf("@error vmemmap_base not found or not readable\n");
