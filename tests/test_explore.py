@@ -20,6 +20,7 @@ from anonlib.explorer import (
     KNOWN_GAPS,
     WORKLOADS,
     Counterexample,
+    ExploreResult,
     WorldSpec,
     compare_schemes,
     copy_counts,
@@ -544,6 +545,66 @@ def test_parallel_equals_serial(stop_at_first: bool) -> None:
     assert one.stopped_at == two.stopped_at == (2 if stop_at_first else None)
 
 
+# ------------------------------------------------------------------ mirror-image operations
+@pytest.mark.parametrize(("scheme", "world"), [("mainline", "thp:4"), ("page-count", "thp:4"),
+                                               ("lts-6.1", "thp:4"), ("mainline", "mthp:4"),
+                                               ("lts-6.18", "mthp:4"),
+                                               ("iouring-unpin-head", "mthp:4")])
+def test_mirror_images_counted_not_applied_change_nothing(
+        scheme: str, world: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Applying one operation per orbit of swappable tail pages (orbits.py) gives the
+    search without it, number for number: states per depth, transitions, skipped, refused,
+    the coverage table, and every counterexample."""
+    def run(orbits: bool) -> ExploreResult:
+        monkeypatch.setattr(search_mod, "ORBITS", orbits)
+        return explore(scheme, world, depth=3, stop_at_first=False)
+
+    every, one = run(False), run(True)
+    assert (every.per_depth, every.transitions, every.skipped, every.refused) == \
+        (one.per_depth, one.transitions, one.skipped, one.refused)
+    assert every.coverage == one.coverage
+    assert [(c.invariant, c.ops) for c in every.violations + every.known] == \
+        [(c.invariant, c.ops) for c in one.violations + one.known]
+
+
+def test_swappable_tails_and_representatives() -> None:
+    """Swappable tails: equal in every respect once swapped; an operation's representative
+    names the smallest pages of their classes, in order of appearance."""
+    from anonlib.explorer.orbits import representative, swappable_tails
+
+    fresh = _world("spawn P\nP mmap A thp\n")
+    assert swappable_tails(fresh) == {2: 1, 3: 1}
+    one = _world("spawn P\nP mmap A thp\nP write A[2] x\n")
+    assert swappable_tails(one) == {3: 1}  # 1 and 3 still read zero; 2 holds x
+    assert swappable_tails(_world("spawn P\nP mmap A 1\n")) is None
+    pinned = _world("spawn P\nP mmap A thp\nP pin A[3] ro as H\n")
+    assert swappable_tails(pinned) == {2: 1}  # the reference names page 3: 1 and 2 are left
+    classes = {2: 1, 3: 1}
+    w = fresh
+    assert representative(Write(PageRef("P", "A", 3), "P1"), w, classes) == \
+        Write(PageRef("P", "A", 1), "P1")
+    head = Kernel(KernelAction.SWAPOUT, PageRef("P", "A", 0))
+    assert representative(head, w, classes) is head  # the head page is not a tail
+    from anonlib.ops import Ksm
+    pair = Ksm(PageRef("P", "A", 3), PageRef("P", "A", 2))
+    assert representative(pair, w, classes) == Ksm(PageRef("P", "A", 1), PageRef("P", "A", 2))
+
+
+def test_pages_of_the_huge_zero_page_move_with_their_address() -> None:
+    """A GUP reference to a page of the huge zero page names that page: taken at A[1] or at
+    A[2] of a fresh THP mapping, the two states are mirror images and share a key, also
+    after the mapping is gone."""
+    a = _world("spawn P\nP mmap A thp\nP pin A[1] ro as H\n")
+    b = _world("spawn P\nP mmap A thp\nP pin A[2] ro as H\n")
+    assert [h.folio for h in a.handles] == [state.ZERO_FOLIO] and a != b
+    assert canonical_key(a) == canonical_key(b)
+    c = _world("spawn P\nP mmap A thp\nP pin A[1] ro as H\nP munmap A\n")
+    d = _world("spawn P\nP mmap A thp\nP pin A[2] ro as H\nP munmap A\n")
+    assert canonical_key(c) == canonical_key(d)
+    head = _world("spawn P\nP mmap A thp\nP pin A[0] ro as H\n")
+    assert canonical_key(head) != canonical_key(a)
+
+
 # ------------------------------------------------------------------ stopping at the first violation
 def test_stops_after_the_first_depth_with_a_violation() -> None:
     """The issue's case: a bug two operations deep, asked for depth 8, costs depth 2."""
@@ -701,8 +762,8 @@ def test_progress_line_only_after_a_second(capsys: pytest.CaptureFixture[str]) -
 
 # ------------------------------------------------------------------ the package's layout
 #: The explorer's modules in the order its docstring lists them: each imports only earlier ones.
-LAYERS = ("alphabet", "canon", "world", "options", "results", "engine", "search", "compare",
-          "copies", "rulediff", "command", "diff_command")
+LAYERS = ("alphabet", "canon", "orbits", "world", "options", "results", "engine", "search",
+          "compare", "copies", "rulediff", "command", "diff_command")
 
 
 def test_explorer_modules_import_only_the_ones_above_them() -> None:

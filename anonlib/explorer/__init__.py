@@ -16,6 +16,8 @@ Layout, one responsibility per module; a module imports only those above it
 
 - :mod:`.alphabet`: the operations tried in a state, and their fresh names.
 - :mod:`.canon`: the canonical form that tells states equal up to renaming.
+- :mod:`.orbits`: the operations that are mirror images of each other in a state
+  that swapping tail pages leaves as it is (the search applies one of each).
 - :mod:`.world`: the world a search starts from (:class:`WorldSpec`, ``--pages``
   and ``--after``) and the kernel's known gaps (:data:`KNOWN_GAPS`).
 - :mod:`.options`: the explorer's arguments checked before any search, the

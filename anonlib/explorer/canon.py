@@ -194,7 +194,7 @@ def _encode(world: World, order: tuple[Process, ...], values: dict[str, int] | N
                       tuple([n.value(v) for v in vals])))
     index = {p.name: i for i, p in enumerate(order)}
     big = 1 << 30
-    thp = {f.id for f in world.folios if f.kind in _TAIL_FOLIOS} if perm else set()
+    thp = tail_folios(world) if perm else set()
     tails = perm or ()  # indexed only for a folio in thp, so only when there is a perm
 
     def where(h: Handle) -> tuple[int, int]:
@@ -282,10 +282,18 @@ _TAIL_MAPS = frozenset({MapKind.THP, MapKind.MTHP})
 _TAIL_FOLIOS = frozenset({FolioKind.THP, FolioKind.MTHP})
 
 
+def tail_folios(world: World) -> set[int]:
+    """The folios whose pages the tail permutation moves: every THP or mTHP folio, and the
+    zero folio (a GUP reference on the huge zero page names one of its pages, which moves
+    with the address it was taken at; every other reference to it names page 0)."""
+    return {ZERO_FOLIO} | {f.id for f in world.folios if f.kind in _TAIL_FOLIOS}
+
+
 def tail_pages(world: World) -> int:
     """How many pages the world's large folios have, if their tails may be permuted; else 0.
 
-    A world with THP mappings or folios: ``thp_pages``. A world with mTHP
+    A world with THP mappings or folios, or a GUP reference to a page of the huge zero
+    page (which a THP mapping faulted in): ``thp_pages``. A world with mTHP
     mappings or folios instead: the one enabled mTHP size, when every ``mthp``
     mapping is exactly one such block and every mTHP folio has that size (as in
     the explorer's ``mthp:N`` world); a page index then always names the same
@@ -294,6 +302,8 @@ def tail_pages(world: World) -> int:
     """
     maps = {v.kind.value for p in world.procs for v in p.vmas if v.kind in _TAIL_MAPS}
     kinds = maps | {f.kind.value for f in world.folios if f.kind in _TAIL_FOLIOS}
+    if any(h.folio == ZERO_FOLIO and h.page for h in world.handles):
+        kinds.add("thp")  # a reference to a page of the huge zero page: a THP's tail order
     if kinds == {"thp"}:
         return world.config.thp_pages
     if kinds != {"mthp"} or len(world.config.mthp_pages) != 1:
@@ -323,7 +333,7 @@ def _tail_sig(world: World, i: int) -> Enc:
     thp = [f for f in world.folios if f.kind in _TAIL_FOLIOS]
     pages = [(f.pages[i].anon_exclusive, f.pages[i].hwpoison, f.pages[i].data == ZERO_VALUE,
               f.swapcache is not None) for f in thp]
-    ids = {f.id for f in thp}
+    ids = tail_folios(world)
     refs = [(h.pin, h.write, h.longterm) for h in world.handles if h.page == i and h.folio in ids]
     return (sorted(entries), sorted(pages), sorted(refs))
 
@@ -432,6 +442,11 @@ def reads_mm_tracking(scheme: Scheme) -> bool:
     (so 6.12's state counts do not change).
     """
     return scheme.large_reuse is LargeReuse.MM_SLOTS
+
+
+def permutes_tails(key: Callable[[World], Key]) -> bool:
+    """Does ``key`` (one of :data:`KEYS` or :data:`MM_KEYS`) permute tail pages?"""
+    return key is canonical_key or key is canonical_mm_key
 
 
 def key_for(name: str, scheme: Scheme) -> Callable[[World], Key]:

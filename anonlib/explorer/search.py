@@ -77,8 +77,9 @@ from ..scenario.parser import scheme_named
 from ..schemes import Scheme
 from ..state import World
 from .alphabet import Alphabet, Names, enabled, entry_labels, op_entries, op_label, parse_ops
-from .canon import Key, key_for
+from .canon import Key, key_for, permutes_tails
 from .engine import Arcs, breadth_first
+from .orbits import representative, swappable_tails
 from .results import Counterexample, ExploreResult
 from .world import KNOWN_GAPS, KnownGap, WorldSpec, gap_of
 
@@ -94,6 +95,9 @@ class _Ctx:
     key: Callable[[World], Key]
     gaps: tuple[KnownGap, ...]
     coverage: bool = True
+    #: Try one operation per orbit of the tail pages a state may swap (:mod:`.orbits`):
+    #: only where the key permutes tail pages.
+    orbits: bool = False
     #: Fingerprints of worlds already keyed, by their raw content (no ghost counters): the
     #: same world is reached along many paths, and a dict lookup is ten times cheaper
     #: than the canonical form. Emptied when it reaches _FPS_MAX entries: it keeps the
@@ -107,6 +111,9 @@ class _Ctx:
 
 
 _FPS_MAX = 200_000
+#: Mirror images of an operation counted, not applied (:mod:`.orbits`); False applies every
+#: operation (the test comparing both, and the benchmark's log of the change, set it).
+ORBITS = True
 
 
 class Step(NamedTuple):
@@ -174,23 +181,39 @@ def _expand(world: World, names: Names, ctx: _Ctx, seen: Any, local: set[int] | 
     out: list[_Rec] = []
     prior = ctx.checker.prepare(world)
     labels = entry_labels(world) if ctx.coverage else None
+    classes = swappable_tails(world) if ctx.orbits else None
+    kinds: dict[Op, int] = {}  # with ``classes``: what each operation tried turned out to be
     for _family, op, after in enabled(world, ctx.scheme, ctx.alphabet, names):
+        if classes is not None:
+            rep = representative(op, world, classes)
+            kind = kinds.get(rep, _UNTRIED) if rep is not op else _UNTRIED
+            if kind != _UNTRIED:
+                # a mirror image of an operation tried before: the same kind of transition
+                # to a state with the same key, with the same verdicts (module doc)
+                if kind == _REFUSED:
+                    counts.refused += 1
+                elif kind != _CRASHED:
+                    counts.transitions += 1
+                    if ctx.coverage:
+                        _cover(ctx, cov, world, op, labels, kind == _SKIPPED)
+                    if kind == _SKIPPED:
+                        counts.skipped += 1
+                continue
         try:
             r = model.apply(world, op, ctx.scheme)
         except Exception as exc:  # noqa: BLE001 - a model bug: report the sequence, go on
+            kinds[op] = _CRASHED
             out.append(Crash(op, f"{type(exc).__name__}: {exc}"))
             continue
         if isinstance(r, ModelError):
+            kinds[op] = _REFUSED
             counts.refused += 1
             continue
         counts.transitions += 1
         is_skip = r.world is world
+        kinds[op] = _SKIPPED if is_skip else _CARRIED
         if ctx.coverage:
-            row = ctx.rows.get(op)
-            if row is None:
-                row = ctx.rows[op] = op_label(op)
-            for col in op_entries(world, op, labels):
-                cov[(row, col, is_skip)] += 1
+            _cover(ctx, cov, world, op, labels, is_skip)
         if is_skip:
             counts.skipped += 1
             continue
@@ -212,6 +235,20 @@ def _expand(world: World, names: Names, ctx: _Ctx, seen: Any, local: set[int] | 
             out.append(Step(op, after, fp, new, w if new and not last else None,
                             tuple(viol), gaps))
     return out
+
+
+#: What an operation tried in a state turned out to be (for its mirror images).
+_UNTRIED, _REFUSED, _CRASHED, _SKIPPED, _CARRIED = range(5)
+
+
+def _cover(ctx: _Ctx, cov: Counter[tuple[str, str, bool]], world: World, op: Op,
+           labels: dict[tuple[str, str, int], str] | None, is_skip: bool) -> None:
+    """Count one transition in the coverage table: its row, each entry kind it acts on."""
+    row = ctx.rows.get(op)
+    if row is None:
+        row = ctx.rows[op] = op_label(op)
+    for col in op_entries(world, op, labels):
+        cov[(row, col, is_skip)] += 1
 
 
 _WORKER: dict[str, Any] = {}
@@ -307,8 +344,9 @@ def explore(scheme: str | Scheme = "mainline", pages: str | WorldSpec = "base:1"
             raise ValueError(f"unknown invariant {i!r}; known: {', '.join(BY_ID)}")
     ids = tuple(i for i in ids if BY_ID[i].applies(sch)) if invariants is None else ids
     checked = tuple(BY_ID[i] for i in dict.fromkeys(ids) if BY_ID[i].applies(sch))
-    ctx = _Ctx(sch, alphabet, Checker(sch, checked), key_for(key, sch),
-               KNOWN_GAPS if known_gaps else (), coverage)
+    keyfn = key_for(key, sch)
+    ctx = _Ctx(sch, alphabet, Checker(sch, checked), keyfn,
+               KNOWN_GAPS if known_gaps else (), coverage, orbits=ORBITS and permutes_tails(keyfn))
     res = ExploreResult(sch.name, spec, alphabet, ids, depth, key=key, jobs=jobs,
                         known_gaps_allowed=known_gaps, stop_at_first=stop_at_first)
     show = sys.stderr.isatty() if progress is None else progress
@@ -462,7 +500,9 @@ def _serial(frontier: list[_Node], ctx: _Ctx, seen: dict[int, int],
             ) -> Iterable[tuple[_Node, list[_Rec]]]:
     for node in frontier:
         _sid, world, names = node
-        yield node, _expand(world, names, ctx, seen, None, res.coverage, counts, last)
+        # a fresh ``local`` per state: a target two of its operations reach gets its state
+        # checks once (``seen`` learns of it only after the state's transitions are merged)
+        yield node, _expand(world, names, ctx, seen, set(), res.coverage, counts, last)
 
 
 def _parallel(frontier: list[_Node], ctx: _Ctx, seen: dict[int, int],

@@ -1,0 +1,165 @@
+"""Symmetric operations: one operation tried per orbit where a state is its own mirror image.
+
+The canonical key (:mod:`anonlib.explorer.canon`) already counts a state
+once however its THP's tail pages are ordered. This module saves the work
+before the key: in a state that some permutation of tail pages leaves
+*exactly* as it is (same entries, same pages, same references, nothing
+renamed), an operation on tail page ``i`` and the same operation on tail
+page ``j`` (``i`` and ``j`` swappable) lead to states that are mirror images
+of each other: they share one canonical key, and every invariant gives both
+the same verdict. The explorer then applies only the first of them (the
+*representative*, with the smallest page numbers) and counts the others as
+the same kind of transition (carried out, ``skipped`` or refused), with
+their own coverage columns. A search with it gives the same states,
+transitions, coverage and counterexamples as without it (a test holds it to
+that); it only does less work. Where the key keeps tail pages in their order
+(``--key names`` or ``raw``, or the ``head-only`` scheme) nothing is saved,
+because there the mirror images are different states.
+
+Two tails ``a`` and ``b`` are swappable when swapping them changes nothing:
+in every THP or mTHP mapping the entries at ``a`` and ``b`` are equal once
+the page they map is swapped too (and no other entry maps either), as are
+their sets of allowed values, their MADV_DONTFORK marks and fork holes; in
+every THP or mTHP folio the two pages are equal and sit in the same swap-cache
+slot (if any); and no GUP reference names either page. Swappable pairs chain
+into classes; any permutation within the classes leaves the state as it is.
+This is the permutation the canonical key applies, restricted to those that
+need no renaming, so it rests on the same property of the model, which the
+symmetry test checks: tail pages are treated alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+from typing import Any
+
+from ..ops import Madvise, Op, PageRef
+from ..state import World
+from .canon import _TAIL_FOLIOS, _TAIL_MAPS, tail_folios, tail_pages
+
+__all__ = ["representative", "swappable_tails"]
+
+
+def _swap(k: int, a: int, b: int) -> int:
+    return b if k == a else a if k == b else k
+
+
+def _fixed_by_swap(world: World, a: int, b: int) -> bool:
+    """Does swapping tail pages ``a`` and ``b`` (everywhere the key permutes them) leave
+    ``world`` exactly as it is?"""
+    for p in world.procs:
+        for v in p.vmas:
+            if v.kind not in _TAIL_MAPS:
+                continue
+            if (a in v.dontfork) != (b in v.dontfork) or (a in v.holes) != (b in v.holes):
+                return False
+            if v.shadow and v.shadow[a] != v.shadow[b]:
+                return False
+            ptes = v.ptes
+            if not ptes:
+                continue
+            ea, eb = ptes[a], ptes[b]
+            if (ea is None) != (eb is None):
+                return False
+            if ea is not None and eb is not None:
+                if ea.page != _swap(eb.page, a, b):
+                    return False
+                if (ea.kind is not eb.kind or ea.folio != eb.folio or ea.writable != eb.writable
+                        or ea.exclusive != eb.exclusive or ea.soft_dirty != eb.soft_dirty
+                        or ea.slot != eb.slot):
+                    return False
+            for k, e in enumerate(ptes):
+                if k != a and k != b and e is not None and (e.page == a or e.page == b):
+                    return False
+    for f in world.folios:
+        if f.kind in _TAIL_FOLIOS:
+            if f.pages[a] != f.pages[b]:
+                return False
+            if f.swapcache is not None and f.swapcache[a] != f.swapcache[b]:
+                return False
+    thp = tail_folios(world)
+    for h in world.handles:
+        if h.folio in thp and (h.page == a or h.page == b):
+            return False
+        if h.index == a or h.index == b:
+            owner = world.proc(h.owner)
+            v = owner.vma(h.mapping) if owner is not None else None
+            if v is not None and v.kind in _TAIL_MAPS:
+                return False
+    return True
+
+
+def swappable_tails(world: World) -> dict[int, int] | None:
+    """Each tail page that may be swapped with a smaller one, mapped to the smallest of its
+    class; None when no two tails may be swapped (or the world's tails are not permuted
+    by the key: :func:`~.canon.tail_pages` is below 3)."""
+    n = tail_pages(world)
+    if n < 3:
+        return None
+    least = list(range(n))
+    for a in range(1, n):
+        if least[a] != a:
+            continue  # already in a smaller tail's class (swaps chain: checked through it)
+        for b in range(a + 1, n):
+            if least[b] == b and _fixed_by_swap(world, a, b):
+                least[b] = a
+    classes = {i: c for i, c in enumerate(least) if c != i}
+    return classes or None
+
+
+#: Per operation class, the fields that hold a page (a PageRef), and whether the class has
+#: a page ``index`` beside ``proc`` and ``mapping`` (madvise of one page).
+_PAGE_FIELDS: dict[type, tuple[tuple[str, ...], bool]] = {}
+
+
+def _page_fields(cls: type) -> tuple[tuple[str, ...], bool]:
+    hit = _PAGE_FIELDS.get(cls)
+    if hit is None:
+        names = tuple(f.name for f in fields(cls) if f.type in ("PageRef", PageRef))
+        hit = _PAGE_FIELDS[cls] = (names, cls is Madvise)
+    return hit
+
+
+def representative(op: Op, world: World, classes: dict[int, int]) -> Op:
+    """The operation of ``op``'s orbit with the smallest tail pages: each tail page ``op``
+    names in a THP or mTHP mapping is renamed, in order of appearance, to the smallest
+    page of its class (:func:`swappable_tails`) not renamed to yet. ``op`` itself when
+    nothing changes."""
+    names, has_index = _page_fields(type(op))
+    refs: list[tuple[str, str, str, int]] = []  # (field, proc, mapping, index)
+    for name in names:
+        r: PageRef = getattr(op, name)
+        refs.append((name, r.proc, r.mapping, r.index))
+    if has_index and isinstance(op, Madvise) and op.index is not None:
+        refs.append(("index", op.proc, op.mapping, op.index))
+    if not refs:
+        return op
+    taken: dict[int, int] = {}  # old page -> new page
+    used: set[int] = set()
+    changes: dict[str, Any] = {}
+    for name, proc, mapping, index in refs:
+        if index not in classes and not any(c == index for c in classes.values()):
+            continue
+        p = world.proc(proc)
+        v = p.vma(mapping) if p is not None else None
+        if v is None or v.kind not in _TAIL_MAPS:
+            continue
+        new = taken.get(index)
+        if new is None:
+            cls = classes.get(index, index)
+            new = min(i for i in [cls, *(k for k, c in classes.items() if c == cls)]
+                      if i not in used)
+            taken[index] = new
+            used.add(new)
+        if new != index:
+            changes[name] = new
+    if not changes:
+        return op
+    out: dict[str, Any] = {}
+    for name, new in changes.items():
+        if name == "index":
+            out[name] = new
+        else:
+            r = getattr(op, name)
+            out[name] = PageRef(r.proc, r.mapping, new)
+    return replace(op, **out)  # type: ignore[type-var]
