@@ -83,8 +83,8 @@ def _fixed_by_swap(world: World, a: int, b: int) -> bool:
             return False
         if h.index == a or h.index == b:
             owner = world.proc(h.owner)
-            v = owner.vma(h.mapping) if owner is not None else None
-            if v is not None and v.kind in _TAIL_MAPS:
+            at = owner.vma(h.mapping) if owner is not None else None
+            if at is not None and at.kind in _TAIL_MAPS:
                 return False
     return True
 
