@@ -534,6 +534,30 @@ def test_coverage_rows_and_columns() -> None:
     assert r.coverage[("kernel swapout", "pte", False)] > 0
 
 
+def test_the_first_counterexample_is_announced_and_ctrl_c_keeps_it(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The progress line says at once that a (shortest) counterexample is in hand; Ctrl-C
+    from then on ends the search with it, saying the depth it was found at is incomplete.
+    Before one is found Ctrl-C stops the search as any other command."""
+    explore("legacy-mapcount", "base:1", depth=8, progress=True)
+    err = capsys.readouterr().err
+    assert re.search(r"found INV-11 in 2 operations after [0-9.]+ s; finishing depth 2 to "
+                     r"report every violation of that length \(Ctrl-C prints", err), err
+
+    def ctrl_c(*_args: object) -> None:
+        raise KeyboardInterrupt
+    monkeypatch.setattr(search_mod._Progress, "found", ctrl_c)
+    r = explore("legacy-mapcount", "base:1", depth=8)
+    assert r.interrupted == 2 and r.exit_code == 1 and r.counterexample is not None
+    assert r.counterexample.length == 2 and not r.exhausted
+    assert "interrupted (Ctrl-C) during depth 2, after its first violation" in str(r)
+    assert "searched every state reachable in at most 1 operations" in str(r)
+    assert_replays(r.counterexample)
+    monkeypatch.setattr(search_mod._Progress, "update", ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        explore("mainline", "base:1", depth=3)
+
+
 @pytest.mark.parametrize("stop_at_first", [True, False])
 def test_parallel_equals_serial(stop_at_first: bool) -> None:
     one = explore("page-count", "base:1", depth=4, stop_at_first=stop_at_first)

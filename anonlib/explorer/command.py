@@ -32,7 +32,8 @@ exit status:
   0  no invariant violated (known kernel gaps are listed, not counted)
   1  a violation (its shortest counterexample is printed as a runnable scenario),
      or the model raised an exception; the search stops at the end of the first
-     depth that has one, unless --full
+     depth that has one, unless --full (the progress line says when the first is
+     found; Ctrl-C from then on prints it, marking that depth as cut short)
   2  bad arguments"""
 
 

@@ -111,6 +111,9 @@ class ExploreResult:
     #: with ``--full``), so ``seconds`` may be longer. None: nothing found. Not in ``str()``.
     first_seconds: float | None = None
     first_cpu: float | None = None
+    #: The depth that was being searched when Ctrl-C stopped the search after its first
+    #: counterexample (which is then still a shortest one); None if not interrupted.
+    interrupted: int | None = None
 
     # ------------------------------------------------------------ verdict
     @property
@@ -133,6 +136,11 @@ class ExploreResult:
 
     def stop_reason(self) -> str:
         """Where and why the search stopped short of ``depth_limit`` (if it did)."""
+        if self.interrupted is not None:
+            return (f"interrupted (Ctrl-C) during depth {self.interrupted}, after its first "
+                    f"violation: every shallower depth was searched, so the counterexamples "
+                    f"are shortest, but depth {self.interrupted} was not searched to its end "
+                    f"(its counts are partial; other violations of that length may be missing)")
         if self.stopped_at is None:
             return f"searched to depth {self.depth_reached} of {self.depth_limit}"
         why = " and ".join(w for w, has in (("violations found", self.violations),
@@ -172,7 +180,9 @@ class ExploreResult:
         reach = (f"every reachable state (the search ran out of new states at depth "
                  f"{self.depth_reached})" if self.exhausted else
                  f"every state reachable in at most {self.depth_limit} operations"
-                 if self.stopped_at is None else
+                 if self.stopped_at is None and self.interrupted is None else
+                 f"every state reachable in at most {(self.interrupted or 1) - 1} operations"
+                 if self.interrupted is not None else
                  f"every state reachable in at most {self.stopped_at} operations")
         lines = [
             f"explore: scheme {self.scheme}, world {self.spec.text()} "
@@ -185,7 +195,8 @@ class ExploreResult:
             lines.append(f"operations: {', '.join(f for f in FAMILIES if f in a.families)}")
         lines += [
             f"searched {reach}",
-            *([self.stop_reason()] if self.stopped_at is not None else []),
+            *([self.stop_reason()] if self.stopped_at is not None
+              or self.interrupted is not None else []),
             f"states: {self.states}   transitions: {self.transitions} "
             f"(skipped: {self.skipped})   refused operations: {self.refused}   "
             f"depth reached: {self.depth_reached}",

@@ -43,7 +43,18 @@ is recorded, so the counterexamples are still the shortest, but a bug two
 operations deep no longer costs a search to the full depth. Known gaps do
 not stop it. ``stop_at_first=False`` (``--full``) searches to ``depth``
 whatever it finds; the result says where and why a search stopped
-(:attr:`~.results.ExploreResult.stopped_at`).
+(:attr:`~.results.ExploreResult.stopped_at`). The first counterexample is a
+shortest one the moment it is found (every shallower depth was clean): the
+progress line says so at once, and Ctrl-C from then on ends the search with
+what it has, saying which depth was cut short
+(:attr:`~.results.ExploreResult.interrupted`); before that, Ctrl-C stops the
+search like any command.
+
+Mirror images (:mod:`.orbits`): where the key permutes tail pages, a state
+that swapping two tails leaves exactly as it is gets one operation applied per
+orbit; the others are counted as the same kind of transition, with their own
+coverage columns, and lead to a target with the same key and verdicts. A test
+holds the search with it to the search without it, count for count.
 
 Memory: the search keeps, per state, its fingerprint, its parent's number
 and the operation that reached it (one shared object per operation), and
@@ -62,6 +73,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import signal
 import sys
 import time
 from collections import Counter
@@ -257,6 +269,11 @@ _WORKER: dict[str, Any] = {}
 _CAN_FORK = "fork" in multiprocessing.get_all_start_methods()
 
 
+def _quiet_on_ctrl_c() -> None:
+    """In a worker: leave Ctrl-C to the main process, which stops the pool."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _worker_chunk(bounds: tuple[int, int]
                   ) -> tuple[list[list[_Rec]], _Counts, Counter[tuple[str, str, bool]]]:
     """Expand frontier[lo:hi] in a forked worker against the depth's snapshot of ``seen``."""
@@ -298,6 +315,17 @@ class _Progress:
                          f"{rate:,.0f} states/s ")
         sys.stderr.flush()
         self.shown = True
+
+    def found(self, what: str, length: int, seconds: float, finishing: bool) -> None:
+        """Say at once that the first counterexample is in hand (it is a shortest one: every
+        shallower depth was clean), and what the search does until it prints it."""
+        if not self.enabled:
+            return
+        rest = (f"; finishing depth {length} to report every violation of that length "
+                "(Ctrl-C prints what is found so far)" if finishing else "")
+        sys.stderr.write("\r" + " " * 100 + f"\rfound {what} in {length} operation"
+                         f"{'s' if length != 1 else ''} after {seconds:.1f} s{rest}\n")
+        sys.stderr.flush()
 
     def close(self) -> None:
         if self.shown:
@@ -403,16 +431,15 @@ def _search(res: ExploreResult, ctx: _Ctx, spec: WorldSpec, depth: int, jobs: in
             sid = parent[sid]
         return out[::-1]
 
-    def first() -> None:
-        """Note when the first counterexample was found."""
-        if res.first_seconds is None:
-            res.first_seconds = time.perf_counter() - t0
-            res.first_cpu = time.process_time() - c0
+    def first(what: str, length: int) -> None:
+        """Note when the first counterexample was found (called once), and say so on the
+        progress line."""
+        res.first_seconds = time.perf_counter() - t0
+        res.first_cpu = time.process_time() - c0
+        prog.found(what, length, res.first_seconds, res.stop_at_first and length < depth)
 
     def record(sid: int, step: Step) -> None:
         """Note the violations of a transition (the first, shortest, of each kind)."""
-        if not all(step.gaps):
-            first()
         ops = None
         ids = tuple(v.invariant.id for v in step.violations)
         for v, g in zip(step.violations, step.gaps, strict=True):
@@ -425,12 +452,17 @@ def _search(res: ExploreResult, ctx: _Ctx, spec: WorldSpec, depth: int, jobs: in
             table[name] = Counterexample(v.invariant.id, v.invariant.title, ctx.scheme.name,
                                          spec, ops, v.offenders,
                                          tuple(i for i in ids if i != v.invariant.id), gap, cmd)
+        # announced once it is recorded, so that a Ctrl-C from then on keeps it
+        if res.first_seconds is None and not all(step.gaps):
+            first(next(v.invariant.id for v, g in zip(step.violations, step.gaps, strict=True)
+                       if not g), len(path(sid)) + 1)
 
     def crash(sid: int, c: Crash) -> None:
-        first()
         if c.error not in crashes:
             crashes[c.error] = Counterexample("crash", c.error, ctx.scheme.name, spec,
                                               tuple(path(sid) + [c.op]), (), command=cmd)
+        if res.first_seconds is None:
+            first("a model crash", len(path(sid)) + 1)
 
     def expand(frontier: list[_Node]) -> Iterator[tuple[_Node, Arcs[int, _Rec]]]:
         nonlocal counts, level
@@ -474,18 +506,29 @@ def _search(res: ExploreResult, ctx: _Ctx, spec: WorldSpec, depth: int, jobs: in
         return None
 
     frontier: list[_Node] = [(0, w0, spec.names())]
-    for layer in breadth_first(frontier[0], seen, depth, expand, arrive):
+    try:
+        for layer in breadth_first(frontier[0], seen, depth, expand, arrive):
+            res.transitions += counts.transitions
+            res.skipped += counts.skipped
+            res.refused += counts.refused
+            res.per_depth.append((layer.new, counts.transitions))
+            if layer.new:
+                res.depth_reached = layer.depth
+            frontier = layer.frontier
+            if res.stop_at_first and (found or crashes) and frontier and layer.depth < depth:
+                res.stopped_at = layer.depth  # the rest would only find longer counterexamples
+                break
+    except KeyboardInterrupt:
+        if not (found or crashes):
+            raise
+        # Ctrl-C once a counterexample is in hand: report it (shortest: every shallower
+        # depth was searched to its end); the depth it was found at is incomplete
+        res.interrupted = level
         res.transitions += counts.transitions
         res.skipped += counts.skipped
         res.refused += counts.refused
-        res.per_depth.append((layer.new, counts.transitions))
-        if layer.new:
-            res.depth_reached = layer.depth
-        frontier = layer.frontier
-        if res.stop_at_first and (found or crashes) and frontier and layer.depth < depth:
-            res.stopped_at = layer.depth  # the rest would only find longer counterexamples
-            break
-    res.exhausted = not frontier and not beyond
+        frontier = []
+    res.exhausted = not frontier and not beyond and res.interrupted is None
     prog.close()
     res.states = len(parent)
     res.violations = sorted(found.values(), key=lambda c: (c.length, c.invariant))
@@ -521,7 +564,7 @@ def _parallel(frontier: list[_Node], ctx: _Ctx, seen: dict[int, int],
     size = max(1, -(-n // (jobs * 16)))
     bounds = [(lo, min(lo + size, n)) for lo in range(0, n, size)]
     try:
-        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        with multiprocessing.get_context("fork").Pool(jobs, _quiet_on_ctrl_c) as pool:
             for (lo, _hi), (recs, c, cov) in zip(bounds, pool.imap(_worker_chunk, bounds),
                                                  strict=True):
                 counts.add(c)
