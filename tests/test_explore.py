@@ -597,21 +597,22 @@ def test_swappable_tails_and_representatives() -> None:
     from anonlib.explorer.orbits import representative, swappable_tails
 
     fresh = _world("spawn P\nP mmap A thp\n")
-    assert swappable_tails(fresh) == {2: 1, 3: 1}
-    one = _world("spawn P\nP mmap A thp\nP write A[2] x\n")
-    assert swappable_tails(one) == {3: 1}  # 1 and 3 still read zero; 2 holds x
+    tails = swappable_tails(fresh)
+    assert tails is not None and tails.mappings == {("P", "A")}
+    assert tails.classes == {1: (1, 2, 3), 2: (1, 2, 3), 3: (1, 2, 3)}
+    one = swappable_tails(_world("spawn P\nP mmap A thp\nP write A[2] x\n"))
+    assert one is not None and one.classes == {1: (1, 3), 3: (1, 3)}  # 2 holds x
     assert swappable_tails(_world("spawn P\nP mmap A 1\n")) is None
-    pinned = _world("spawn P\nP mmap A thp\nP pin A[3] ro as H\n")
-    assert swappable_tails(pinned) == {2: 1}  # the reference names page 3: 1 and 2 are left
-    classes = {2: 1, 3: 1}
-    w = fresh
-    assert representative(Write(PageRef("P", "A", 3), "P1"), w, classes) == \
+    pinned = swappable_tails(_world("spawn P\nP mmap A thp\nP pin A[3] ro as H\n"))
+    assert pinned is not None and set(pinned.classes) == {1, 2}  # the reference names 3
+    assert representative(Write(PageRef("P", "A", 3), "P1"), tails) == \
         Write(PageRef("P", "A", 1), "P1")
     head = Kernel(KernelAction.SWAPOUT, PageRef("P", "A", 0))
-    assert representative(head, w, classes) is head  # the head page is not a tail
+    assert representative(head, tails) is head  # the head page is not a tail
     from anonlib.ops import Ksm
     pair = Ksm(PageRef("P", "A", 3), PageRef("P", "A", 2))
-    assert representative(pair, w, classes) == Ksm(PageRef("P", "A", 1), PageRef("P", "A", 2))
+    assert representative(pair, tails) == Ksm(PageRef("P", "A", 1), PageRef("P", "A", 2))
+    assert representative(pair, one) == Ksm(PageRef("P", "A", 1), PageRef("P", "A", 2))
 
 
 def test_pages_of_the_huge_zero_page_move_with_their_address() -> None:

@@ -31,13 +31,13 @@ symmetry test checks: tail pages are treated alike.
 from __future__ import annotations
 
 from dataclasses import fields, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..ops import Madvise, Op, PageRef
 from ..state import World
 from .canon import _TAIL_FOLIOS, _TAIL_MAPS, tail_folios, tail_pages
 
-__all__ = ["representative", "swappable_tails"]
+__all__ = ["Tails", "representative", "swappable_tails"]
 
 
 def _swap(k: int, a: int, b: int) -> int:
@@ -89,10 +89,19 @@ def _fixed_by_swap(world: World, a: int, b: int) -> bool:
     return True
 
 
-def swappable_tails(world: World) -> dict[int, int] | None:
-    """Each tail page that may be swapped with a smaller one, mapped to the smallest of its
-    class; None when no two tails may be swapped (or the world's tails are not permuted
-    by the key: :func:`~.canon.tail_pages` is below 3)."""
+class Tails(NamedTuple):
+    """The swappable tail pages of one state (:func:`swappable_tails`)."""
+
+    #: each tail page in a class of two or more -> the members of its class, in order
+    classes: dict[int, tuple[int, ...]]
+    #: the (process, mapping) pairs whose pages the permutation moves (THP and mTHP ones)
+    mappings: frozenset[tuple[str, str]]
+
+
+def swappable_tails(world: World) -> Tails | None:
+    """The classes of tail pages that may be swapped with each other; None when no two may
+    be (or the world's tails are not permuted by the key: :func:`~.canon.tail_pages` is
+    below 3)."""
     n = tail_pages(world)
     if n < 3:
         return None
@@ -103,8 +112,15 @@ def swappable_tails(world: World) -> dict[int, int] | None:
         for b in range(a + 1, n):
             if least[b] == b and _fixed_by_swap(world, a, b):
                 least[b] = a
-    classes = {i: c for i, c in enumerate(least) if c != i}
-    return classes or None
+    groups: dict[int, list[int]] = {}
+    for i, c in enumerate(least):
+        groups.setdefault(c, []).append(i)
+    classes = {i: tuple(g) for g in groups.values() if len(g) > 1 for i in g}
+    if not classes:
+        return None
+    maps = frozenset((p.name, v.name) for p in world.procs for v in p.vmas
+                     if v.kind in _TAIL_MAPS)
+    return Tails(classes, maps)
 
 
 #: Per operation class, the fields that hold a page (a PageRef), and whether the class has
@@ -120,17 +136,19 @@ def _page_fields(cls: type) -> tuple[tuple[str, ...], bool]:
     return hit
 
 
-def representative(op: Op, world: World, classes: dict[int, int]) -> Op:
+def representative(op: Op, tails: Tails) -> Op:
     """The operation of ``op``'s orbit with the smallest tail pages: each tail page ``op``
     names in a THP or mTHP mapping is renamed, in order of appearance, to the smallest
     page of its class (:func:`swappable_tails`) not renamed to yet. ``op`` itself when
     nothing changes."""
     names, has_index = _page_fields(type(op))
+    classes = tails.classes
     refs: list[tuple[str, str, str, int]] = []  # (field, proc, mapping, index)
     for name in names:
         r: PageRef = getattr(op, name)
-        refs.append((name, r.proc, r.mapping, r.index))
-    if has_index and isinstance(op, Madvise) and op.index is not None:
+        if r.index in classes:
+            refs.append((name, r.proc, r.mapping, r.index))
+    if has_index and isinstance(op, Madvise) and op.index in classes:
         refs.append(("index", op.proc, op.mapping, op.index))
     if not refs:
         return op
@@ -138,17 +156,11 @@ def representative(op: Op, world: World, classes: dict[int, int]) -> Op:
     used: set[int] = set()
     changes: dict[str, Any] = {}
     for name, proc, mapping, index in refs:
-        if index not in classes and not any(c == index for c in classes.values()):
-            continue
-        p = world.proc(proc)
-        v = p.vma(mapping) if p is not None else None
-        if v is None or v.kind not in _TAIL_MAPS:
+        if (proc, mapping) not in tails.mappings:
             continue
         new = taken.get(index)
         if new is None:
-            cls = classes.get(index, index)
-            new = min(i for i in [cls, *(k for k, c in classes.items() if c == cls)]
-                      if i not in used)
+            new = next(i for i in classes[index] if i not in used)
             taken[index] = new
             used.add(new)
         if new != index:

@@ -193,11 +193,11 @@ def _expand(world: World, names: Names, ctx: _Ctx, seen: Any, local: set[int] | 
     out: list[_Rec] = []
     prior = ctx.checker.prepare(world)
     labels = entry_labels(world) if ctx.coverage else None
-    classes = swappable_tails(world) if ctx.orbits else None
-    kinds: dict[Op, int] = {}  # with ``classes``: what each operation tried turned out to be
+    tails = swappable_tails(world) if ctx.orbits else None
+    kinds: dict[Op, int] = {}  # with ``tails``: what each operation tried turned out to be
     for _family, op, after in enabled(world, ctx.scheme, ctx.alphabet, names):
-        if classes is not None:
-            rep = representative(op, world, classes)
+        if tails is not None:
+            rep = representative(op, tails)
             kind = kinds.get(rep, _UNTRIED) if rep is not op else _UNTRIED
             if kind != _UNTRIED:
                 # a mirror image of an operation tried before: the same kind of transition
