@@ -615,6 +615,27 @@ def test_swappable_tails_and_representatives() -> None:
     assert representative(pair, one) == Ksm(PageRef("P", "A", 1), PageRef("P", "A", 2))
 
 
+@pytest.mark.parametrize(("scheme", "world"), [("mainline", "thp:4"), ("lts-6.18", "mthp:4")])
+def test_one_order_per_class_of_swappable_tails_gives_the_same_key(scheme: str,
+                                                                   world: str) -> None:
+    """canonical_key tries one order of tails the world cannot tell apart: the key is the
+    minimum over every tail order all the same (every state a names-only search reaches
+    in two operations, with and without the per-MM tracking)."""
+    from anonlib.explorer import canon
+
+    def every_order(w: state.World, mm: bool) -> object:
+        perms = canon._tail_perms(w)
+        if perms == [None]:
+            return canon.names_key(w, mm)
+        return min(canon._encode(w, order, perm=perm, mm=mm)[0]
+                   for perm in perms for order in canon._orders(w, perm))
+
+    worlds = list(reachable(scheme, world, 2, key="names").values())
+    assert sum(1 for w in worlds if canon.swappable_classes(w)) > len(worlds) // 4
+    for mm in (False, True):
+        assert [canonical_key(w, mm) for w in worlds] == [every_order(w, mm) for w in worlds]
+
+
 def test_pages_of_the_huge_zero_page_move_with_their_address() -> None:
     """A GUP reference to a page of the huge zero page names that page: taken at A[1] or at
     A[2] of a fresh THP mapping, the two states are mirror images and share a key, also

@@ -361,6 +361,83 @@ def _tail_perms(world: World) -> list[tuple[int, ...] | None]:
     return out
 
 
+def _swap(k: int, a: int, b: int) -> int:
+    return b if k == a else a if k == b else k
+
+
+def _fixed_by_swap(world: World, a: int, b: int) -> bool:
+    """Does swapping tail pages ``a`` and ``b`` (everywhere the key permutes them) leave
+    ``world`` exactly as it is?"""
+    for p in world.procs:
+        for v in p.vmas:
+            if v.kind not in _TAIL_MAPS:
+                continue
+            if (a in v.dontfork) != (b in v.dontfork) or (a in v.holes) != (b in v.holes):
+                return False
+            if v.shadow and v.shadow[a] != v.shadow[b]:
+                return False
+            ptes = v.ptes
+            if not ptes:
+                continue
+            ea, eb = ptes[a], ptes[b]
+            if (ea is None) != (eb is None):
+                return False
+            if ea is not None and eb is not None:
+                if ea.page != _swap(eb.page, a, b):
+                    return False
+                if (ea.kind is not eb.kind or ea.folio != eb.folio or ea.writable != eb.writable
+                        or ea.exclusive != eb.exclusive or ea.soft_dirty != eb.soft_dirty
+                        or ea.slot != eb.slot):
+                    return False
+            for k, e in enumerate(ptes):
+                if k != a and k != b and e is not None and (e.page == a or e.page == b):
+                    return False
+    for f in world.folios:
+        if f.kind in _TAIL_FOLIOS:
+            if f.pages[a] != f.pages[b]:
+                return False
+            if f.swapcache is not None and f.swapcache[a] != f.swapcache[b]:
+                return False
+    thp = tail_folios(world)
+    for h in world.handles:
+        if h.folio in thp and (h.page == a or h.page == b):
+            return False
+        if h.index == a or h.index == b:
+            owner = world.proc(h.owner)
+            at = owner.vma(h.mapping) if owner is not None else None
+            if at is not None and at.kind in _TAIL_MAPS:
+                return False
+    return True
+
+
+def swappable_classes(world: World) -> dict[int, tuple[int, ...]]:
+    """Tail pages any permutation of which leaves ``world`` exactly as it is (nothing
+    renamed): each tail page in such a class of two or more -> the class, in order.
+
+    Swapping ``a`` and ``b`` changes nothing when, in every THP or mTHP mapping,
+    the entries at ``a`` and ``b`` are equal once the page they map is swapped too
+    (and no other entry maps either), as are their sets of allowed values, their
+    MADV_DONTFORK marks and fork holes; in every THP or mTHP folio the two pages
+    are equal and sit in the same swap-cache slot (if any); and no GUP reference
+    names either page. Swappable pairs chain into classes. Empty when the
+    world's tails are not permuted at all (:func:`tail_pages` below 3).
+    """
+    n = tail_pages(world)
+    if n < 3:
+        return {}
+    least = list(range(n))
+    for a in range(1, n):
+        if least[a] != a:
+            continue  # already in a smaller tail's class (swaps chain: checked through it)
+        for b in range(a + 1, n):
+            if least[b] == b and _fixed_by_swap(world, a, b):
+                least[b] = a
+    groups: dict[int, list[int]] = {}
+    for i, c in enumerate(least):
+        groups.setdefault(c, []).append(i)
+    return {i: tuple(g) for g in groups.values() if len(g) > 1 for i in g}
+
+
 def canonical_key(world: World, mm: bool = False) -> Key:
     """The canonical form of ``world``: equal for worlds equal up to renaming and tail order.
 
@@ -371,6 +448,13 @@ def canonical_key(world: World, mm: bool = False) -> Key:
     perms = _tail_perms(world)
     if perms == [None]:
         return names_key(world, mm)
+    if len(perms) > 1:
+        # Permuting tails the world cannot tell apart gives the same encoding, so one
+        # order per class suffices: the one that keeps the class's pages in order.
+        classes = set(swappable_classes(world).values())
+        if classes:
+            perms = [p for p in perms if p is not None and all(
+                all(p[a] < p[b] for a, b in zip(m, m[1:], strict=False)) for m in classes)]
     return min(_encode(world, order, perm=perm, mm=mm)[0]
                for perm in perms for order in _orders(world, perm))
 

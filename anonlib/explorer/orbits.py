@@ -35,58 +35,9 @@ from typing import Any, NamedTuple
 
 from ..ops import Madvise, Op, PageRef
 from ..state import World
-from .canon import _TAIL_FOLIOS, _TAIL_MAPS, tail_folios, tail_pages
+from .canon import _TAIL_MAPS, swappable_classes
 
 __all__ = ["Tails", "representative", "swappable_tails"]
-
-
-def _swap(k: int, a: int, b: int) -> int:
-    return b if k == a else a if k == b else k
-
-
-def _fixed_by_swap(world: World, a: int, b: int) -> bool:
-    """Does swapping tail pages ``a`` and ``b`` (everywhere the key permutes them) leave
-    ``world`` exactly as it is?"""
-    for p in world.procs:
-        for v in p.vmas:
-            if v.kind not in _TAIL_MAPS:
-                continue
-            if (a in v.dontfork) != (b in v.dontfork) or (a in v.holes) != (b in v.holes):
-                return False
-            if v.shadow and v.shadow[a] != v.shadow[b]:
-                return False
-            ptes = v.ptes
-            if not ptes:
-                continue
-            ea, eb = ptes[a], ptes[b]
-            if (ea is None) != (eb is None):
-                return False
-            if ea is not None and eb is not None:
-                if ea.page != _swap(eb.page, a, b):
-                    return False
-                if (ea.kind is not eb.kind or ea.folio != eb.folio or ea.writable != eb.writable
-                        or ea.exclusive != eb.exclusive or ea.soft_dirty != eb.soft_dirty
-                        or ea.slot != eb.slot):
-                    return False
-            for k, e in enumerate(ptes):
-                if k != a and k != b and e is not None and (e.page == a or e.page == b):
-                    return False
-    for f in world.folios:
-        if f.kind in _TAIL_FOLIOS:
-            if f.pages[a] != f.pages[b]:
-                return False
-            if f.swapcache is not None and f.swapcache[a] != f.swapcache[b]:
-                return False
-    thp = tail_folios(world)
-    for h in world.handles:
-        if h.folio in thp and (h.page == a or h.page == b):
-            return False
-        if h.index == a or h.index == b:
-            owner = world.proc(h.owner)
-            at = owner.vma(h.mapping) if owner is not None else None
-            if at is not None and at.kind in _TAIL_MAPS:
-                return False
-    return True
 
 
 class Tails(NamedTuple):
@@ -102,20 +53,7 @@ def swappable_tails(world: World) -> Tails | None:
     """The classes of tail pages that may be swapped with each other; None when no two may
     be (or the world's tails are not permuted by the key: :func:`~.canon.tail_pages` is
     below 3)."""
-    n = tail_pages(world)
-    if n < 3:
-        return None
-    least = list(range(n))
-    for a in range(1, n):
-        if least[a] != a:
-            continue  # already in a smaller tail's class (swaps chain: checked through it)
-        for b in range(a + 1, n):
-            if least[b] == b and _fixed_by_swap(world, a, b):
-                least[b] = a
-    groups: dict[int, list[int]] = {}
-    for i, c in enumerate(least):
-        groups.setdefault(c, []).append(i)
-    classes = {i: tuple(g) for g in groups.values() if len(g) > 1 for i in g}
+    classes = swappable_classes(world)
     if not classes:
         return None
     maps = frozenset((p.name, v.name) for p in world.procs for v in p.vmas
