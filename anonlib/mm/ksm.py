@@ -11,8 +11,10 @@ from .huge_memory import split_folio
 from .internal import folio_expected_ref_count
 
 
-def _candidate(m: Mem, ref: PageRef) -> tuple[Loc, Entry]:
-    loc, e, _page = m.page_at(ref.proc, ref.mapping, ref.index)
+def _candidate(m: Mem, ref: PageRef) -> tuple[Loc, Entry, int]:
+    """The present anonymous page at ``ref`` KSM may consider (its location, entry and
+    index in its folio), or BackOff why not."""
+    loc, e, page = m.page_at(ref.proc, ref.mapping, ref.index)
     if e is None or e.kind is not EntryKind.PRESENT:
         raise BackOff(f"{ref} is not a present page")
     if e.folio == ZERO_FOLIO:
@@ -21,14 +23,23 @@ def _candidate(m: Mem, ref: PageRef) -> tuple[Loc, Entry]:
     if f.kind is FolioKind.HUGETLB:
         raise BackOff("KSM does not merge hugetlb pages")
     back_off_from_device_exclusive(m, f.id, "KSM")
-    if f.large:
-        reason = split_folio(m, f.id)  # KSM splits large folios first
+    return loc, e, page
+
+
+def _split_candidate(m: Mem, ref: PageRef) -> tuple[Loc, Entry]:
+    """Split the large folio a merge candidate sits in (try_to_merge_one_page does so
+    before it write-protects the page); the page's location and entry afterwards (the
+    other candidate's split may have split it already)."""
+    loc, e, _page = m.page_at(ref.proc, ref.mapping, ref.index)
+    assert e is not None and e.kind is EntryKind.PRESENT
+    if e.folio != ZERO_FOLIO and m.folio(e.folio).large:
+        reason = split_folio(m, e.folio)
         if reason:
             raise BackOff(f"{ref}: the large folio cannot be split: {reason}")
         loc, e, _page = m.page_at(ref.proc, ref.mapping, ref.index)
         assert e is not None
-        if e.folio == ZERO_FOLIO:
-            raise BackOff(f"{ref} held only zeros: the split mapped it to the zero page")
+    if e.folio == ZERO_FOLIO:
+        raise BackOff(f"{ref} held only zeros: the split mapped it to the zero page")
     return loc, e
 
 
@@ -67,15 +78,21 @@ def try_to_merge_pages(m: Mem, first: PageRef, second: PageRef) -> None:
     """Merge two pages with equal contents (both areas treated as MADV_MERGEABLE).
 
     mm/ksm.c: cmp_and_merge_page -> try_to_merge_with_ksm_page / try_to_merge_two_pages
-    -> try_to_merge_one_page (6.12). The first page becomes the KSM page unless
-    the second already is one.
+    -> try_to_merge_one_page (6.12). Pages whose contents differ are never paired (the
+    tree searches compare contents first), so a large folio is split only for a page
+    that will be merged. The first page becomes the KSM page unless the second already
+    is one.
     """
-    loc1, e1 = _candidate(m, first)
-    loc2, e2 = _candidate(m, second)
-    if (e1.folio, e1.page) == (e2.folio, e2.page):
+    loc1, e1, page1 = _candidate(m, first)
+    loc2, e2, page2 = _candidate(m, second)
+    if (e1.folio, page1) == (e2.folio, page2):
         raise BackOff("both already map the same page")
-    if m.data(e1.folio, e1.page) != m.data(e2.folio, e2.page):
+    # cmp_and_merge_page finds a merge partner by content (memcmp_pages in the stable and
+    # unstable tree searches); only then does try_to_merge_one_page split a large folio
+    if m.data(e1.folio, page1) != m.data(e2.folio, page2):
         raise BackOff("the contents differ")
+    loc1, e1 = _split_candidate(m, first)
+    loc2, e2 = _split_candidate(m, second)
     if m.folio(e2.folio).kind is FolioKind.KSM and m.folio(e1.folio).kind is not FolioKind.KSM:
         loc1, e1, loc2, e2 = loc2, e2, loc1, e1
     kf = m.folio(e1.folio)
