@@ -97,6 +97,9 @@ class ExploreResult:
     violations: list[Counterexample] = field(default_factory=list)
     known: list[Counterexample] = field(default_factory=list)
     not_expanded: int = 0  # states past a violation (or a known gap), left unexplored
+    #: operations counted (as transitions or refused) from a mirror image's outcome rather
+    #: than applied (:mod:`.orbits`); not in ``str()``, which a search without it repeats
+    mirrored: int = 0
     crashes: list[Counterexample] = field(default_factory=list)  # the model raised
     seconds: float = 0.0
     jobs: int = 1

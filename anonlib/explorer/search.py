@@ -157,11 +157,13 @@ class _Counts:
     transitions: int = 0
     skipped: int = 0
     refused: int = 0
+    mirrored: int = 0  # operations counted from a mirror image's outcome, not applied
 
     def add(self, other: _Counts) -> None:
         self.transitions += other.transitions
         self.skipped += other.skipped
         self.refused += other.refused
+        self.mirrored += other.mirrored
 
 
 def _violations(prior: CheckedMem, world: World, op: Op, ctx: _Ctx, full: bool
@@ -202,6 +204,7 @@ def _expand(world: World, names: Names, ctx: _Ctx, seen: Any, local: set[int] | 
             if kind != _UNTRIED:
                 # a mirror image of an operation tried before: the same kind of transition
                 # to a state with the same key, with the same verdicts (module doc)
+                counts.mirrored += 1
                 if kind == _REFUSED:
                     counts.refused += 1
                 elif kind != _CRASHED:
@@ -511,6 +514,7 @@ def _search(res: ExploreResult, ctx: _Ctx, spec: WorldSpec, depth: int, jobs: in
             res.transitions += counts.transitions
             res.skipped += counts.skipped
             res.refused += counts.refused
+            res.mirrored += counts.mirrored
             res.per_depth.append((layer.new, counts.transitions))
             if layer.new:
                 res.depth_reached = layer.depth
@@ -527,6 +531,7 @@ def _search(res: ExploreResult, ctx: _Ctx, spec: WorldSpec, depth: int, jobs: in
         res.transitions += counts.transitions
         res.skipped += counts.skipped
         res.refused += counts.refused
+        res.mirrored += counts.mirrored
         frontier = []
     res.exhausted = not frontier and not beyond and res.interrupted is None
     prog.close()
