@@ -78,6 +78,7 @@ test: lint kernel-check unit nbval book browser
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/mypy tools benchmarks
 
 # Everything under tests/ except the browser test.
 unit: $(INSTALLED)

@@ -34,6 +34,7 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable, Mapping
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def _median_ms(samples: list[float]) -> str:
     return f"{statistics.median(samples) * 1000:,.0f} ms"
 
 
-def _cpython(fn, *args, **kw) -> list[float]:  # noqa: ANN001
+def _cpython(fn: Callable[..., object], *args: object, **kw: object) -> list[float]:
     out = []
     for _ in range(REPEAT):
         t0 = time.perf_counter()
@@ -70,7 +71,7 @@ def _size(n: int) -> str:
 
 
 def main() -> int:
-    from chromium import CHROMIUM, LAUNCH_ARGS
+    from chromium import CHROMIUM, LAUNCH_ARGS  # type: ignore[import-not-found]  # tests/
     from playwright.sync_api import sync_playwright
 
     from anonlib.cli import main as cli_main
@@ -117,8 +118,8 @@ def main() -> int:
         page.goto(f"{base}/lab.html")
         page.wait_for_selector("#anonlib-lab[data-lab-ready]")
 
-        def in_lab(msg: dict) -> list[float]:
-            return page.evaluate("""async ([msg, n]) => {
+        def in_lab(msg: Mapping[str, object]) -> list[float]:
+            out: list[float] = page.evaluate("""async ([msg, n]) => {
                 const out = [];
                 for (let i = 0; i < n; i++) {
                     const t0 = performance.now();
@@ -127,6 +128,7 @@ def main() -> int:
                 }
                 return out;
             }""", [msg, REPEAT])
+            return out
 
         cwd = os.getcwd()
         os.chdir(ROOT)
