@@ -8,6 +8,7 @@
     python benchmarks/explore_bench.py --floor         # also: the floor any search must pay
     python benchmarks/explore_bench.py --targets       # also: the issue's target runs, peak memory
     python benchmarks/explore_bench.py --first         # only: time to the first counterexample
+    python benchmarks/explore_bench.py --scaling       # only: one worker against two
 
 For each standard world (2 processes via fork, full operation alphabet, one
 reference at a time) it runs the explorer under ``mainline``:
@@ -578,6 +579,9 @@ def main() -> int:
     ap.add_argument("--first-budget", type=float, default=60.0,
                     help="--first: wall seconds a run may take before it counts as finding "
                          "nothing (default 60)")
+    ap.add_argument("--scaling", action="store_true",
+                    help="only one worker against two, on an idle machine "
+                         "(writes benchmarks/results/scaling.md)")
     ap.add_argument("--out", default=None,
                     help="the results file (default benchmarks/results/explore.md, or "
                          "first-counterexample.md with --first)")
@@ -585,6 +589,8 @@ def main() -> int:
     results = ROOT / "benchmarks" / "results"
     if args.first:
         return first_main(args, Path(args.out or results / "first-counterexample.md"))
+    if args.scaling:
+        return scaling_main(args, Path(args.out or results / "scaling.md"))
     args.out = args.out or str(results / "explore.md")
     table = ["| world | mode | jobs | depth | states | transitions | wall s | CPU s | "
              "states/s | transitions/s | load avg | found | peak MB | bytes/state |",
@@ -673,6 +679,70 @@ def main() -> int:
                 "[hugetlb-vmsplice] is the known kernel gap.", "", *findings()]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(out) + "\n")
+    print("\n".join(out))
+    return 0
+
+
+#: (world, depth) for the scaling table: each a few seconds to a minute on one core
+SCALING = (("base:1", 5), ("hugetlb:2", 5), ("thp:4", 4))
+#: The cores the README's estimate is for.
+MANY = 32
+
+
+def scaling_main(args: argparse.Namespace, dest: Path) -> int:
+    """``--scaling``: each world with one worker and with two, run after run on a machine
+    that should be otherwise idle; Amdahl's serial share from the two wall times, and
+    what it predicts for thp:4 at depth 6 on many cores."""
+    load0 = os.getloadavg()[0]
+    rows = ["| world | depth | states | 1 job: wall s | 2 jobs: wall s | 2 jobs: CPU s | "
+            "speedup | serial share | load avg |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    shares = {}
+    for world, depth in SCALING:
+        one = run(world, "canonical", 1, depth)
+        two = run(world, "canonical", 2, depth)
+        assert (one.states, one.transitions) == (two.states, two.transitions)
+        speedup = one.wall / two.wall
+        share = min(1.0, max(0.0, 2 / speedup - 1))  # Amdahl: 1 / (s + (1 - s) / 2)
+        shares[world] = share
+        rows.append(f"| {world} | {depth} | {one.states:,} | {one.wall:.1f} | {two.wall:.1f} | "
+                    f"{two.cpu:.1f} | {speedup:.2f} | {share:.0%} | {two.load:.1f} |")
+        print(f"  scaling {world}: {speedup:.2f}", file=sys.stderr)
+    share = shares["thp:4"]
+    many = 1 / (share + (1 - share) / MANY)
+    bench = (ROOT / "benchmarks" / "results" / "explore.md").read_text()
+    target = next((line for line in bench.splitlines() if line.startswith("| thp:4 | 5 |")), "")
+    cells = [c.strip() for c in target.split("|")]
+    estimate = []
+    if target:
+        cpu, growth = float(cells[5].replace(",", "")), float(cells[11].lstrip("x"))
+        one_core = cpu * growth
+        estimate = [
+            "", f"thp:4 to depth 6 on one core: about {one_core / 3600:.1f} hours ({cpu:.0f} s "
+            f"of CPU to depth 5 in `explore.md`'s targets table, times its {growth:.1f}-fold "
+            f"growth per depth); on {MANY} cores, by thp:4's serial share above, about "
+            f"{many:.1f} times faster: about {one_core / many / 60:.0f} minutes. The merge, "
+            "in the main process, is the serial share: it takes every worker's new states in "
+            "order and numbers them, so more workers wait on it."]
+    out = [
+        "# Explorer benchmark: one worker and two",
+        "",
+        f"`python benchmarks/explore_bench.py{''.join(' ' + a for a in sys.argv[1:])}` on "
+        f"{platform.python_implementation()} {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}, commit {commit()}; load "
+        f"average {load0:.1f} at the start.",
+        "",
+        "Each world searched to its depth (canonical states, `--full`) with `--jobs 1` and "
+        "then `--jobs 2`, each in a forked child, on a machine with nothing else to do (the "
+        "load average column says whether it had). Both give the same states and "
+        "transitions (the benchmark checks it). The speedup is the ratio of the wall times; "
+        "the serial share `s` is what Amdahl's law `1 / (s + (1 - s) / n)` makes of it for "
+        "n = 2 (CPU s counts the main process and its workers).",
+        "",
+        *rows,
+        *estimate,
+    ]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text("\n".join(out) + "\n")
     print("\n".join(out))
     return 0
 
