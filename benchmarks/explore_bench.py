@@ -131,7 +131,7 @@ def cpu_now() -> float:
     return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
 
 
-def in_child(fn: Callable[[], Any], budget: float | None = None
+def in_child(fn: Callable[[], Any], budget: float | None = None, interrupt: bool = False
              ) -> tuple[Any, float, float] | None:
     """Run ``fn`` in a forked child: (its result, its CPU seconds, its peak RSS in MB).
 
@@ -139,6 +139,9 @@ def in_child(fn: Callable[[], Any], budget: float | None = None
     resident set of it and the workers it reaped), so that every run's peak
     memory is its own and not the benchmark's running maximum. None if the
     child did not answer within ``budget`` wall seconds (it is then killed).
+    With ``interrupt``, the child first gets Ctrl-C (SIGINT) at the budget, as a
+    user would press it, and a few seconds to answer: a search that has found a
+    counterexample by then ends with it (see ``explore``'s Ctrl-C).
     """
     import pickle
     import select
@@ -152,17 +155,25 @@ def in_child(fn: Callable[[], Any], budget: float | None = None
             data = pickle.dumps(fn())
             with os.fdopen(wfd, "wb") as w:
                 w.write(data)
+        except KeyboardInterrupt:
+            pass  # interrupted before it had anything to say: no data, the parent sees None
         finally:
             os._exit(0)
     os.close(wfd)
     with os.fdopen(rfd, "rb") as r:
         ready, _w, _x = select.select([r], [], [], budget)
+        interrupted = not ready and interrupt
+        if interrupted:
+            os.kill(pid, signal.SIGINT)
+            ready, _w, _x = select.select([r], [], [], 15.0)
         if not ready:
             os.kill(pid, signal.SIGKILL)  # this run's own child only
             os.wait4(pid, 0)
             return None
         data = r.read()
     _pid, _status, usage = os.wait4(pid, 0)
+    if not data and interrupted:
+        return None
     if not data:
         raise RuntimeError("the benchmark's child process failed (see its error above)")
     return pickle.loads(data), usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
@@ -402,7 +413,7 @@ def _first_run(scheme: str, world: str, after: str = "") -> tuple[Any, ...]:
             f"{cex.invariant} in {cex.length} ops" if cex is not None else
             (f"model crash in {r.crashes[0].length} ops" if r.crashes else ""),
             ", ".join(f"{k}@{v}" for k, v in r.found().items() if "[" in k),
-            wall, r.first_cpu)
+            wall, r.first_cpu, r.interrupted)
 
 
 def first_counterexample(budget: float, runs: list[tuple[str, str, str]]) -> list[str]:
@@ -417,7 +428,8 @@ def first_counterexample(budget: float, runs: list[tuple[str, str, str]]) -> lis
     for scheme, world, after in runs:
         load = os.getloadavg()[0]
         label = world + (f" after `{after}`" if after else "")
-        got = in_child(functools.partial(_first_run, scheme, world, after), budget)
+        got = in_child(functools.partial(_first_run, scheme, world, after), budget,
+                       interrupt=True)
         if got is None:
             out.append(f"| {scheme} | {label} | - | none found within {budget:.0f} s "
                        f"(not a proof: the search had not reached the default depth) | - | - | "
@@ -425,22 +437,26 @@ def first_counterexample(budget: float, runs: list[tuple[str, str, str]]) -> lis
                        "no counterexample to time |")
             print(f"  first {scheme} {label}: nothing within {budget:.0f} s", file=sys.stderr)
             continue
-        (stopped, reached, states, cex, gaps, wall, first), cpu, peak = got
-        where = (str(stopped) if stopped is not None else
+        (stopped, reached, states, cex, gaps, wall, first, cut), cpu, peak = got
+        where = (f"{cut} (Ctrl-C at {budget:.0f} s: its depth not searched to the end)"
+                 if cut is not None else str(stopped) if stopped is not None else
                  f"{reached} (the last: no stop)" if cex else f"none: clean to {reached}")
         what = cex or "none" + (f" (known gap {gaps})" if gaps else "")
         if cex:
-            times.append((f"{scheme} {label}", cpu))
+            # the end of the depth: past the budget when the run was cut at it
+            times.append((f"{scheme} {label}", cpu if cut is None else float("inf")))
         if cex:
             firsts.append((f"{scheme} {label}", first))
         verdict = ("-" if not cex else
                    "yes" if first < FIRST_TARGET else f"NO ({first:.1f} s to the first)")
+        end = f"> {cpu:.2f}" if cut is not None else f"{cpu:.2f}"
         out.append(f"| {scheme} | {label} | {where} | {what} | {states:,} | "
-                   f"{'-' if first is None else f'{first:.2f}'} | {cpu:.2f} | {wall:.2f} | "
+                   f"{'-' if first is None else f'{first:.2f}'} | {end} | {wall:.2f} | "
                    f"{peak:,.0f} | {load:.1f} | {verdict} |")
         print(f"  first {scheme} {label}: {what}, {cpu:.2f} s CPU", file=sys.stderr)
     late = [f"{name} ({cpu:.1f} s)" for name, cpu in firsts if cpu >= FIRST_TARGET]
-    slow = [f"{name} ({cpu:.1f} s)" for name, cpu in times if cpu >= FIRST_TARGET]
+    slow = [f"{name} ({cpu:.1f} s)" if cpu != float("inf") else f"{name} (cut at the budget)"
+            for name, cpu in times if cpu >= FIRST_TARGET]
     worst = max(firsts, key=lambda t: t[1], default=None)
     out += ["", f"Counterexamples found: {len(times)}; announced (found, and shortest) in "
             f"under {FIRST_TARGET:.0f} s of CPU on one core: {len(firsts) - len(late)} of "
@@ -770,7 +786,10 @@ def first_main(args: argparse.Namespace, dest: Path) -> int:
         "(one core). The search stops at the end of the first depth that has a violation, so "
         "the counterexample is the shortest and the time is the time to find it. Known kernel "
         "gaps are reported but do not stop the search. Each run is a forked process with a "
-        f"{args.first_budget:.0f} s wall-clock budget; CPU time is the run's own. Target: "
+        f"{args.first_budget:.0f} s wall-clock budget; at the budget it gets Ctrl-C, as a "
+        "user would press it, which ends a search that has its first counterexample with "
+        "it (its depth is then not searched to the end) and a search that has none without "
+        "an answer. CPU time is the run's own. Target: "
         f"every counterexample under {FIRST_TARGET:.0f} s on one core. Besides the kernel "
         f"eras the schemes include these hypotheticals and mutants: {'; '.join(mutants)}.",
         "",
