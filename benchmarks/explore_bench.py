@@ -492,7 +492,7 @@ def findings() -> list[str]:
 def symmetry(depth: int) -> list[str]:
     """Per scheme: thp:4 searched with and without tail-page symmetry reach the same classes."""
     from anonlib.explorer import reachable
-    from anonlib.explorer.canon import canonical_key
+    from anonlib.explorer.canon import key_for
     from anonlib.schemes import SCHEMES
 
     out = ["| scheme | states (renaming only) | their classes | states (with tail symmetry) "
@@ -503,7 +503,8 @@ def symmetry(depth: int) -> list[str]:
             continue
         full = reachable(name, "thp:4", depth, key="names")
         reduced = reachable(name, "thp:4", depth, key="canonical")
-        classes = {canonical_key(w) for w in full.values()}
+        key = key_for("canonical", scheme)  # with the per-MM tracking where it is read
+        classes = {key(w) for w in full.values()}
         same = "yes" if classes == set(reduced) else "NO"
         out.append(f"| {name} | {len(full):,} | {len(classes):,} | {len(reduced):,} | {same} |")
         print(f"  symmetry {name}: {same}", file=sys.stderr)
