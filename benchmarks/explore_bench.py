@@ -179,6 +179,14 @@ def in_child(fn: Callable[[], Any], budget: float | None = None, interrupt: bool
     return pickle.loads(data), usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
+def write_results(dest: Path, lines: list[str]) -> int:
+    """Write a results file (and show it); the exit status of a benchmark that did."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
 def own_mb() -> float:
     """This process's resident set now, in MB (what a forked child starts with)."""
     with open("/proc/self/statm") as f:
@@ -694,10 +702,7 @@ def main() -> int:
         out += ["", "## What each scheme's search finds", "",
                 "Shortest counterexample per invariant (length in operations after the setup); "
                 "[hugetlb-vmsplice] is the known kernel gap.", "", *findings()]
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(out) + "\n")
-    print("\n".join(out))
-    return 0
+    return write_results(Path(args.out), out)
 
 
 #: (world, depth) for the scaling table: each a few seconds to a minute on one core
@@ -758,10 +763,7 @@ def scaling_main(args: argparse.Namespace, dest: Path) -> int:
         *rows,
         *estimate,
     ]
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_text("\n".join(out) + "\n")
-    print("\n".join(out))
-    return 0
+    return write_results(dest, out)
 
 
 def first_main(args: argparse.Namespace, dest: Path) -> int:
@@ -815,10 +817,7 @@ def first_main(args: argparse.Namespace, dest: Path) -> int:
         "",
         *after,
     ]
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_text("\n".join(out) + "\n")
-    print("\n".join(out))
-    return 0
+    return write_results(dest, out)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from explore_bench import commit, in_child  # noqa: E402
+from explore_bench import commit, in_child, write_results  # noqa: E402
 
 from anonlib.explorer import explore  # noqa: E402
 from anonlib.ops import to_text  # noqa: E402
@@ -78,10 +78,7 @@ def main() -> int:
         "",
         "New states per depth: " + "; ".join(per_depth) + ".",
     ]
-    dest = ROOT / "benchmarks" / "results" / "mthp-explore.md"
-    dest.write_text("\n".join(out) + "\n")
-    print("\n".join(out))
-    return 0
+    return write_results(ROOT / "benchmarks" / "results" / "mthp-explore.md", out)
 
 
 if __name__ == "__main__":
