@@ -16,13 +16,8 @@ that); it only does less work. Where the key keeps tail pages in their order
 (``--key names`` or ``raw``, or the ``head-only`` scheme) nothing is saved,
 because there the mirror images are different states.
 
-Two tails ``a`` and ``b`` are swappable when swapping them changes nothing:
-in every THP or mTHP mapping the entries at ``a`` and ``b`` are equal once
-the page they map is swapped too (and no other entry maps either), as are
-their sets of allowed values, their MADV_DONTFORK marks and fork holes; in
-every THP or mTHP folio the two pages are equal and sit in the same swap-cache
-slot (if any); and no GUP reference names either page. Swappable pairs chain
-into classes; any permutation within the classes leaves the state as it is.
+Which tails may be swapped is :func:`~.canon.swappable_classes` (the key uses
+it too); any permutation within its classes leaves the state as it is.
 This is the permutation the canonical key applies, restricted to those that
 need no renaming, so it rests on the same property of the model, which the
 symmetry test checks: tail pages are treated alike.
@@ -61,16 +56,16 @@ def swappable_tails(world: World) -> Tails | None:
     return Tails(classes, maps)
 
 
-#: Per operation class, the fields that hold a page (a PageRef), and whether the class has
-#: a page ``index`` beside ``proc`` and ``mapping`` (madvise of one page).
-_PAGE_FIELDS: dict[type, tuple[tuple[str, ...], bool]] = {}
+#: Per operation class, the fields that hold a page (a PageRef). Madvise of one page names
+#: its page by ``index`` beside ``proc`` and ``mapping`` instead.
+_PAGE_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
-def _page_fields(cls: type) -> tuple[tuple[str, ...], bool]:
+def _page_fields(cls: type) -> tuple[str, ...]:
     hit = _PAGE_FIELDS.get(cls)
     if hit is None:
-        names = tuple(f.name for f in fields(cls) if f.type in ("PageRef", PageRef))
-        hit = _PAGE_FIELDS[cls] = (names, cls is Madvise)
+        hit = _PAGE_FIELDS[cls] = tuple(f.name for f in fields(cls)
+                                        if f.type in ("PageRef", PageRef))
     return hit
 
 
@@ -79,14 +74,13 @@ def representative(op: Op, tails: Tails) -> Op:
     names in a THP or mTHP mapping is renamed, in order of appearance, to the smallest
     page of its class (:func:`swappable_tails`) not renamed to yet. ``op`` itself when
     nothing changes."""
-    names, has_index = _page_fields(type(op))
     classes = tails.classes
     refs: list[tuple[str, str, str, int]] = []  # (field, proc, mapping, index)
-    for name in names:
+    for name in _page_fields(type(op)):
         r: PageRef = getattr(op, name)
         if r.index in classes:
             refs.append((name, r.proc, r.mapping, r.index))
-    if has_index and isinstance(op, Madvise) and op.index in classes:
+    if isinstance(op, Madvise) and op.index in classes:
         refs.append(("index", op.proc, op.mapping, op.index))
     if not refs:
         return op

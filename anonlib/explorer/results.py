@@ -180,13 +180,13 @@ class ExploreResult:
     # ------------------------------------------------------------ text
     def summary_lines(self) -> list[str]:
         a = self.alphabet
-        reach = (f"every reachable state (the search ran out of new states at depth "
-                 f"{self.depth_reached})" if self.exhausted else
-                 f"every state reachable in at most {self.depth_limit} operations"
-                 if self.stopped_at is None and self.interrupted is None else
-                 f"every state reachable in at most {(self.interrupted or 1) - 1} operations"
-                 if self.interrupted is not None else
-                 f"every state reachable in at most {self.stopped_at} operations")
+        if self.exhausted:
+            reach = (f"every reachable state (the search ran out of new states at depth "
+                     f"{self.depth_reached})")
+        else:
+            done = (self.interrupted - 1 if self.interrupted is not None else
+                    self.stopped_at if self.stopped_at is not None else self.depth_limit)
+            reach = f"every state reachable in at most {done} operations"
         lines = [
             f"explore: scheme {self.scheme}, world {self.spec.text()} "
             f"(process P, up to {a.processes} processes, {a.handles} reference"
@@ -198,8 +198,8 @@ class ExploreResult:
             lines.append(f"operations: {', '.join(f for f in FAMILIES if f in a.families)}")
         lines += [
             f"searched {reach}",
-            *([self.stop_reason()] if self.stopped_at is not None
-              or self.interrupted is not None else []),
+            *([self.stop_reason()] if (self.stopped_at, self.interrupted) != (None, None)
+              else []),
             f"states: {self.states}   transitions: {self.transitions} "
             f"(skipped: {self.skipped})   refused operations: {self.refused}   "
             f"depth reached: {self.depth_reached}",

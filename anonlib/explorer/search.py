@@ -217,16 +217,19 @@ def _expand(world: World, names: Names, ctx: _Ctx, seen: Any, local: set[int] | 
         try:
             r = model.apply(world, op, ctx.scheme)
         except Exception as exc:  # noqa: BLE001 - a model bug: report the sequence, go on
-            kinds[op] = _CRASHED
+            if tails is not None:
+                kinds[op] = _CRASHED
             out.append(Crash(op, f"{type(exc).__name__}: {exc}"))
             continue
         if isinstance(r, ModelError):
-            kinds[op] = _REFUSED
+            if tails is not None:
+                kinds[op] = _REFUSED
             counts.refused += 1
             continue
         counts.transitions += 1
         is_skip = r.world is world
-        kinds[op] = _SKIPPED if is_skip else _CARRIED
+        if tails is not None:
+            kinds[op] = _SKIPPED if is_skip else _CARRIED
         if ctx.coverage:
             _cover(ctx, cov, world, op, labels, is_skip)
         if is_skip:

@@ -11,10 +11,10 @@ from .huge_memory import split_folio
 from .internal import folio_expected_ref_count
 
 
-def _candidate(m: Mem, ref: PageRef) -> tuple[Loc, Entry, int]:
-    """The present anonymous page at ``ref`` KSM may consider (its location, entry and
-    index in its folio), or BackOff why not."""
-    loc, e, page = m.page_at(ref.proc, ref.mapping, ref.index)
+def _candidate(m: Mem, ref: PageRef) -> tuple[int, int]:
+    """The present anonymous page at ``ref`` KSM may consider (its folio, and its index in
+    the folio), or BackOff why not."""
+    _loc, e, page = m.page_at(ref.proc, ref.mapping, ref.index)
     if e is None or e.kind is not EntryKind.PRESENT:
         raise BackOff(f"{ref} is not a present page")
     if e.folio == ZERO_FOLIO:
@@ -23,7 +23,7 @@ def _candidate(m: Mem, ref: PageRef) -> tuple[Loc, Entry, int]:
     if f.kind is FolioKind.HUGETLB:
         raise BackOff("KSM does not merge hugetlb pages")
     back_off_from_device_exclusive(m, f.id, "KSM")
-    return loc, e, page
+    return f.id, page
 
 
 def _split_candidate(m: Mem, ref: PageRef) -> tuple[Loc, Entry]:
@@ -83,13 +83,13 @@ def try_to_merge_pages(m: Mem, first: PageRef, second: PageRef) -> None:
     that will be merged. The first page becomes the KSM page unless the second already
     is one.
     """
-    loc1, e1, page1 = _candidate(m, first)
-    loc2, e2, page2 = _candidate(m, second)
-    if (e1.folio, page1) == (e2.folio, page2):
+    page1 = _candidate(m, first)
+    page2 = _candidate(m, second)
+    if page1 == page2:
         raise BackOff("both already map the same page")
     # cmp_and_merge_page finds a merge partner by content (memcmp_pages in the stable and
     # unstable tree searches); only then does try_to_merge_one_page split a large folio
-    if m.data(e1.folio, page1) != m.data(e2.folio, page2):
+    if m.data(*page1) != m.data(*page2):
         raise BackOff("the contents differ")
     loc1, e1 = _split_candidate(m, first)
     loc2, e2 = _split_candidate(m, second)
