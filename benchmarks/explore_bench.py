@@ -41,7 +41,11 @@ those two costs on a sample of each world's states (``model.apply`` over
 the operations that change the state, and the canonical key of the result)
 and multiplies them by the number of states at the target depth: a lower
 bound for any search of this model, however clever, before it checks an
-invariant or tries an operation that leads nowhere new.
+invariant or tries an operation that leads nowhere new. The ratio table then
+sets the explorer's time per state against that floor, next to what the
+model's own code (``model.apply`` of every operation the explorer applies,
+and the invariant checks it runs) costs in the same search: no search that
+applies and checks every transition goes below that.
 
 Wall time, CPU time (this process and its workers) and the load average are
 recorded: on a shared machine other work slows the wall clock, and the CPU
@@ -259,33 +263,59 @@ class Floor:
     steps: int  # state-changing transitions timed
     step_us: float  # one model step that changes the state
     key_us: float  # one canonical key of its result
-    try_us: float  # one model step of any operation the alphabet offers (skips, refusals too)
+    expanded: int  # states at the sampled depth and above: those a search one depth further expands
+    applied: int  # the operations the explorer applies in them (mirror images counted, not applied)
+    apply_s: float  # applying, in every one of them, each operation the explorer applies there
+    work_s: float  # the same, with the transition checks of each operation that changes the state
+    check_us: float  # the state checks of one state (mean over the sampled depth)
 
 
 def floor(world: str, depth: int, repeat: int = 3) -> Floor:
-    """The two costs every search pays per state it reaches, timed on the states at ``depth``.
+    """The two costs every search pays per state it reaches, timed on the states at ``depth``,
+    and the model's own work in a search one depth further.
 
     Breadth first to ``depth`` (canonical states, as the explorer keeps them);
     then, for every operation the alphabet offers in those states, the time of
     ``model.apply`` on the ones that give a different world, and the time of
     the canonical key of that world. The best of ``repeat`` batches each, so
     that another process on the machine inflates the floor as little as it can.
+
+    The model's own work: in every state up to ``depth`` (the states a search to
+    ``depth + 1`` expands), ``model.apply`` of each operation the explorer applies
+    there (every one it offers, less the mirror images it counts instead:
+    :mod:`anonlib.explorer.orbits`), alone and with the transition checks of those that
+    change the state (the invariants' ``Checker``, as the explorer calls it); and the
+    state checks of one state, which every state the search reaches gets once. None of it
+    is the search's: it is what ``anonlib/model.py`` and ``anonlib/invariants.py`` cost.
     """
     from anonlib import model
     from anonlib.explorer import layers
     from anonlib.explorer.alphabet import Alphabet, enabled
     from anonlib.explorer.canon import canonical_key
+    from anonlib.explorer.orbits import representative, swappable_tails
+    from anonlib.invariants import Checker
+    from anonlib.ops import Op
     from anonlib.results import ModelError
     from anonlib.schemes import SCHEMES
     from anonlib.state import World
 
     sch, alphabet = SCHEMES["mainline"], Alphabet()
-    *_earlier, (_seen, layer) = layers(sch, world, depth)
+    checker = Checker.select(sch)
+    *earlier, (_seen, layer) = layers(sch, world, depth)
     work = []
-    every = []
-    for w, names in layer:
+    plan = []  # (state, the operations the explorer applies in it), every depth up to ``depth``
+    for w, names in [s for _seen_d, new in earlier for s in new] + layer:
+        tails = swappable_tails(w)
+        tried: dict[Op, None] = {}  # in the order the explorer applies them
         for _f, op, _after in enabled(w, sch, alphabet, names):
-            every.append((w, op))
+            if tails is not None:
+                rep = representative(op, tails)
+                if rep is not op and rep in tried:
+                    continue  # a mirror image: the explorer counts it, applies nothing
+            tried[op] = None
+        plan.append((w, tuple(tried)))
+    for w, ops in plan[-len(layer):]:
+        for op in ops:
             r = model.apply(w, op, sch)
             if not isinstance(r, ModelError) and r.world is not w and r.world != w:
                 work.append((w, op))
@@ -295,19 +325,36 @@ def floor(world: str, depth: int, repeat: int = 3) -> Floor:
     def steps() -> None:
         results[:] = [apply(w, op, sch).world for w, op in work]  # type: ignore[union-attr]
 
-    def tries() -> None:
-        for w, op in every:
-            apply(w, op, sch)
-
     def keys() -> None:
         for x in results:
             canonical_key(x)
 
+    def applying() -> None:
+        for w, ops in plan:
+            for op in ops:
+                apply(w, op, sch)
+
+    def applying_checking() -> None:
+        for w, ops in plan:
+            prior = checker.prepare(w)
+            for op in ops:
+                r = apply(w, op, sch)
+                if not isinstance(r, ModelError) and r.world is not w and r.world != w:
+                    checker.check(r.world, op=op, prior=prior, transition_only=True)
+
+    def state_checks() -> None:
+        for w, _names in layer:
+            checker.check(w)
+
     step_s = min(_timed(steps) for _ in range(repeat))
     key_s = min(_timed(keys) for _ in range(repeat))
-    try_s = min(_timed(tries) for _ in range(repeat))
+    apply_s = min(_timed(applying) for _ in range(repeat))
+    work_s = min(_timed(applying_checking) for _ in range(repeat))
+    check_s = min(_timed(state_checks) for _ in range(repeat))
     return Floor(world, len(layer), len(work), 1e6 * step_s / len(work),
-                 1e6 * key_s / len(work), 1e6 * try_s / len(every))
+                 1e6 * key_s / len(work), len(plan), sum(len(ops) for _w, ops in plan),
+                 apply_s, work_s,
+                 1e6 * check_s / len(layer))
 
 
 def _timed(fn: Callable[[], None]) -> float:
@@ -330,17 +377,21 @@ def floor_of(world: str, depth: int) -> Floor:
 
 
 def ratio_table(quick: bool) -> list[str]:
-    """Per world: the explorer's CPU time per state over the floor's, measured in one run.
+    """Per world: the explorer's CPU time per state over the floor's, measured in one run,
+    and the model's own work in that search over the floor: the ratio no search that
+    applies and checks every transition the explorer does can go below.
 
     The floor is timed on the states at the sampled depth (the steps out of
     them), then the explorer searches one depth further, in this process, so
     that both see the same machine; its new states are those the floor's
-    steps lead to.
+    steps lead to, and the states it expands are those the model's own work
+    was timed on (the table says if the numbers differ).
     """
     out = ["| world | depth | states | transitions per state | applied per state | "
            "explorer CPU s | explorer per state | floor per state (step + key) | ratio | "
-           "applying alone, over the floor | explorer per transition | load avg |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "applying alone, over the floor | the model's own work, over the floor | "
+           "explorer per transition | load avg |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for world, sample in FLOOR_SAMPLES:
         sample = max(1, sample - 1) if quick else sample
         f = floor_of(world, sample)
@@ -351,12 +402,21 @@ def ratio_table(quick: bool) -> list[str]:
         cpu = time.process_time() - c0
         per, fl = 1e6 * cpu / r.states, f.step_us + f.key_us
         applied = (r.transitions + r.refused - r.mirrored) / r.states
+        expanded = r.states - r.per_depth[-1][0]
+        ops = r.transitions + r.refused - r.mirrored
+        same = ("" if (expanded, ops) == (f.expanded, f.applied) else
+                f" (timed on {f.expanded:,} states and {f.applied:,} operations; the explorer "
+                f"expanded {expanded:,} and applied {ops:,})")
+        apply_us = 1e6 * f.apply_s / r.states
+        check_us = 1e6 * (f.work_s - f.apply_s) / r.states + f.check_us
+        own = apply_us + check_us
         out.append(f"| {world} | {sample + 1} | {r.states:,} | {r.transitions / r.states:.1f} | "
                    f"{applied:.1f} | {cpu:.1f} | {per:.0f} us | {fl:.0f} us ({f.step_us:.0f} + "
-                   f"{f.key_us:.0f}) | {per / fl:.1f} | {applied * f.try_us / fl:.1f} "
-                   f"({applied:.1f} x {f.try_us:.0f} us) | "
+                   f"{f.key_us:.0f}) | {per / fl:.1f} | {apply_us / fl:.1f} ({apply_us:.0f} us) | "
+                   f"{own / fl:.1f} ({apply_us:.0f} + {check_us:.0f} us){same} | "
                    f"{1e6 * cpu / r.transitions:.0f} us | {load:.1f} |")
-        print(f"  ratio {world}: {per / fl:.2f}", file=sys.stderr)
+        print(f"  ratio {world}: {per / fl:.2f}, the model's own work {own / fl:.2f}",
+              file=sys.stderr)
     return out
 
 
@@ -682,10 +742,16 @@ def main() -> int:
                 "column) and applies each, except mirror images of one it applied in a state "
                 "that swapping tail pages leaves as it is (the applied per state column; "
                 "`anonlib/explorer/orbits.py`), where the floor counts one step per state. "
-                "`applying alone, over the floor` is what those applications cost per state "
-                "(the mean model step over every operation offered in the sampled states, "
-                "skips and refusals included) over the floor: a search that checks every "
-                "transition cannot have a ratio below it, whatever it does around the model.",
+                "The last two columns are the model's own work in that search, per state "
+                "(every state it reaches, also those of the last depth, which it does not "
+                "expand), timed on its own over the same states: `applying alone` is "
+                "`model.apply` of each operation the explorer applies in each state it "
+                "expands; `the model's own work` adds the invariant checks it runs (the "
+                "transition checks of each operation that changes the state, and the state "
+                "checks once per state). Neither is the search's code: they are "
+                "`anonlib/model.py` and `anonlib/invariants.py`. A search that applies and "
+                "checks every transition cannot have a ratio below the last column, whatever "
+                "it does around the model; only a faster model step or faster checks move it.",
                 "", *ratio_table(args.quick)]
     if args.profile:
         world, depth = ("base:1", 4) if args.quick else ("base:1", 5)
