@@ -155,6 +155,10 @@ def in_child(fn: Callable[[], Any], budget: float | None = None, interrupt: bool
     pid = os.fork()
     if pid == 0:  # the child: run, send the result, leave without cleanup handlers
         os.close(rfd)
+        if interrupt:
+            # a shell starts a background job (`... &`) with Ctrl-C ignored, and Python then
+            # leaves it ignored: the Ctrl-C at the budget would not reach the search
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             data = pickle.dumps(fn())
             with os.fdopen(wfd, "wb") as w:
