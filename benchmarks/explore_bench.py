@@ -70,7 +70,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -305,6 +305,11 @@ def floor(world: str, depth: int, repeat: int = 3) -> Floor:
 
     sch, alphabet = SCHEMES["mainline"], Alphabet()
     checker = Checker.select(sch)
+
+    def changes(r: model.Step | ModelError, w: World) -> TypeGuard[model.Step]:
+        """Does the step change the world? (As the explorer tells it.)"""
+        return not isinstance(r, ModelError) and r.world is not w and r.world != w
+
     *earlier, (_seen, layer) = layers(sch, world, depth)
     work = []
     plan = []  # (state, the operations the explorer applies in it), every depth up to ``depth``
@@ -320,8 +325,7 @@ def floor(world: str, depth: int, repeat: int = 3) -> Floor:
         plan.append((w, tuple(tried)))
     for w, ops in plan[-len(layer):]:
         for op in ops:
-            r = model.apply(w, op, sch)
-            if not isinstance(r, ModelError) and r.world is not w and r.world != w:
+            if changes(model.apply(w, op, sch), w):
                 work.append((w, op))
     apply = model.apply
     results: list[World] = []
@@ -343,7 +347,7 @@ def floor(world: str, depth: int, repeat: int = 3) -> Floor:
             prior = checker.prepare(w)
             for op in ops:
                 r = apply(w, op, sch)
-                if not isinstance(r, ModelError) and r.world is not w and r.world != w:
+                if changes(r, w):
                     checker.check(r.world, op=op, prior=prior, transition_only=True)
 
     def state_checks() -> None:
@@ -356,8 +360,7 @@ def floor(world: str, depth: int, repeat: int = 3) -> Floor:
     work_s = min(_timed(applying_checking) for _ in range(repeat))
     check_s = min(_timed(state_checks) for _ in range(repeat))
     return Floor(world, len(layer), len(work), 1e6 * step_s / len(work),
-                 1e6 * key_s / len(work), sum(len(ops) for _w, ops in plan),
-                 apply_s, work_s,
+                 1e6 * key_s / len(work), sum(len(ops) for _w, ops in plan), apply_s, work_s,
                  1e6 * check_s / len(layer))
 
 
@@ -405,10 +408,10 @@ def ratio_table(quick: bool) -> list[str]:
         r = explore("mainline", world, depth=sample + 1, stop_at_first=False)
         cpu = time.process_time() - c0
         per, fl = 1e6 * cpu / r.states, f.step_us + f.key_us
-        applied = (r.transitions + r.refused - r.mirrored) / r.states
+        ops = r.transitions + r.refused - r.mirrored  # the operations the explorer applied
+        applied = ops / r.states
         # the explorer does not expand a state where it found a violation (a known gap
         # too): where it applied fewer operations than were timed, the work is scaled down
-        ops = r.transitions + r.refused - r.mirrored
         scale = ops / f.applied
         same = ("" if ops == f.applied else
                 f" (timed on {f.applied:,} operations; the explorer, which does not expand "
